@@ -1,0 +1,1 @@
+"""AuTR (audio-aware query-enhanced transformer) for audio-visual segmentation."""

@@ -1,0 +1,1 @@
+"""Command-line apps `avs-synth` and `avs-train` (installed as the package ``avs_synth_cli``)."""

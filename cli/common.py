@@ -1,0 +1,35 @@
+"""Pieces shared by both typer apps: version option and logging set-up."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.logging import RichHandler
+
+from avs_synth import __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"avs-synth {__version__}")
+        raise typer.Exit()
+
+
+def setup(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Configure logging for every command of an app."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
