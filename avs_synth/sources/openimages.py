@@ -1,0 +1,526 @@
+"""Open Images V7 instance segmentation (also V5/V6, which share the format).
+
+Files, looked for under ``root`` (and ``root/annotations``) unless given explicitly:
+
+- ``{split}-annotations-object-segmentation.csv``: one row per mask, columns ``MaskPath,
+  ImageID, LabelName, BoxID, BoxXMin, BoxXMax, BoxYMin, BoxYMax, PredictedIoU, Clicks``, boxes
+  normalised to [0, 1]. Required columns: ``MaskPath, ImageID, LabelName`` and the four box
+  columns.
+- masks: the official zips ``{split}-masks/{split}-masks-{c}.zip`` (``c`` = first hex character
+  of the ImageID), or the same zips extracted into ``{split}-masks/{split}-masks-{c}/``, or all
+  PNGs in one folder ``{split}-masks/``. Each source is indexed once (zip directory or folder
+  listing); masks that are not there are skipped and counted.
+- images: ``{split}/{ImageID}.jpg``. Their size is read from the JPEG header when the record is
+  produced (the CSV has none). Missing or unreadable images are skipped and counted (or raise with
+  ``skip_unreadable_images=False``).
+- class names: ``oidv7-class-descriptions.csv`` (header ``LabelName,DisplayName``) or the older
+  headerless ``class-descriptions-boxable.csv`` (``MID,name``). Required.
+- ``classes-segmentation.txt``: the 350 segmentable MIDs, one per line, from the user's download
+  (optional: without it, the categories are the labels present in the segmentation CSV).
+- image-level labels (optional): ``oidv7-{split}-annotations-human-imagelabels.csv`` (V7 names
+  the validation split ``val``) or ``{split}-annotations-human-imagelabels[-boxable].csv``,
+  columns ``ImageID, Source, LabelName, Confidence``; ``Confidence`` 0 marks a label verified
+  absent and becomes ``negative_category_ids``.
+- image info (optional, for licences): ``{split}-images-with-rotation.csv`` style files with
+  ``ImageID, License`` and optionally ``Author, OriginalLandingURL``.
+
+The segmentation CSV has no crowd flag, so ``is_crowd`` is False; ``area`` is the box area in
+pixels. Records are yielded in ImageID order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from avs_synth.errors import DataFormatError
+from avs_synth.safe_paths import UnsafePathError, resolve_under
+from avs_synth.sources.records import Category, ImageRecord, Instance, MaskFileSegmentation
+
+logger = logging.getLogger(__name__)
+
+SEGMENTATION_COLUMNS = (
+    "MaskPath",
+    "ImageID",
+    "LabelName",
+    "BoxXMin",
+    "BoxXMax",
+    "BoxYMin",
+    "BoxYMax",
+)
+IMAGE_LABEL_COLUMNS = ("ImageID", "LabelName", "Confidence")
+HEX_DIGITS = "0123456789abcdef"
+_LINE_RE = re.compile(r"line (\d+)")
+
+
+def _split_aliases(split: str) -> list[str]:
+    return {"validation": ["validation", "val"], "val": ["val", "validation"]}.get(split, [split])
+
+
+def _find(root: Path, names: Iterable[str]) -> Path | None:
+    for folder in (root, root / "annotations"):
+        for name in names:
+            candidate = folder / name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def read_csv_checked(
+    path: Path,
+    required: Sequence[str],
+    *,
+    chunksize: int | None = None,
+    usecols: Sequence[str] | None = None,
+) -> pd.DataFrame | Iterator[pd.DataFrame]:
+    """Read a CSV with a header as strings, checking that ``required`` columns exist.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataFormatError: a missing column, or a row pandas cannot parse (names file and line).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found")
+    try:
+        header = pd.read_csv(path, nrows=0, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise DataFormatError(path, f"cannot read the CSV header: {error}", line=1) from None
+    columns = [str(c).strip() for c in header.columns]
+    for column in required:
+        if column not in columns:
+            raise DataFormatError(
+                path, f"missing column {column!r} (found: {', '.join(columns)})", line=1
+            )
+    try:
+        return pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            usecols=list(usecols) if usecols is not None else None,
+            chunksize=chunksize,
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        match = _LINE_RE.search(str(error))
+        line = int(match.group(1)) if match else None
+        raise DataFormatError(path, f"malformed CSV: {str(error).strip()}", line=line) from None
+
+
+def _csv_chunks(path: Path, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Iterate CSV chunks, turning parser errors into DataFormatError."""
+    try:
+        yield from chunks
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        match = _LINE_RE.search(str(error))
+        raise DataFormatError(
+            path,
+            f"malformed CSV: {str(error).strip()}",
+            line=int(match.group(1)) if match else None,
+        ) from None
+
+
+@dataclass
+class _MaskSource:
+    """Where the masks of one hex bucket live, and which file names are there."""
+
+    kind: str  # "zip", "folder" or "missing"
+    location: Path | None = None
+    members: dict[str, str] = field(default_factory=dict)  # base name -> member / relative path
+
+
+class OpenImagesReader:
+    """Reads Open Images instance-segmentation annotations for one split.
+
+    Args:
+        root: the Open Images download folder (see the module docstring for the layout).
+        split: ``train``, ``validation`` or ``test``.
+        segmentation_csv: override for ``{split}-annotations-object-segmentation.csv``.
+        masks_root: override for the folder holding ``{split}-masks-{c}.zip`` (or extracted
+            folders, or the PNGs themselves).
+        images_root: override for the folder holding ``{ImageID}.jpg``.
+        class_descriptions: override for the class-descriptions CSV.
+        segmentation_classes: override for ``classes-segmentation.txt``.
+        image_labels: override for the human image-level labels CSV (negatives).
+        image_info: override for the image info CSV with licences.
+        skip_unreadable_images: skip (and count) images whose JPEG is missing or unreadable
+            instead of raising.
+    """
+
+    def __init__(
+        self,
+        *,
+        root: str | PathLike[str],
+        split: str = "train",
+        segmentation_csv: str | PathLike[str] | None = None,
+        masks_root: str | PathLike[str] | None = None,
+        images_root: str | PathLike[str] | None = None,
+        class_descriptions: str | PathLike[str] | None = None,
+        segmentation_classes: str | PathLike[str] | None = None,
+        image_labels: str | PathLike[str] | None = None,
+        image_info: str | PathLike[str] | None = None,
+        skip_unreadable_images: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        self.split = split
+        aliases = _split_aliases(split)
+        self.segmentation_csv = self._required(
+            segmentation_csv,
+            [f"{s}-annotations-object-segmentation.csv" for s in aliases]
+            + [f"oidv7-{s}-annotations-object-segmentation.csv" for s in aliases],
+            "segmentation_csv",
+        )
+        self.class_descriptions = self._required(
+            class_descriptions,
+            [
+                "oidv7-class-descriptions.csv",
+                "oidv7-class-descriptions-boxable.csv",
+                "oidv6-class-descriptions.csv",
+                "class-descriptions-boxable.csv",
+                "class-descriptions.csv",
+            ],
+            "class_descriptions",
+        )
+        self.segmentation_classes = (
+            Path(segmentation_classes)
+            if segmentation_classes is not None
+            else _find(self.root, ["classes-segmentation.txt", "oidv7-classes-segmentation.txt"])
+        )
+        self.image_labels = (
+            Path(image_labels)
+            if image_labels is not None
+            else _find(
+                self.root,
+                [f"oidv7-{s}-annotations-human-imagelabels.csv" for s in aliases]
+                + [f"oidv6-{s}-annotations-human-imagelabels.csv" for s in aliases]
+                + [f"{s}-annotations-human-imagelabels.csv" for s in aliases]
+                + [f"{s}-annotations-human-imagelabels-boxable.csv" for s in aliases],
+            )
+        )
+        self.image_info = (
+            Path(image_info)
+            if image_info is not None
+            else _find(
+                self.root,
+                [f"{s}-images-with-rotation.csv" for s in aliases]
+                + [f"{s}-images-boxable-with-rotation.csv" for s in aliases]
+                + [f"oidv6-{s}-images-with-labels-with-rotation.csv" for s in aliases]
+                + [f"{s}-images-with-labels-with-rotation.csv" for s in aliases],
+            )
+        )
+        if masks_root is not None:
+            self.masks_root = Path(masks_root)
+        else:
+            folder = self.root / f"{split}-masks"
+            self.masks_root = folder if folder.is_dir() else self.root
+        self.images_root = Path(images_root) if images_root is not None else self.root / split
+        self.skip_unreadable_images = skip_unreadable_images
+        self._mask_sources: dict[str, _MaskSource] = {}
+        self._flat_source: _MaskSource | None = None
+        self.skipped: dict[str, int] = {"images": 0, "masks": 0}
+
+    def _required(self, given: str | PathLike[str] | None, names: list[str], what: str) -> Path:
+        if given is not None:
+            path = Path(given)
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: file not found ({what})")
+            return path
+        found = _find(self.root, names)
+        if found is None:
+            raise FileNotFoundError(
+                f"{self.root}: none of {', '.join(names)} found here or in annotations/; "
+                f"pass {what}= explicitly"
+            )
+        return found
+
+    # --- categories ---------------------------------------------------------------------------
+
+    @cached_property
+    def class_names(self) -> dict[str, str]:
+        """MID → display name, from the class-descriptions CSV (with or without header)."""
+        path = self.class_descriptions
+        try:
+            table = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+            raise DataFormatError(path, f"cannot read class descriptions: {error}") from None
+        if table.shape[1] < 2:
+            raise DataFormatError(path, "expected two columns: LabelName, DisplayName", line=1)
+        start = 1 if table.iloc[0, 0].strip() == "LabelName" else 0
+        names: dict[str, str] = {}
+        for offset, (mid, name) in enumerate(
+            zip(table.iloc[start:, 0], table.iloc[start:, 1], strict=True)
+        ):
+            if not mid.startswith("/"):
+                raise DataFormatError(path, f"not a MID: {mid!r}", line=start + offset + 1)
+            names[mid] = name
+        return names
+
+    @cached_property
+    def categories(self) -> list[Category]:
+        """The segmentable classes (``classes-segmentation.txt`` order), with display names."""
+        if self.segmentation_classes is not None:
+            mids = []
+            text = self.segmentation_classes.read_text(encoding="utf-8")
+            for number, line in enumerate(text.splitlines(), start=1):
+                mid = line.strip().split(",")[0].strip()
+                if not mid:
+                    continue
+                if not mid.startswith("/"):
+                    raise DataFormatError(
+                        self.segmentation_classes, f"not a MID: {mid!r}", line=number
+                    )
+                mids.append(mid)
+        else:
+            logger.warning(
+                "%s: no classes-segmentation.txt; using the labels present in %s",
+                self.root,
+                self.segmentation_csv,
+            )
+            mids = sorted(set(self._table["LabelName"]))
+        names = self.class_names
+        return [
+            Category(source="openimages", category_id=mid, name=names.get(mid, mid)) for mid in mids
+        ]
+
+    # --- annotations --------------------------------------------------------------------------
+
+    @cached_property
+    def _table(self) -> pd.DataFrame:
+        """The segmentation CSV, validated, sorted by ImageID (stable)."""
+        path = self.segmentation_csv
+        table = read_csv_checked(path, SEGMENTATION_COLUMNS, usecols=SEGMENTATION_COLUMNS)
+        assert isinstance(table, pd.DataFrame)
+        for column in ("MaskPath", "ImageID", "LabelName"):
+            empty = np.flatnonzero(table[column].str.strip().to_numpy() == "")
+            if empty.size:
+                raise DataFormatError(path, f"empty {column}", line=int(empty[0]) + 2)
+        for column in ("BoxXMin", "BoxXMax", "BoxYMin", "BoxYMax"):
+            values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise DataFormatError(
+                    path,
+                    f"{column} is not a number: {table[column].iloc[bad[0]]!r}",
+                    line=int(bad[0]) + 2,
+                )
+            table[column] = values
+        table["_line"] = np.arange(2, len(table) + 2)
+        return table.sort_values("ImageID", kind="stable").reset_index(drop=True)
+
+    @cached_property
+    def image_ids(self) -> list[str]:
+        """The ImageIDs with at least one mask row, sorted."""
+        return list(pd.unique(self._table["ImageID"]))
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    @cached_property
+    def _negatives(self) -> dict[str, tuple[str, ...]]:
+        """ImageID → labels with Confidence 0 (verified absent), for images with masks only."""
+        path = self.image_labels
+        if path is None:
+            return {}
+        wanted = pd.Index(self.image_ids)
+        chunks = read_csv_checked(
+            path, IMAGE_LABEL_COLUMNS, usecols=IMAGE_LABEL_COLUMNS, chunksize=1_000_000
+        )
+        negatives: dict[str, list[str]] = {}
+        for chunk in _csv_chunks(path, chunks):
+            confidence = pd.to_numeric(chunk["Confidence"], errors="coerce")
+            bad = np.flatnonzero(confidence.isna().to_numpy())
+            if bad.size:
+                raise DataFormatError(
+                    path,
+                    f"Confidence is not a number: {chunk['Confidence'].iloc[bad[0]]!r}",
+                    line=int(chunk.index[bad[0]]) + 2,
+                )
+            rows = chunk[(confidence.to_numpy() == 0) & chunk["ImageID"].isin(wanted).to_numpy()]
+            for image_id, label in zip(rows["ImageID"], rows["LabelName"], strict=True):
+                negatives.setdefault(image_id, []).append(label)
+        return {k: tuple(sorted(set(v))) for k, v in negatives.items()}
+
+    @cached_property
+    def _licenses(self) -> dict[str, tuple[str | None, str | None]]:
+        """ImageID → (licence, attribution) from the image info CSV, where present."""
+        path = self.image_info
+        if path is None:
+            return {}
+        try:
+            present = set(pd.read_csv(path, nrows=0).columns)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+            raise DataFormatError(path, f"cannot read the CSV header: {error}", line=1) from None
+        usecols = [
+            c for c in ("ImageID", "License", "Author", "OriginalLandingURL") if c in present
+        ]
+        table = read_csv_checked(path, ("ImageID", "License"), usecols=usecols)
+        assert isinstance(table, pd.DataFrame)
+        table = table[table["ImageID"].isin(pd.Index(self.image_ids))]
+        author = table["Author"] if "Author" in table else pd.Series("", index=table.index)
+        landing = (
+            table["OriginalLandingURL"]
+            if "OriginalLandingURL" in table
+            else pd.Series("", index=table.index)
+        )
+        out: dict[str, tuple[str | None, str | None]] = {}
+        for image_id, license_url, who, url in zip(
+            table["ImageID"], table["License"], author, landing, strict=True
+        ):
+            attribution = " ".join(part for part in (who, f"({url})" if url else "") if part)
+            out[image_id] = (license_url or None, attribution or None)
+        return out
+
+    # --- masks and images ---------------------------------------------------------------------
+
+    def _index_folder(self, folder: Path) -> dict[str, str]:
+        with os.scandir(folder) as entries:
+            return {e.name: e.name for e in entries if e.name.lower().endswith(".png")}
+
+    def _mask_source(self, image_id: str) -> _MaskSource:
+        bucket = image_id[0].lower()
+        source = self._mask_sources.get(bucket)
+        if source is not None:
+            return source
+        archive = self.masks_root / f"{self.split}-masks-{bucket}.zip"
+        folder = self.masks_root / f"{self.split}-masks-{bucket}"
+        if bucket in HEX_DIGITS and archive.is_file():
+            try:
+                with zipfile.ZipFile(archive) as handle:
+                    members = {
+                        name.rsplit("/", 1)[-1]: name
+                        for name in handle.namelist()
+                        if not name.endswith("/")
+                    }
+            except (zipfile.BadZipFile, OSError) as error:
+                raise DataFormatError(archive, f"cannot open mask archive: {error}") from None
+            source = _MaskSource("zip", archive, members)
+        elif bucket in HEX_DIGITS and folder.is_dir():
+            source = _MaskSource("folder", folder, self._index_folder(folder))
+        else:
+            if self._flat_source is None:
+                if self.masks_root.is_dir():
+                    self._flat_source = _MaskSource(
+                        "folder", self.masks_root, self._index_folder(self.masks_root)
+                    )
+                else:
+                    self._flat_source = _MaskSource("missing")
+            source = self._flat_source
+        self._mask_sources[bucket] = source
+        return source
+
+    def _segmentation(
+        self, image_id: str, mask_path: str, line: int
+    ) -> MaskFileSegmentation | None:
+        source = self._mask_source(image_id)
+        name = source.members.get(mask_path)
+        if name is None or source.location is None:
+            return None
+        if source.kind == "zip":
+            return MaskFileSegmentation(archive=source.location, member=name)
+        return MaskFileSegmentation(
+            path=resolve_under(source.location, name, source=self.segmentation_csv, line=line)
+        )
+
+    def image_size(self, path: Path) -> tuple[int, int]:
+        """``(width, height)`` from the image header (the pixels are not decoded)."""
+        try:
+            with Image.open(path) as image:
+                return image.size
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: image not found") from None
+        except (
+            OSError,
+            UnidentifiedImageError,
+            SyntaxError,
+            Image.DecompressionBombError,
+        ) as error:
+            raise DataFormatError(path, f"cannot read the image header: {error}") from None
+
+    def images(self) -> Iterator[ImageRecord]:
+        """Every image with at least one available mask, in ImageID order.
+
+        Images whose JPEG is missing or unreadable, and masks absent from their zip / folder, are
+        skipped and counted in ``self.skipped`` (logged at the end).
+        """
+        table = self._table
+        negatives = self._negatives
+        licenses = self._licenses
+        names = self.class_names
+        ids = table["ImageID"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([])
+        ends = np.r_[starts[1:], len(ids)] if len(ids) else np.array([])
+        columns = [
+            table[c].to_numpy() for c in ("MaskPath", "LabelName", *SEGMENTATION_COLUMNS[3:])
+        ]
+        mask_paths, labels, x_min, x_max, y_min, y_max = columns
+        lines = table["_line"].to_numpy()
+        self.skipped = {"images": 0, "masks": 0}
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            image_id = str(ids[start])
+            try:
+                path = resolve_under(
+                    self.images_root,
+                    f"{image_id}.jpg",
+                    source=self.segmentation_csv,
+                    line=int(lines[start]),
+                )
+                width, height = self.image_size(path)
+            except (FileNotFoundError, DataFormatError) as error:
+                if not self.skip_unreadable_images or isinstance(error, UnsafePathError):
+                    raise
+                logger.debug("skipping image %s: %s", image_id, error)
+                self.skipped["images"] += 1
+                continue
+            instances = []
+            for row in range(start, end):
+                segmentation = self._segmentation(image_id, str(mask_paths[row]), int(lines[row]))
+                if segmentation is None:
+                    self.skipped["masks"] += 1
+                    continue
+                x0, x1 = float(x_min[row]) * width, float(x_max[row]) * width
+                y0, y1 = float(y_min[row]) * height, float(y_max[row]) * height
+                label = str(labels[row])
+                instances.append(
+                    Instance(
+                        instance_id=str(mask_paths[row]),
+                        category_id=label,
+                        category_name=names.get(label, label),
+                        bbox=(x0, y0, x1 - x0, y1 - y0),
+                        area=max(0.0, x1 - x0) * max(0.0, y1 - y0),
+                        segmentation=segmentation,
+                    )
+                )
+            if not instances:
+                self.skipped["images"] += 1
+                continue
+            license_url, attribution = licenses.get(image_id, (None, None))
+            yield ImageRecord(
+                source="openimages",
+                image_id=image_id,
+                path=path,
+                width=width,
+                height=height,
+                instances=tuple(instances),
+                negative_category_ids=negatives.get(image_id, ()),
+                exhaustive=False,
+                license=license_url,
+                attribution=attribution,
+            )
+        if self.skipped["images"] or self.skipped["masks"]:
+            logger.warning(
+                "Open Images %s: skipped %d images (missing/unreadable JPEG or no mask available) "
+                "and %d masks absent from %s",
+                self.split,
+                self.skipped["images"],
+                self.skipped["masks"],
+                self.masks_root,
+            )
