@@ -15,3 +15,8 @@ app = typer.Typer(
 app.callback()(setup)
 
 # Commands are registered by the modules below (one per concept, each a thin wrapper).
+
+from avs_synth_cli.match import match, review_matches  # noqa: E402
+
+app.command("match")(match)
+app.command("review-matches")(review_matches)
