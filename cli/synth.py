@@ -20,3 +20,7 @@ from avs_synth_cli.match import match, review_matches  # noqa: E402
 
 app.command("match")(match)
 app.command("review-matches")(review_matches)
+
+from avs_synth_cli.corpus import sample_corpus  # noqa: E402
+
+app.command("sample-corpus")(sample_corpus)
