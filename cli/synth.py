@@ -16,6 +16,11 @@ app.callback()(setup)
 
 # Commands are registered by the modules below (one per concept, each a thin wrapper).
 
+from avs_synth_cli.build import build, inspect  # noqa: E402
+
+app.command("build")(build)
+app.command("inspect")(inspect)
+
 from avs_synth_cli.match import match, review_matches  # noqa: E402
 
 app.command("match")(match)

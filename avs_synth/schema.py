@@ -1,0 +1,336 @@
+"""The shard sample schema: keys, encodings and metadata, shared by the writer and the loader.
+
+A triplet sample is five tar members with one key (WebDataset's grouping: the key is the member
+name up to its first dot, so keys never contain a dot)::
+
+    {key}.jpg        the picture: the source's original JPEG bytes (re-encoded only when the
+                     build resizes it or the original is not a JPEG); decode without EXIF
+                     rotation, masks are in the file's raw pixel grid
+    {key}.mask.png   the sounding mask: a 1-bit PNG at the stored image's resolution
+    {key}.flac       the audio window: mono, 16 kHz, 16-bit FLAC
+    {key}.json       :class:`TripletMeta` (UTF-8 JSON, sorted keys)
+
+An audio-bank sample (``bank-*.tar``, one audio class per shard) is ``{key}.flac`` and
+``{key}.json`` (:class:`BankWindowMeta`).
+
+Members are written in :data:`TRIPLET_MEMBERS` / :data:`BANK_MEMBERS` order. Every encoder here
+has its decoder next to it; the training loader imports this module, never re-implements it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from PIL import Image
+
+SCHEMA_VERSION = 1
+
+SAMPLE_RATE = 16_000
+"""Sample rate of every stored audio window (VGGish's)."""
+
+KEY = "__key__"
+IMAGE = "jpg"
+MASK = "mask.png"
+AUDIO = "flac"
+META = "json"
+
+TRIPLET_MEMBERS: tuple[str, ...] = (IMAGE, MASK, AUDIO, META)
+BANK_MEMBERS: tuple[str, ...] = (AUDIO, META)
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+BANK = "bank"
+
+MANIFEST_NAME = "manifest.json"
+REPORT_NAME = "report.json"
+PLAN_NAME = "plan.json"
+
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def shard_name(split: str, index: int) -> str:
+    """``{split}-{index:06d}.tar`` (``split`` is a triplet split or :data:`BANK`)."""
+    if split not in (*SPLITS, BANK):
+        raise ValueError(f"unknown shard split {split!r}")
+    return f"{split}-{index:06d}.tar"
+
+
+def safe_key_part(text: str) -> str:
+    """``text`` with every character but ``[A-Za-z0-9_-]`` replaced by ``_`` (no dots, no
+    slashes: a key can never name a path outside the shard or split a WebDataset key)."""
+    return _KEY_UNSAFE.sub("_", text)
+
+
+# --- metadata -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisualCategoryRef:
+    """A visual category of the picture whose instances make up the mask.
+
+    Args:
+        source: ``lvis``, ``coco`` or ``openimages``.
+        id: the source's category id as a string.
+        name: the source's category name, verbatim.
+    """
+
+    source: str
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    """One instance in the mask, in the source's pixel grid (before any ``--max-side`` resize).
+
+    Args:
+        id: the source's instance id (annotation id, Open Images mask file name).
+        category_id: the instance's category id.
+        bbox: ``[x, y, width, height]`` as annotated.
+        area: the annotated area in pixels.
+    """
+
+    id: str
+    category_id: str
+    bbox: tuple[float, float, float, float]
+    area: float
+
+
+@dataclass(frozen=True)
+class AudioWindowMeta:
+    """Where a stored audio window comes from.
+
+    Args:
+        vggsound_id: the clip id ``{youtube_id}_{start_seconds:06d}``.
+        youtube_id, start_seconds: the VGGSound row.
+        label: the clip's VGGSound label.
+        vggsound_split: ``train`` or ``test`` (VGGSound's own split).
+        window_start_s: start of the window inside the clip file, in seconds.
+        window_s: the window length in seconds.
+        sample_rate: the stored sample rate.
+        num_samples: the stored length in samples (``round(window_s * sample_rate)``).
+        policy: the window policy that chose the start (``fixed``, ``loudest``, ``nonsilent``).
+        rms_dbfs: the window's RMS level in dB full scale.
+    """
+
+    vggsound_id: str
+    youtube_id: str
+    start_seconds: int
+    label: str
+    vggsound_split: str
+    window_start_s: float
+    window_s: float
+    sample_rate: int
+    num_samples: int
+    policy: str
+    rms_dbfs: float
+
+
+@dataclass(frozen=True)
+class TripletMeta:
+    """The ``json`` member of a triplet.
+
+    Args:
+        key: the sample key.
+        split: ``train``, ``val`` or ``test``.
+        audio_class: the VGGSound label that sounds (the sample's category for balance and
+            counts).
+        negative: True when the audio class is verified absent from the picture (empty mask).
+        mask_mode: ``semantic`` (union of every matched instance) or ``instance``.
+        categories: the visual categories whose instances make up the mask (for a negative, the
+            categories verified absent).
+        source: the dataset the picture and its annotations were read from.
+        image_id: the source's image id.
+        image_file: the picture's file name (relative, as in the source).
+        width, height: the stored image's size (the mask's too).
+        original_width, original_height: the source picture's size.
+        image_reencoded: True when the JPEG is not the source's original bytes.
+        instance_ids: the instances in the mask, in the source's order.
+        instances: their annotated bbox and area.
+        bbox: the tight box of the stored mask ``[x, y, w, h]`` (None for an empty mask).
+        area: foreground pixels of the stored mask.
+        area_fraction: ``area / (width * height)``.
+        audio: where the audio window comes from.
+        license, attribution: the picture's licence and author / URL, where the source gives them.
+        schema_version: :data:`SCHEMA_VERSION` of the writer.
+    """
+
+    key: str
+    split: str
+    audio_class: str
+    negative: bool
+    mask_mode: str
+    categories: tuple[VisualCategoryRef, ...]
+    source: str
+    image_id: str
+    image_file: str
+    width: int
+    height: int
+    original_width: int
+    original_height: int
+    image_reencoded: bool
+    instance_ids: tuple[str, ...]
+    instances: tuple[InstanceRef, ...]
+    bbox: tuple[int, int, int, int] | None
+    area: int
+    area_fraction: float
+    audio: AudioWindowMeta
+    license: str | None = None
+    attribution: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def category(self) -> str:
+        """The visual category names joined with ``|`` (one name in most samples)."""
+        return "|".join(c.name for c in self.categories)
+
+
+@dataclass(frozen=True)
+class BankWindowMeta:
+    """The ``json`` member of an audio-bank sample.
+
+    Args:
+        key: the sample key.
+        audio_class: the VGGSound label of the clip.
+        audio: where the window comes from.
+        schema_version: :data:`SCHEMA_VERSION` of the writer.
+    """
+
+    key: str
+    audio_class: str
+    audio: AudioWindowMeta
+    schema_version: int = field(default=SCHEMA_VERSION)
+
+
+def encode_json(obj: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, compact separators, UTF-8, a final newline."""
+    if hasattr(obj, "__dataclass_fields__"):
+        obj = asdict(obj)
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return (text + "\n").encode("utf-8")
+
+
+def encode_meta(meta: TripletMeta | BankWindowMeta) -> bytes:
+    """Metadata → the ``json`` member's bytes."""
+    return encode_json(meta)
+
+
+def _audio_meta(d: dict[str, Any]) -> AudioWindowMeta:
+    return AudioWindowMeta(**d)
+
+
+def decode_triplet_meta(data: bytes) -> TripletMeta:
+    """A triplet's ``json`` member → :class:`TripletMeta`."""
+    d = json.loads(data.decode("utf-8"))
+    d["categories"] = tuple(VisualCategoryRef(**c) for c in d["categories"])
+    d["instances"] = tuple(
+        InstanceRef(id=i["id"], category_id=i["category_id"], bbox=tuple(i["bbox"]), area=i["area"])
+        for i in d["instances"]
+    )
+    d["instance_ids"] = tuple(d["instance_ids"])
+    d["bbox"] = None if d["bbox"] is None else tuple(d["bbox"])
+    d["audio"] = _audio_meta(d["audio"])
+    return TripletMeta(**d)
+
+
+def decode_bank_meta(data: bytes) -> BankWindowMeta:
+    """An audio-bank sample's ``json`` member → :class:`BankWindowMeta`."""
+    d = json.loads(data.decode("utf-8"))
+    d["audio"] = _audio_meta(d["audio"])
+    return BankWindowMeta(**d)
+
+
+# --- image ---------------------------------------------------------------------------------------
+
+
+def encode_image(image: Image.Image, *, quality: int = 95) -> bytes:
+    """A PIL image → JPEG bytes (used only when the source's bytes cannot be kept)."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """The ``jpg`` member → an RGB PIL image in the file's raw pixel grid (no EXIF rotation)."""
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")
+
+
+# --- mask ----------------------------------------------------------------------------------------
+
+
+def encode_mask(mask: np.ndarray) -> bytes:
+    """A boolean ``[H, W]`` mask → 1-bit PNG bytes (deterministic for a given Pillow/zlib)."""
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be [H, W], got shape {mask.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(mask, dtype=bool)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def decode_mask(data: bytes) -> np.ndarray:
+    """The ``mask.png`` member → a boolean ``[H, W]`` array."""
+    with Image.open(io.BytesIO(data)) as image:
+        if image.mode == "1":
+            return np.array(image, dtype=bool)
+        return np.asarray(image.convert("L")) > 0
+
+
+# --- audio ---------------------------------------------------------------------------------------
+
+
+def encode_audio(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """Mono float samples in [-1, 1] → 16-bit FLAC bytes."""
+    from avs_synth.audio_io import encode_flac
+
+    return encode_flac(np.asarray(samples, dtype=np.float32), sample_rate)
+
+
+def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
+    """The ``flac`` member → (float32 mono samples, sample rate)."""
+    samples, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1, dtype=np.float32)
+    return samples, int(sample_rate)
+
+
+# --- whole samples -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecodedTriplet:
+    """A triplet decoded from its tar members.
+
+    Args:
+        key: the sample key.
+        image: the RGB picture.
+        mask: the sounding mask, boolean ``[H, W]``.
+        audio: float32 mono samples at ``meta.audio.sample_rate``.
+        meta: the metadata.
+    """
+
+    key: str
+    image: Image.Image
+    mask: np.ndarray
+    audio: np.ndarray
+    meta: TripletMeta
+
+
+def decode_triplet(sample: dict[str, Any]) -> DecodedTriplet:
+    """A WebDataset sample dict (``__key__`` and raw member bytes) → :class:`DecodedTriplet`."""
+    missing = [m for m in TRIPLET_MEMBERS if m not in sample]
+    if missing:
+        raise KeyError(f"sample {sample.get(KEY)!r} lacks members {missing}")
+    audio, _ = decode_audio(sample[AUDIO])
+    return DecodedTriplet(
+        key=sample[KEY],
+        image=decode_image(sample[IMAGE]),
+        mask=decode_mask(sample[MASK]),
+        audio=audio,
+        meta=decode_triplet_meta(sample[META]),
+    )

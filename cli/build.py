@@ -1,0 +1,226 @@
+"""`avs-synth build` and `avs-synth inspect`: thin wrappers over :mod:`avs_synth.build` and
+:mod:`avs_synth.inspect_shards`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from avs_synth.audio_windows import WindowConfig
+from avs_synth.build import build_dataset
+from avs_synth.build_config import BuildConfig, BuildInputs, RunOptions, VisualInput
+from avs_synth.build_inputs import BuildInputError, corpus_inputs
+from avs_synth.errors import DataFormatError
+from avs_synth.splits import SplitFractions
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+def _inputs(
+    *,
+    corpus: Path | None,
+    lvis: list[Path],
+    lvis_images: Path | None,
+    coco: list[Path],
+    coco_images: list[Path],
+    openimages: Path | None,
+    openimages_split: list[str],
+    vggsound_csv: Path | None,
+    vggsound_clips: Path | None,
+    matches: Path | None,
+) -> BuildInputs:
+    if corpus is not None:
+        if lvis or coco or openimages or vggsound_csv or vggsound_clips:
+            raise BuildInputError("--corpus sets every input: give it alone (with --matches)")
+        return corpus_inputs(corpus, matches=matches)
+    if lvis and lvis_images is None:
+        raise BuildInputError("--lvis needs --lvis-images")
+    if coco and len(coco_images) not in (1, len(coco)):
+        raise BuildInputError("give one --coco-images for every --coco (or one for all)")
+    if vggsound_csv is None or vggsound_clips is None:
+        raise BuildInputError("--vggsound-csv and --vggsound-clips are required (or --corpus)")
+    visual = [VisualInput(source="lvis", annotations=a, images_root=lvis_images) for a in lvis]
+    images = coco_images * len(coco) if len(coco_images) == 1 else coco_images
+    pairs = zip(coco, images, strict=True)
+    visual += [VisualInput(source="coco", annotations=a, images_root=i) for a, i in pairs]
+    if openimages is not None:
+        visual += [
+            VisualInput(source="openimages", root=openimages, split=s) for s in openimages_split
+        ]
+    return BuildInputs(
+        visual=tuple(visual),
+        vggsound_csv=vggsound_csv,
+        vggsound_clips=vggsound_clips,
+        matches=matches,
+    )
+
+
+def build(
+    out: Annotated[Path, typer.Option("--out", help="Output folder of the shards.")],
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder in the sample-corpus layout (lvis/, coco/, openimages/, "
+            "vggsound/): sets every input."
+        ),
+    ] = None,
+    lvis: Annotated[
+        list[Path] | None, typer.Option(help="LVIS annotation JSON (repeat for train and val).")
+    ] = None,
+    lvis_images: Annotated[
+        Path | None, typer.Option(help="COCO images folder used by LVIS (holds train2017/).")
+    ] = None,
+    coco: Annotated[
+        list[Path] | None, typer.Option(help="COCO instances JSON (repeatable).")
+    ] = None,
+    coco_images: Annotated[
+        list[Path] | None,
+        typer.Option(help="Images folder of each --coco file (train2017/, val2017/), in order."),
+    ] = None,
+    openimages: Annotated[Path | None, typer.Option(help="Open Images download folder.")] = None,
+    openimages_split: Annotated[
+        list[str] | None, typer.Option(help="Open Images split(s) to read (default: train).")
+    ] = None,
+    vggsound_csv: Annotated[Path | None, typer.Option(help="vggsound.csv.")] = None,
+    vggsound_clips: Annotated[Path | None, typer.Option(help="Folder of VGGSound clips.")] = None,
+    matches: Annotated[
+        Path | None,
+        typer.Option(help="Category matching table (default: the packaged matches.csv)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every choice.")] = 0,
+    mask_mode: Annotated[
+        str, typer.Option(help="semantic: union of the class's instances; instance: one each.")
+    ] = "semantic",
+    min_mask_area: Annotated[
+        float, typer.Option(help="Smallest mask, as a fraction of the image.")
+    ] = 0.01,
+    max_per_picture: Annotated[
+        int, typer.Option(help="Most samples per picture (0: no limit).")
+    ] = 1,
+    max_per_category: Annotated[
+        int, typer.Option(help="Most samples per audio class (0: no limit).")
+    ] = 0,
+    splits: Annotated[
+        str, typer.Option(help="Fractions of pictures train,val,test.")
+    ] = "0.9,0.05,0.05",
+    window: Annotated[float, typer.Option(help="Audio window length in seconds.")] = 1.0,
+    window_policy: Annotated[str, typer.Option(help="fixed, loudest or nonsilent.")] = "nonsilent",
+    window_hop: Annotated[
+        float | None, typer.Option(help="Spacing of candidate windows (default: the length).")
+    ] = None,
+    window_start: Annotated[
+        float, typer.Option(help="Window start for the fixed policy, in seconds.")
+    ] = 0.0,
+    silence_db: Annotated[
+        float, typer.Option(help="Windows below this RMS level (dBFS) are silent.")
+    ] = -45.0,
+    negative_ratio: Annotated[
+        float, typer.Option(help="Verified-absent negatives per positive (0: none).")
+    ] = 0.0,
+    max_side: Annotated[
+        int | None, typer.Option(help="Resize pictures whose longer side exceeds this.")
+    ] = None,
+    jpeg_quality: Annotated[int, typer.Option(help="Quality of re-encoded JPEGs.")] = 95,
+    shard_size: Annotated[int, typer.Option(help="Triplets per shard.")] = 1000,
+    audio_bank: Annotated[bool, typer.Option(help="Write the audio bank of train windows.")] = True,
+    bank_clips_per_shard: Annotated[int, typer.Option(help="Clips per audio-bank shard.")] = 100,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    num_partitions: Annotated[int, typer.Option(help="Machines sharing the build.")] = 1,
+    partition: Annotated[int, typer.Option(help="This machine's partition, from 0.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Build WebDataset shards of (image, mask, audio) triplets; rerun to resume."""
+    try:
+        inputs = _inputs(
+            corpus=corpus,
+            lvis=lvis or [],
+            lvis_images=lvis_images,
+            coco=coco or [],
+            coco_images=coco_images or [],
+            openimages=openimages,
+            openimages_split=openimages_split or ["train"],
+            vggsound_csv=vggsound_csv,
+            vggsound_clips=vggsound_clips,
+            matches=matches,
+        )
+        config = BuildConfig(
+            seed=seed,
+            mask_mode=mask_mode,  # type: ignore[arg-type]
+            min_mask_area=min_mask_area,
+            max_per_picture=max_per_picture,
+            max_per_category=max_per_category,
+            fractions=SplitFractions.parse(splits),
+            window=WindowConfig(
+                window_s=window,
+                policy=window_policy,  # type: ignore[arg-type]
+                hop_s=window_hop,
+                fixed_start_s=window_start,
+                silence_dbfs=silence_db,
+            ),
+            negative_ratio=negative_ratio,
+            max_side=max_side,
+            jpeg_quality=jpeg_quality,
+            shard_size=shard_size,
+            audio_bank=audio_bank,
+            bank_clips_per_shard=bank_clips_per_shard,
+        )
+        run = RunOptions(
+            workers=workers, num_partitions=num_partitions, partition=partition, progress=progress
+        )
+        summary = build_dataset(inputs=inputs, config=config, out=out, run=run)
+    except (BuildInputError, DataFormatError, FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
+    except KeyboardInterrupt:
+        typer.secho(
+            "interrupted: complete shards are kept; rerun the same command to resume", err=True
+        )
+        raise typer.Exit(code=130) from None
+    if summary.complete:
+        counts = ", ".join(f"{s} {n}" for s, n in summary.samples.items())
+        typer.echo(f"built {out}: {counts} triplets, {summary.bank_windows} bank windows")
+    else:
+        typer.echo(f"partition {partition}/{num_partitions} complete in {out}")
+
+
+def inspect(
+    shards: Annotated[list[Path], typer.Argument(help="A build folder, or .tar shards.")],
+    samples: Annotated[int, typer.Option(help="Samples to decode and show.")] = 3,
+    fiftyone: Annotated[
+        bool, typer.Option("--fiftyone", help="Load the triplets into a FiftyOne dataset.")
+    ] = False,
+    dataset_name: Annotated[str, typer.Option(help="Name of the FiftyOne dataset.")] = "avs-synth",
+    export_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where FiftyOne's picture and audio files go (default: a temp dir)."),
+    ] = None,
+    max_samples: Annotated[
+        int | None, typer.Option(help="Most triplets loaded into FiftyOne.")
+    ] = None,
+    launch: Annotated[bool, typer.Option(help="Open the FiftyOne app (with --fiftyone).")] = False,
+) -> None:
+    """Show a build's manifest and a few decoded samples; optionally browse them in FiftyOne."""
+    from avs_synth.inspect_shards import describe, inspect_shards, load_into_fiftyone
+
+    try:
+        found = inspect_shards(shards, num_samples=samples)
+    except (FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
+    for line in describe(found):
+        typer.echo(line)
+    if fiftyone:
+        target = export_dir or Path(tempfile.mkdtemp(prefix="avs-synth-fiftyone-"))
+        dataset = load_into_fiftyone(
+            shards, export_dir=target, dataset_name=dataset_name, max_samples=max_samples
+        )
+        typer.echo(f"FiftyOne dataset {dataset.name!r}: {len(dataset)} samples (files in {target})")
+        if launch:
+            import fiftyone as fo
+
+            session = fo.launch_app(dataset)
+            session.wait()
