@@ -27,7 +27,13 @@ avs-synth match --out "$OUT/matches.csv" \
   --openimages "$C/openimages" --vggsound "$C/vggsound/vggsound.csv"
 avs-synth review-matches --list --all --matches "$OUT/matches.csv"
 
+step "3. build WebDataset shards (jpg + mask.png + flac + json) with the reviewed map"
+avs-synth build --corpus "$C" --matches "$OUT/matches.csv" --out "$OUT/shards" \
+  --negative-ratio 0.2 --workers 2
+avs-synth inspect "$OUT/shards" --samples 3
+
 step "done in $(( $(date +%s) - started )) s; outputs:"
 echo "  sample corpus            $C  (layout: $C/README.md)"
 echo "  matches (rule only)      $OUT/matches_unreviewed.csv"
 echo "  matches (reviewed map)   $OUT/matches.csv"
+echo "  shards + manifest        $OUT/shards  ($OUT/shards/manifest.json, report.json)"
