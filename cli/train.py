@@ -1,8 +1,18 @@
-"""`avs-train`: pretrain, fine-tune, evaluate and run AuTR."""
+"""`avs-train`: pretrain, fine-tune, evaluate and run AuTR.
+
+Every command is a thin wrapper: it builds a :class:`~avs_model.train_config.TrainConfig` (a
+shipped recipe or a YAML / JSON file, then the options given) and calls the library function.
+Multi-GPU: ``torchrun --nproc_per_node=G -m avs_synth_cli.train pretrain ...``.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+import yaml
 
 from avs_synth_cli.common import setup
 
@@ -13,3 +23,382 @@ app = typer.Typer(
     add_completion=False,
 )
 app.callback()(setup)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+def _split_names(values: list[str] | None) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in values or []:
+        out += [v.strip() for v in value.split(",") if v.strip()]
+    return tuple(out)
+
+
+def _build_config(config: str | None, updates: dict[str, Any], sets: list[str] | None):
+    from avs_model.train_config import TrainConfig, load_train_config
+
+    base = load_train_config(config) if config else TrainConfig()
+    changes = {k: v for k, v in updates.items() if v is not None}
+    for item in sets or []:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        changes[key.strip()] = yaml.safe_load(value)
+    return base.with_updates(**changes) if changes else base
+
+
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="A recipe name (see avs_model/recipes) or a YAML/JSON TrainConfig file.",
+    ),
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="The run folder (checkpoints, logs).")]
+ModelOpt = Annotated[
+    str | None, typer.Option(help="Model preset (autr_tiny, autr_r50, autr_pvtv2_b5) or file.")
+]
+EpochsOpt = Annotated[float | None, typer.Option(help="Training epochs.")]
+StepsOpt = Annotated[
+    int | None, typer.Option(help="Stop after this many steps (overrides --epochs).")
+]
+BatchOpt = Annotated[
+    int | None, typer.Option(help="Samples (pictures or videos) per step and rank.")
+]
+LrOpt = Annotated[float | None, typer.Option(help="AdamW learning rate.")]
+SizeOpt = Annotated[int | None, typer.Option(help="Picture side (square) or longest side.")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Data loader workers per rank.")]
+SeedOpt = Annotated[int | None, typer.Option(help="Random seed.")]
+DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda.")]
+PrecisionOpt = Annotated[str | None, typer.Option(help="auto, bf16, fp16, fp32.")]
+EvalEveryOpt = Annotated[
+    int | None, typer.Option(help="Validate every N steps (default: every epoch).")
+]
+CkptEveryOpt = Annotated[int | None, typer.Option(help="Write last.pt every N steps.")]
+InitOpt = Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")]
+NoTestOpt = Annotated[bool, typer.Option("--no-test", help="Skip the final test evaluation.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override any config field: --set optim.schedule=cosine "
+        "(repeatable; values are YAML).",
+    ),
+]
+
+
+def _common(
+    model,
+    epochs,
+    max_steps,
+    batch_size,
+    lr,
+    image_size,
+    num_workers,
+    seed,
+    device,
+    precision,
+    eval_every,
+    checkpoint_every,
+) -> dict[str, Any]:
+    return {
+        "model": model,
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+        "optim.lr": lr,
+        "data.resize.size": image_size,
+        "data.num_workers": num_workers,
+        "seed": seed,
+        "device": device,
+        "precision": precision,
+        "eval.every_steps": eval_every,
+        "checkpoint_every_steps": checkpoint_every,
+    }
+
+
+@app.command()
+def pretrain(
+    shards: Annotated[
+        str,
+        typer.Option(
+            help="Shard folder (manifest.json + *.tar) or a remote "
+            "location (https://..., pipe:...; may contain {name})."
+        ),
+    ],
+    out: OutOpt,
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: StepsOpt = None,
+    batch_size: BatchOpt = None,
+    lr: LrOpt = None,
+    image_size: SizeOpt = None,
+    num_workers: WorkersOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+    eval_every: EvalEveryOpt = None,
+    checkpoint_every: CkptEveryOpt = None,
+    init: InitOpt = None,
+    resume: ResumeOpt = False,
+    no_test: NoTestOpt = False,
+    set_: SetOpt = None,
+) -> None:
+    """Pre-train AuTR on synthetic shards (val selects best.pt; test is scored at the end)."""
+    from avs_model.pretrain import pretrain as run_pretrain
+
+    try:
+        train_config = _build_config(
+            config,
+            _common(
+                model,
+                epochs,
+                max_steps,
+                batch_size,
+                lr,
+                image_size,
+                num_workers,
+                seed,
+                device,
+                precision,
+                eval_every,
+                checkpoint_every,
+            ),
+            set_,
+        )
+        result = run_pretrain(
+            train_config, shards=shards, out_dir=out, resume=resume, init=init, run_test=not no_test
+        )
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as error:
+        raise _fail(str(error)) from None
+    _report_run(result)
+
+
+@app.command()
+def finetune(
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="AVSBench folder (the release layout, or a folder "
+            "with s4_meta_data.csv / ms3_meta_data.csv)."
+        ),
+    ],
+    out: OutOpt,
+    subset: Annotated[str | None, typer.Option(help="s4 or ms3.")] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option(help="Keep round(n*f) train videos of each category (at least 1)."),
+    ] = None,
+    fraction_seed: Annotated[int | None, typer.Option(help="Seed of the fraction's hash.")] = None,
+    categories: Annotated[
+        list[str] | None, typer.Option(help="Train only on these S4 categories (comma-separated).")
+    ] = None,
+    exclude_categories: Annotated[
+        list[str] | None,
+        typer.Option(help="Leave these S4 categories out of training (comma-separated)."),
+    ] = None,
+    open_set: Annotated[
+        str | None,
+        typer.Option(help="Train on the 'seen' or 'unseen' half of the shipped open-set split."),
+    ] = None,
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: StepsOpt = None,
+    batch_size: BatchOpt = None,
+    lr: LrOpt = None,
+    image_size: SizeOpt = None,
+    num_workers: WorkersOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+    eval_every: EvalEveryOpt = None,
+    checkpoint_every: CkptEveryOpt = None,
+    init: InitOpt = None,
+    resume: ResumeOpt = False,
+    no_test: NoTestOpt = False,
+    set_: SetOpt = None,
+) -> None:
+    """Fine-tune on AVSBench S4 / MS3 (without --init: the paper's 'w/o P.T.' setting)."""
+    from avs_model.finetune import finetune as run_finetune
+
+    updates = _common(
+        model,
+        epochs,
+        max_steps,
+        batch_size,
+        lr,
+        image_size,
+        num_workers,
+        seed,
+        device,
+        precision,
+        eval_every,
+        checkpoint_every,
+    )
+    updates.update(
+        {
+            "avsbench.subset": subset,
+            "avsbench.fraction": fraction,
+            "avsbench.fraction_seed": fraction_seed,
+            "avsbench.categories": list(_split_names(categories)) or None,
+            "avsbench.exclude_categories": list(_split_names(exclude_categories)) or None,
+            "avsbench.open_set": open_set,
+        }
+    )
+    try:
+        train_config = _build_config(config, updates, set_)
+        result = run_finetune(
+            train_config,
+            data_root=data,
+            out_dir=out,
+            init=init,
+            resume=resume,
+            run_test=not no_test,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as error:
+        raise _fail(str(error)) from None
+    _report_run(result)
+
+
+def _report_run(result) -> None:
+    typer.echo(f"steps: {result.step}")
+    typer.echo(f"last checkpoint: {result.last}")
+    if result.best is not None:
+        typer.echo(f"best checkpoint: {result.best} (val {result.best_metric:.4f})")
+    if result.test is not None:
+        test = result.test["ungated"]
+        typer.echo(
+            f"test M_J {test['miou']:.4f}  M_F {test['fmeasure']:.4f}  "
+            f"(see {result.out_dir / 'test_metrics.json'})"
+        )
+
+
+@app.command()
+def evaluate(
+    ckpt: Annotated[Path, typer.Option(help="The checkpoint to score.")],
+    shards: Annotated[str | None, typer.Option(help="Synthetic shards to score on.")] = None,
+    avsbench: Annotated[Path | None, typer.Option(help="AVSBench folder to score on.")] = None,
+    subset: Annotated[str, typer.Option(help="AVSBench subset: s4 or ms3.")] = "s4",
+    split: Annotated[str, typer.Option(help="Split: test, val (or train for shards).")] = "test",
+    batch_videos: Annotated[int, typer.Option(help="Videos per M_F batch (official S4: 4).")] = 4,
+    gate_threshold: Annotated[
+        float | None,
+        typer.Option(help="Sounding-score gate of the gated figures (default: the checkpoint's)."),
+    ] = None,
+    categories: Annotated[
+        list[str] | None, typer.Option(help="Score only these S4 categories (comma-separated).")
+    ] = None,
+    exclude_categories: Annotated[
+        list[str] | None, typer.Option(help="Leave these S4 categories out (comma-separated).")
+    ] = None,
+    open_set: Annotated[
+        str | None,
+        typer.Option(help="Score only the 'seen' or 'unseen' half of the shipped open-set split."),
+    ] = None,
+    image_size: SizeOpt = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
+    num_workers: Annotated[int, typer.Option(help="Data loader workers.")] = 2,
+    max_samples: Annotated[
+        int | None, typer.Option(help="Score at most this many pictures / videos.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write metrics.json and per_category.png here."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
+) -> None:
+    """Score a checkpoint: M_J, M_F (with its batch size), batch-independent M_F, per category."""
+    from avs_model.evaluate import evaluate_checkpoint, format_report
+
+    try:
+        report = evaluate_checkpoint(
+            ckpt,
+            shards=shards,
+            avsbench=avsbench,
+            subset=subset,
+            split=split,
+            batch_videos=batch_videos,
+            gate_threshold=gate_threshold,
+            categories=_split_names(categories),
+            exclude_categories=_split_names(exclude_categories),
+            open_set=open_set,
+            image_size=image_size,
+            device=device,
+            num_workers=num_workers,
+            max_samples=max_samples,
+            out_dir=out,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as error:
+        raise _fail(str(error)) from None
+    typer.echo(
+        json.dumps(report.to_dict(), indent=2, allow_nan=False)
+        if json_output
+        else format_report(report)
+    )
+    if report.json_path is not None:
+        typer.echo(f"wrote {report.json_path}")
+    if report.chart_path is not None:
+        typer.echo(f"wrote {report.chart_path}")
+
+
+@app.command()
+def predict(
+    ckpt: Annotated[Path, typer.Option(help="The checkpoint.")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="A video, or images / folders of frames (then give --audio)."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    audio: Annotated[Path | None, typer.Option(help="Audio file of the frames.")] = None,
+    fps: Annotated[float, typer.Option(help="Frames per second (1: AVSBench's pairing).")] = 1.0,
+    gate: Annotated[
+        bool, typer.Option(help="Empty the mask of frames whose sounding score is below the gate.")
+    ] = True,
+    gate_threshold: Annotated[
+        float | None, typer.Option(help="The gate (default: the checkpoint's).")
+    ] = None,
+    image_size: SizeOpt = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
+    video: Annotated[bool, typer.Option(help="Also encode overlay.mp4 (needs FFmpeg).")] = True,
+) -> None:
+    """Masks and overlays for a video, or for frames plus an audio file."""
+    from avs_model.predict import IMAGE_SUFFIXES
+    from avs_model.predict import predict as run_predict
+
+    is_frames = len(inputs) > 1 or inputs[0].is_dir() or inputs[0].suffix.lower() in IMAGE_SUFFIXES
+    try:
+        report = run_predict(
+            ckpt,
+            out_dir=out,
+            video=None if is_frames else inputs[0],
+            frames=inputs if is_frames else (),
+            audio=audio,
+            fps=fps,
+            gate_threshold=gate_threshold,
+            gate=gate,
+            image_size=image_size,
+            device=device,
+            write_video=video,
+        )
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
+        raise _fail(str(error)) from None
+    for frame in report.frames:
+        state = "sounding" if frame.sounding else "gated"
+        typer.echo(
+            f"frame {frame.index:4d}  t={frame.time_s:7.2f}s  score {frame.score:.3f}  "
+            f"{state:<8}  mask {frame.mask_fraction:.1%}  {frame.overlay}"
+        )
+    if report.video is not None:
+        typer.echo(f"wrote {report.video}")
+    typer.echo(f"wrote {report.predictions_json}")
+
+
+if __name__ == "__main__":  # torchrun -m avs_synth_cli.train ...
+    app()

@@ -1,0 +1,235 @@
+"""Joint image / mask augmentation and resizing, shared by the shard stream and AVSBench.
+
+The transform works on a PIL picture and its boolean mask and returns ``uint8`` tensors: the
+picture stays ``uint8`` until it reaches the device (:func:`normalize_images` there), which keeps
+the loader fast and the worker-to-trainer traffic small.
+
+Resize modes (:class:`ResizeConfig`):
+
+- ``square``: every picture is resized to ``size`` x ``size`` (AVSBench's 224 x 224 frames);
+- ``keep_aspect``: the longer side becomes ``size`` and the aspect ratio is kept; batches are
+  padded (bottom / right, zeros) to a multiple of ``pad_multiple`` by :func:`pad_stack`, and every
+  sample remembers its ``content_size`` so a prediction can be cropped back before it is scored.
+
+Training augmentation (:class:`AugmentConfig`): a random crop keeping ``scale`` of the picture's
+area (aspect ratio kept), a horizontal flip, and brightness / contrast / saturation jitter of the
+picture only. Masks follow every geometric step and are resized bilinearly then thresholded at
+one half, which keeps thin parts better than nearest-neighbour resizing.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image, ImageEnhance
+from torch import Tensor
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+ResizeMode = Literal["square", "keep_aspect"]
+
+
+@dataclass
+class ResizeConfig:
+    """How pictures are sized for the model.
+
+    Args:
+        mode: ``square`` (resize to ``size`` x ``size``) or ``keep_aspect`` (longer side
+            ``size``, padded per batch).
+        size: the square side, or the longer side in ``keep_aspect`` mode.
+        pad_multiple: batches are padded to a multiple of this (``keep_aspect`` mode).
+    """
+
+    mode: ResizeMode = "square"
+    size: int = 224
+    pad_multiple: int = 32
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("square", "keep_aspect"):
+            raise ValueError(f"resize mode must be 'square' or 'keep_aspect', got {self.mode!r}")
+        if self.size <= 0 or self.pad_multiple <= 0:
+            raise ValueError(
+                f"size and pad_multiple must be positive, got {self.size}, {self.pad_multiple}"
+            )
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(h, w)`` a picture of ``height`` x ``width`` is resized to."""
+        if self.mode == "square":
+            return self.size, self.size
+        scale = self.size / max(height, width)
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation (all off by default).
+
+    Args:
+        hflip: probability of a horizontal flip.
+        scale: ``(min, max)`` fraction of the picture's area kept by a random crop (the aspect
+            ratio is kept); ``(1, 1)`` disables cropping.
+        color_jitter: strength ``s`` of brightness, contrast and saturation factors drawn from
+            ``[1 - s, 1 + s]``; 0 disables it.
+    """
+
+    hflip: float = 0.0
+    scale: tuple[float, float] = (1.0, 1.0)
+    color_jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.scale = tuple(float(s) for s in self.scale)  # type: ignore[assignment]
+        low, high = self.scale
+        if not (0 < low <= high <= 1):
+            raise ValueError(f"augment scale must satisfy 0 < min <= max <= 1, got {self.scale}")
+        if not 0 <= self.hflip <= 1:
+            raise ValueError(f"hflip must be a probability, got {self.hflip}")
+        if not 0 <= self.color_jitter < 1:
+            raise ValueError(f"color_jitter must be in [0, 1), got {self.color_jitter}")
+
+
+@dataclass
+class TransformedFrame:
+    """A picture and mask ready for batching.
+
+    Attributes:
+        image: uint8 [3, h, w].
+        mask: uint8 [h, w] in {0, 1} (None when no mask was given).
+        content_size: ``(h, w)`` of the resized picture (before any batch padding).
+        original_size: ``(H, W)`` of the picture as read.
+    """
+
+    image: Tensor
+    mask: Tensor | None
+    content_size: tuple[int, int]
+    original_size: tuple[int, int]
+
+
+class JointTransform:
+    """Crop / flip / jitter (training) and resize a picture together with its mask."""
+
+    def __init__(self, *, resize: ResizeConfig, augment: AugmentConfig | None = None) -> None:
+        """Args:
+        resize: target size and mode.
+        augment: training augmentation; None for evaluation (resize only).
+        """
+        self.resize = resize
+        self.augment = augment
+
+    def __call__(
+        self,
+        image: Image.Image,
+        mask: np.ndarray | None,
+        rng: random.Random,
+        *,
+        original_size: tuple[int, int] | None = None,
+    ) -> TransformedFrame:
+        """Transform one picture.
+
+        Args:
+            image: RGB picture (it may be a reduced copy of the full picture).
+            mask: boolean [H, W] at the picture's full resolution, or None.
+            rng: the random source of the augmentation (unused without augmentation).
+            original_size: ``(H, W)`` of the full-resolution picture when ``image`` is a reduced
+                copy (defaults to the mask's, else the picture's size).
+        """
+        if mask is not None and mask.ndim != 2:
+            raise ValueError(f"mask must be [H, W], got shape {mask.shape}")
+        if original_size is None:
+            original_size = mask.shape if mask is not None else (image.height, image.width)
+        full_h, full_w = original_size
+        mask_img = Image.fromarray(mask.astype(np.uint8) * 255) if mask is not None else None
+        # crop box in full-resolution coordinates (left, top, right, bottom)
+        box = (0.0, 0.0, float(full_w), float(full_h))
+        flip = False
+        aug = self.augment
+        if aug is not None:
+            low, high = aug.scale
+            if high < 1.0 or low < 1.0:
+                side = math.sqrt(rng.uniform(low, high))
+                crop_w, crop_h = full_w * side, full_h * side
+                left = rng.uniform(0.0, full_w - crop_w)
+                top = rng.uniform(0.0, full_h - crop_h)
+                box = (left, top, left + crop_w, top + crop_h)
+            flip = rng.random() < aug.hflip
+        crop_h = box[3] - box[1]
+        crop_w = box[2] - box[0]
+        out_h, out_w = self.resize.output_size(round(crop_h), round(crop_w))
+        image = _resize_box(image, box, (full_w, full_h), (out_w, out_h), Image.BILINEAR)
+        if mask_img is not None:
+            mask_img = _resize_box(mask_img, box, (full_w, full_h), (out_w, out_h), Image.BILINEAR)
+        if flip:
+            image = image.transpose(Image.FLIP_LEFT_RIGHT)
+            if mask_img is not None:
+                mask_img = mask_img.transpose(Image.FLIP_LEFT_RIGHT)
+        if aug is not None and aug.color_jitter > 0:
+            image = _color_jitter(image, aug.color_jitter, rng)
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        image_t = torch.from_numpy(np.array(image, dtype=np.uint8))
+        image_t = image_t.permute(2, 0, 1).contiguous()  # [3, h, w]
+        mask_t = None
+        if mask_img is not None:
+            mask_t = torch.from_numpy((np.asarray(mask_img) >= 128).astype(np.uint8))  # [h, w]
+        return TransformedFrame(
+            image=image_t,
+            mask=mask_t,
+            content_size=(out_h, out_w),
+            original_size=(int(full_h), int(full_w)),
+        )
+
+
+def _resize_box(
+    image: Image.Image,
+    box: tuple[float, float, float, float],
+    full_size: tuple[int, int],
+    out_size: tuple[int, int],
+    resample: int,
+) -> Image.Image:
+    """Resize the ``box`` (full-resolution coordinates) of ``image`` to ``out_size``; ``image``
+    may be a reduced copy of a ``full_size`` picture, the box is scaled accordingly."""
+    sx = image.width / full_size[0]
+    sy = image.height / full_size[1]
+    scaled = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+    if scaled == (0.0, 0.0, float(image.width), float(image.height)) and image.size == out_size:
+        return image
+    # reducing_gap: large downscales first shrink by an integer factor (box filter), which is
+    # several times faster and indistinguishable at the model's input size
+    return image.resize(out_size, resample=resample, box=scaled, reducing_gap=2.0)
+
+
+def _color_jitter(image: Image.Image, strength: float, rng: random.Random) -> Image.Image:
+    for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        image = enhancer(image).enhance(rng.uniform(1.0 - strength, 1.0 + strength))
+    return image
+
+
+def pad_stack(tensors: Sequence[Tensor], multiple: int = 1) -> Tensor:
+    """Stack ``[..., h_i, w_i]`` tensors into ``[N, ..., H, W]``, zero-padded at the bottom and
+    right to the largest size rounded up to ``multiple``."""
+    if not tensors:
+        raise ValueError("nothing to stack")
+    height = max(t.shape[-2] for t in tensors)
+    width = max(t.shape[-1] for t in tensors)
+    height = -(-height // multiple) * multiple
+    width = -(-width // multiple) * multiple
+    lead = tensors[0].shape[:-2]
+    out = tensors[0].new_zeros((len(tensors), *lead, height, width))
+    for i, t in enumerate(tensors):
+        out[i, ..., : t.shape[-2], : t.shape[-1]] = t
+    return out
+
+
+def normalize_images(images: Tensor) -> Tensor:
+    """uint8 [N, 3, H, W] (0..255) → float ImageNet-normalised [N, 3, H, W] (same device)."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 images, got {images.dtype}")
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1) * 255.0
+    return (images.float() - mean) / std

