@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -232,9 +233,13 @@ def format_report(report: EvaluationReport) -> str:
             f"  {name:<14} M_J {m.miou:.4f}   M_F {m.fmeasure:.4f} (batch {batch})   "
             f"M_F per-frame {m.fmeasure_per_frame:.4f}   M_F whole-set {m.fmeasure_curve:.4f}"
         )
+
+    def score(value: float) -> str:
+        return "none" if math.isnan(value) else f"{value:.3f}"
+
     lines.append(
-        f"  mean sounding score: positives {r.mean_score_positive:.3f}, "
-        f"negatives {r.mean_score_negative:.3f}"
+        f"  mean sounding score: positives {score(r.mean_score_positive)}, "
+        f"negatives {score(r.mean_score_negative)} (frames with an empty ground truth)"
     )
     if r.ungated.per_category:
         lines.append("")

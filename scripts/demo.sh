@@ -32,8 +32,31 @@ avs-synth build --corpus "$C" --matches "$OUT/matches.csv" --out "$OUT/shards" \
   --negative-ratio 0.2 --workers 2
 avs-synth inspect "$OUT/shards" --samples 3
 
+S4_TEST=$(find "$C/avsbench/Single-source/s4_data/visual_frames/test" -mindepth 2 -maxdepth 2 -type d | sort | head -n 1)
+S4_NAME=$(basename "$S4_TEST"); S4_CAT=$(basename "$(dirname "$S4_TEST")")
+
+step "4. short CPU pre-training of autr_tiny on the shards (val selects best.pt, test scored at the end)"
+avs-train pretrain --config demo_pretrain_tiny --shards "$OUT/shards" --out "$OUT/pretrain"
+
+step "5. fine-tune on the mini AVSBench S4 set with 10 % of its train videos"
+avs-train finetune --config demo_finetune_tiny --init "$OUT/pretrain/best.pt" \
+  --data "$C/avsbench" --subset s4 --fraction 0.1 --out "$OUT/finetune"
+
+step "6. evaluate on S4 test: M_J, M_F (4 videos a batch), batch-independent M_F, per category"
+avs-train evaluate --ckpt "$OUT/finetune/best.pt" --avsbench "$C/avsbench" --subset s4 \
+  --out "$OUT/evaluate"
+
+step "7. predict: masks and overlays for one S4 test video's frames and its audio"
+avs-train predict --ckpt "$OUT/finetune/best.pt" "$S4_TEST" \
+  --audio "$C/avsbench/Single-source/s4_data/audio_wav/test/$S4_CAT/$S4_NAME.wav" \
+  --out "$OUT/predict"
+
 step "done in $(( $(date +%s) - started )) s; outputs:"
 echo "  sample corpus            $C  (layout: $C/README.md)"
 echo "  matches (rule only)      $OUT/matches_unreviewed.csv"
 echo "  matches (reviewed map)   $OUT/matches.csv"
 echo "  shards + manifest        $OUT/shards  ($OUT/shards/manifest.json, report.json)"
+echo "  pre-training             $OUT/pretrain  (best.pt, last.pt, metrics.csv, tensorboard/, test_metrics.json)"
+echo "  fine-tuning (S4, 10 %)   $OUT/finetune"
+echo "  evaluation               $OUT/evaluate  (metrics.json, per_category.png)"
+echo "  prediction               $OUT/predict  (masks/, overlays/*.png)"
