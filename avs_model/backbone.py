@@ -28,11 +28,20 @@ _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 class Backbone(nn.Module):
     """A timm backbone returning the maps at strides 4, 8, 16 and 32 (coarser last)."""
 
-    def __init__(self, *, name: str, pretrained_path: str | None = None, frozen: bool = True):
+    def __init__(
+        self,
+        *,
+        name: str,
+        pretrained_path: str | None = None,
+        frozen: bool = True,
+        channels_last: bool = True,
+    ):
         """Args:
         name: a timm model name with ``features_only`` support (resnet50, pvt_v2_b5, ...).
         pretrained_path: local weights (see ``resolve_weights_file``); None: random init.
         frozen: no gradients and BatchNorm statistics fixed (the module stays in eval mode).
+        channels_last: keep the weights and run the convolutions in the channels-last layout
+            (the output maps are returned contiguous).
         """
         super().__init__()
         probe = timm.create_model(name, pretrained=False, features_only=True)
@@ -65,6 +74,9 @@ class Backbone(nn.Module):
         if frozen:
             self.body.requires_grad_(False)
             self.body.eval()
+        self.channels_last = channels_last
+        if channels_last:
+            self.body.to(memory_format=torch.channels_last)
 
     def train(self, mode: bool = True) -> Backbone:
         super().train(mode)
@@ -74,10 +86,11 @@ class Backbone(nn.Module):
 
     def forward(self, images: Tensor) -> list[Tensor]:
         """images [N, 3, H, W] → [N, C_s, H/s, W/s] for s = 4, 8, 16, 32."""
-        if self.frozen:
-            with torch.no_grad():
-                return list(self.body(images))
-        return list(self.body(images))
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            maps = self.body(images)
+        return [m.contiguous() for m in maps]
 
 
 def resolve_weights_file(path: str | Path) -> Path:

@@ -29,7 +29,12 @@ MASK_HEAD_KINDS = ("dynamic_conv", "dot_product")
 
 
 def build_backbone(config: BackboneConfig) -> Backbone:
-    return Backbone(name=config.name, pretrained_path=config.pretrained_path, frozen=config.frozen)
+    return Backbone(
+        name=config.name,
+        pretrained_path=config.pretrained_path,
+        frozen=config.frozen,
+        channels_last=config.channels_last,
+    )
 
 
 def build_audio_encoder(config: AudioEncoderConfig) -> AudioEncoder:

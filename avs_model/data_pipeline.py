@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -217,31 +217,50 @@ class SeededShuffle:
         return wds.shuffle(self.bufsize, initial, rng=rng)(src)
 
 
-def decode_sample(sample: dict[str, Any]) -> dict[str, Any]:
-    """Stage ``decode``: a tar sample → picture, mask, audio and metadata (schema decoders)."""
+def decode_sample(
+    sample: dict[str, Any],
+    *,
+    needed: Callable[[int, int], tuple[int, int]] | None = None,
+    decode_audio: bool = True,
+) -> dict[str, Any]:
+    """Stage ``decode``: a tar sample → picture, mask, audio and metadata (schema decoders).
+
+    ``needed(width, height)``: the smallest picture the next stages can use (see
+    :meth:`JointTransform.needed_size`); a JPEG is then decoded at a reduced DCT scale when one is
+    still large enough. ``image`` may so be a reduced copy; ``mask`` is always at full resolution.
+    ``decode_audio=False`` keeps the FLAC bytes (``audio`` None, ``audio_flac``) for a stream
+    that re-pairs the audio anyway; :class:`AudioExample` decodes them if they are still needed.
+    """
     where = f"{sample.get('__url__', '?')}[{sample.get(schema.KEY, '?')}]"
     missing = [m for m in schema.TRIPLET_MEMBERS if m not in sample]
     if missing:
         raise ValueError(f"{where}: sample lacks members {missing}")
     try:
         meta = schema.decode_triplet_meta(sample[schema.META])
-        image = schema.decode_image(sample[schema.IMAGE])
+        image, full_size = schema.decode_image_reduced(sample[schema.IMAGE], needed)
         mask = schema.decode_mask(sample[schema.MASK])
-        audio, rate = schema.decode_audio(sample[schema.AUDIO])
+        audio = _decode_audio(sample[schema.AUDIO], where) if decode_audio else None
     except Exception as error:
         raise ValueError(f"{where}: cannot decode the sample: {error}") from None
-    if mask.shape != (image.height, image.width):
-        raise ValueError(f"{where}: mask {mask.shape} and picture {image.size[::-1]} differ")
-    if rate != schema.SAMPLE_RATE:
-        raise ValueError(f"{where}: audio at {rate} Hz, expected {schema.SAMPLE_RATE}")
+    if mask.shape != full_size:
+        raise ValueError(f"{where}: mask {mask.shape} and picture {full_size} differ")
     return {
         "key": sample[schema.KEY],
         "image": image,
         "mask": mask,
         "audio": audio,
+        "audio_flac": None if decode_audio else sample[schema.AUDIO],
+        "where": where,
         "audio_class": meta.audio_class,
         "negative": meta.negative,
     }
+
+
+def _decode_audio(data: bytes, where: str) -> np.ndarray:
+    audio, rate = schema.decode_audio(data)
+    if rate != schema.SAMPLE_RATE:
+        raise ValueError(f"{where}: audio at {rate} Hz, expected {schema.SAMPLE_RATE}")
+    return audio
 
 
 class AudioExample:
@@ -251,18 +270,30 @@ class AudioExample:
     training and at its start otherwise; a shorter one is padded with silence.
     """
 
-    def __init__(self, *, random_offset: bool, seed: int = 0) -> None:
+    def __init__(
+        self, *, random_offset: bool, seed: int = 0, handler: Any = wds.reraise_exception
+    ) -> None:
         """Args:
         random_offset: take the example at a random offset (training) instead of the start.
         seed: base seed of the offsets, mixed with the rank and the DataLoader worker.
+        handler: WebDataset error handler for audio that is decoded here (kept FLAC bytes).
         """
         self.random_offset = random_offset
         self.seed = seed
+        self.handler = handler
 
     def __call__(self, src: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         rng = _worker_rng(self.seed, "audio-offset")
         frontend = LogMelFrontend()
         for sample in src:
+            if sample["audio"] is None:  # kept as FLAC by the decode stage and not re-paired
+                where = sample.get("where", "?")
+                try:
+                    sample["audio"] = _decode_audio(sample["audio_flac"], where)
+                except Exception as error:
+                    if self.handler(ValueError(f"{where}: cannot decode the audio: {error}")):
+                        continue
+                    raise
             samples = np.asarray(sample["audio"], dtype=np.float32)
             extra = len(samples) - EXAMPLE_SAMPLES
             start = rng.randint(0, extra) if self.random_offset and extra > 0 else 0
@@ -276,28 +307,22 @@ class AudioExample:
 class Augment:
     """Stage ``augment`` / ``resize``: the joint transform → a one-frame list of FrameSample."""
 
-    def __init__(
-        self,
-        *,
-        resize: ResizeConfig,
-        augment: AugmentConfig | None,
-        keep_gt: bool,
-        seed: int = 0,
-    ) -> None:
+    def __init__(self, *, transform: JointTransform, keep_gt: bool, seed: int = 0) -> None:
         """Args:
-        resize: the model input size.
-        augment: training augmentation (None: resize only).
+        transform: the model input size and the training augmentation (none: resize only).
         keep_gt: keep the full-resolution mask as ``gt_mask`` (evaluation).
         seed: base seed of the augmentation, mixed with the rank and the DataLoader worker.
         """
-        self.transform = JointTransform(resize=resize, augment=augment)
+        self.transform = transform
         self.keep_gt = keep_gt
         self.seed = seed
 
     def __call__(self, src: Iterator[dict[str, Any]]) -> Iterator[list[FrameSample]]:
         rng = _worker_rng(self.seed, "augment")
         for sample in src:
-            frame = self.transform(sample["image"], sample["mask"], rng)
+            frame = self.transform(
+                sample["image"], sample["mask"], rng, original_size=sample["mask"].shape
+            )
             yield [
                 FrameSample(
                     image=frame.image,
@@ -342,13 +367,17 @@ def train_pipeline(
         random_audio_offset: take the log-mel example at a random offset in long windows.
     """
     handler = SkipHandler()
+    transform = JointTransform(resize=resize, augment=augment)
     stages: list[Any] = [
         wds.ResampledShards(
             shards.urls("train"), seed=seed, deterministic=True
         ),  # resampled_shards
         wds.tarfile_to_samples(handler=handler),  # tar_samples
         SeededShuffle(bufsize=shuffle_buffer, seed=seed),  # shuffle
-        wds.map(decode_sample, handler=handler),  # decode
+        wds.map(  # decode
+            partial(decode_sample, needed=transform.needed_size, decode_audio=not repair_audio),
+            handler=handler,
+        ),
     ]
     if repair_audio:
         if not shards.bank:
@@ -369,8 +398,10 @@ def train_pipeline(
             )
         )
     stages += [
-        AudioExample(random_offset=random_audio_offset, seed=seed),  # audio_example
-        Augment(resize=resize, augment=augment, keep_gt=False, seed=seed),  # augment
+        AudioExample(  # audio_example
+            random_offset=random_audio_offset, seed=seed, handler=handler
+        ),
+        Augment(transform=transform, keep_gt=False, seed=seed),  # augment
         wds.batched(  # batch
             batch_size,
             collation_fn=partial(collate_frames, pad_multiple=resize.pad_multiple),
@@ -398,19 +429,20 @@ def eval_pipeline(
         max_samples: stop after this many samples per worker (None: all).
     """
     handler = SkipHandler()
+    transform = JointTransform(resize=resize, augment=None)
     stages: list[Any] = [wds.SimpleShardList(list(urls))]  # shard_list
     if split_by_node:
         stages.append(wds.split_by_node)
     stages += [
         wds.split_by_worker,
         wds.tarfile_to_samples(handler=handler),  # tar_samples
-        wds.map(decode_sample, handler=handler),  # decode
+        wds.map(partial(decode_sample, needed=transform.needed_size), handler=handler),  # decode
     ]
     if max_samples is not None:
         stages.append(wds.slice(max_samples))
     stages += [
         AudioExample(random_offset=False),  # audio_example
-        Augment(resize=resize, augment=None, keep_gt=True),  # resize
+        Augment(transform=transform, keep_gt=True),  # resize
         wds.batched(  # batch
             batch_size,
             collation_fn=partial(collate_frames, pad_multiple=resize.pad_multiple),

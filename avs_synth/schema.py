@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -257,8 +258,26 @@ def encode_image(image: Image.Image, *, quality: int = 95) -> bytes:
 
 def decode_image(data: bytes) -> Image.Image:
     """The ``jpg`` member → an RGB PIL image in the file's raw pixel grid (no EXIF rotation)."""
+    return decode_image_reduced(data, None)[0]
+
+
+def decode_image_reduced(
+    data: bytes, needed: Callable[[int, int], tuple[int, int]] | None
+) -> tuple[Image.Image, tuple[int, int]]:
+    """The ``jpg`` member → ``(RGB picture, (height, width) of the full picture)``.
+
+    ``needed(width, height)`` gives the smallest ``(width, height)`` the caller can use; a JPEG is
+    then decoded at the coarsest DCT scale (1/2, 1/4 or 1/8) still at least that large, which is
+    several times cheaper than a full decode followed by a downscale. ``None``: full size.
+    """
     with Image.open(io.BytesIO(data)) as image:
-        return image.convert("RGB")
+        full_w, full_h = image.size
+        if needed is not None and image.format == "JPEG":
+            image.draft("RGB", needed(full_w, full_h))
+        image.load()
+        if image.mode != "RGB":
+            return image.convert("RGB"), (full_h, full_w)
+        return image, (full_h, full_w)
 
 
 # --- mask ----------------------------------------------------------------------------------------

@@ -162,6 +162,22 @@ def test_bad_shards_and_samples_are_skipped(
     assert "val-000009.tar" in caplog.text
 
 
+def test_audio_kept_as_flac_is_decoded_only_when_not_re_paired(shards: Path) -> None:
+    from avs_model.data_pipeline import AudioExample, SkipHandler, decode_sample
+
+    url = resolve_shards(shards).urls("train")[0]
+    sample = next(iter(wds.WebDataset(url, shardshuffle=False)))
+    lazy = decode_sample(sample, decode_audio=False)
+    assert lazy["audio"] is None and lazy["audio_flac"] == sample[schema.AUDIO]
+    eager = decode_sample(sample)
+    broken = dict(lazy, audio_flac=b"fLaC not really", key="k2", where="shard.tar[k2]")
+    handler = SkipHandler()
+    out = list(AudioExample(random_offset=False, handler=handler)(iter([dict(lazy), broken])))
+    assert [s["key"] for s in out] == [lazy["key"]] and handler.skipped == 1  # counted, skipped
+    reference = next(AudioExample(random_offset=False)(iter([eager])))["audio"]
+    torch.testing.assert_close(out[0]["audio"], reference)  # the same log-mel as eager decoding
+
+
 def test_joint_transform_keeps_mask_on_the_object() -> None:
     pixels = np.zeros((40, 60, 3), dtype=np.uint8)
     mask = np.zeros((40, 60), dtype=bool)
@@ -177,3 +193,50 @@ def test_joint_transform_keeps_mask_on_the_object() -> None:
         assert frame.image.shape == (3, 30, 30) and agree > 0.95
         if frame.mask.any():
             assert frame.mask.nonzero()[:, 1].float().mean() > 15  # flipped to the right half
+
+
+def test_needed_size_keeps_every_output_pixel_of_the_smallest_crop() -> None:
+    square = JointTransform(resize=ResizeConfig(size=224), augment=AugmentConfig(scale=(0.64, 1)))
+    assert square.needed_size(1024, 576) == (498, 280)  # 224 / 0.8 on the short side
+    assert square.needed_size(200, 150) == (200, 150)  # never larger than the picture
+    aspect = JointTransform(resize=ResizeConfig(mode="keep_aspect", size=640))
+    assert aspect.needed_size(2048, 1536) == (640, 480)
+    assert aspect.needed_size(640, 480) == (640, 480)
+
+
+@pytest.mark.parametrize("augment", [None, AugmentConfig(hflip=0.5, scale=(0.6, 1.0))])
+def test_transform_of_a_reduced_copy_matches_the_full_picture(augment) -> None:
+    yy, xx = np.mgrid[0:480, 0:640]
+    pixels = np.stack([xx * 255 // 640, yy * 255 // 480, (xx + yy) % 256], -1).astype(np.uint8)
+    mask = (xx - 300) ** 2 + (yy - 200) ** 2 < 120**2
+    data = schema.encode_image(Image.fromarray(pixels), quality=98)
+    transform = JointTransform(resize=ResizeConfig(size=96), augment=augment)
+    full, full_size = schema.decode_image_reduced(data, None)
+    reduced, _ = schema.decode_image_reduced(data, transform.needed_size)
+    assert reduced.width < full.width  # the decode really was reduced
+    for seed in range(4):
+        a = transform(full, mask, random.Random(seed), original_size=full_size)
+        b = transform(reduced, mask, random.Random(seed), original_size=full_size)
+        assert a.image.shape == b.image.shape == (3, 96, 96)
+        assert (a.image[:2].float() - b.image[:2].float()).abs().mean() < 4  # smooth channels
+        assert (a.mask != b.mask).float().mean() < 0.01
+        if augment is None:
+            assert b.content_size == (96, 96) and b.original_size == (480, 640)
+
+
+def test_color_jitter_follows_pil_image_enhance() -> None:
+    from PIL import ImageEnhance
+
+    from avs_model.augment import _color_jitter
+
+    rng = np.random.default_rng(1)
+    pixels = (rng.random((32, 48, 3)) * 255).astype(np.uint8)
+    for seed in range(4):
+        got = _color_jitter(torch.from_numpy(pixels).permute(2, 0, 1), 0.4, random.Random(seed))
+        draw = random.Random(seed)
+        image = Image.fromarray(pixels)
+        for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+            image = enhancer(image).enhance(draw.uniform(0.6, 1.4))
+        expected = torch.from_numpy(np.array(image)).permute(2, 0, 1)
+        diff = (got.int() - expected.int()).abs()
+        assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01  # equal here, bar rounding

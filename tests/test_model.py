@@ -208,14 +208,20 @@ def test_coordinate_channels():
     torch.testing.assert_close(coords[1, :, 0], torch.tensor([-0.5, 0.5]))
 
 
-def test_channels_last_gives_the_same_output():
+def test_channels_last_backbone_gives_the_same_output():
     torch.manual_seed(0)
-    model = build_model(tiny()).eval()
+    config = tiny()
+    assert config.backbone.channels_last  # the default
+    model = build_model(config).eval()
+    assert model.backbone.body.conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
     images, audio = inputs(2)
     with torch.no_grad():
-        expected = model(images, audio)["pred_masks"]
-        model = model.to(memory_format=torch.channels_last)
-        got = model(images.contiguous(memory_format=torch.channels_last), audio)["pred_masks"]
+        got = model(images, audio)["pred_masks"]
+        config.backbone.channels_last = False
+        plain = build_model(config).eval()
+        plain.load_state_dict(model.state_dict())
+        assert plain.backbone.body.conv_stem.weight.is_contiguous()
+        expected = plain(images, audio)["pred_masks"]
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
 

@@ -119,6 +119,31 @@ def test_image_decode_keeps_raw_pixel_grid():
     assert abs(int(np.asarray(decoded)[5, 5, 0]) - 200) <= 3
 
 
+def test_reduced_decode_picks_the_coarsest_dct_scale_that_is_large_enough():
+    rng = np.random.default_rng(0)
+    pixels = (rng.random((480, 640, 3)) * 255).astype(np.uint8)
+    data = schema.encode_image(Image.fromarray(pixels))
+    image, full = schema.decode_image_reduced(data, lambda w, h: (w // 3, h // 3))
+    assert full == (480, 640) and image.size == (320, 240) and image.mode == "RGB"  # scale 1/2
+    image, _ = schema.decode_image_reduced(data, lambda w, h: (80, 60))
+    assert image.size == (80, 60)  # 1/8
+    image, _ = schema.decode_image_reduced(data, lambda w, h: (w, h))
+    assert image.size == (640, 480)
+    # the reduced decode is the picture at that scale, not another picture
+    small, _ = schema.decode_image_reduced(data, lambda w, h: (160, 120))
+    reference = Image.fromarray(pixels).resize((160, 120), Image.BOX)
+    diff = np.abs(np.asarray(small, dtype=float) - np.asarray(reference, dtype=float)).mean()
+    assert diff < 8
+    # a grey JPEG comes back RGB; PNG pictures are decoded at full size whatever is asked
+    grey = io.BytesIO()
+    Image.fromarray(pixels[..., 0]).save(grey, format="JPEG")
+    assert schema.decode_image_reduced(grey.getvalue(), None)[0].mode == "RGB"
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    image, full = schema.decode_image_reduced(png.getvalue(), lambda w, h: (80, 60))
+    assert image.size == (640, 480) and full == (480, 640)
+
+
 def test_decode_triplet_from_members():
     meta = _triplet_meta()
     mask = np.zeros((48, 64), dtype=bool)
