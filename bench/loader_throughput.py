@@ -7,10 +7,11 @@ Without ``--shards`` a ``small`` sample corpus (640-px pictures) is generated an
 temporary folder (about a minute). Part 1 runs the full training stream (resampled shards, shuffle,
 decode, audio re-pairing from the bank, log-mel, joint augmentation, resize, batching) in this
 process, i.e. exactly one worker's work, for the AVSBench-style square 224 px setting and the
-paper's pre-training setting (longest side 640, padded batches); then the same through a
-DataLoader with ``--workers`` processes. Part 2 (CUDA only) trains AuTR-R50 for a few dozen steps
-on batches from the loader and on one batch kept on the GPU, and prints the ratio (target: the
-loader keeps >= 90 % of the in-memory frames/s).
+paper's pre-training setting (longest side 640, padded batches), per wall-clock second and per
+CPU-second of the process (the worker's own cost, which other load on a shared machine does not
+change); then the same through a DataLoader with ``--workers`` processes. Part 2 (CUDA only)
+trains AuTR-R50 for a few dozen steps on batches from the loader and on one batch kept on the
+GPU, and prints the ratio (target: the loader keeps >= 90 % of the in-memory frames/s).
 """
 
 from __future__ import annotations
@@ -61,17 +62,18 @@ def _stream(shards, resize: ResizeConfig, batch_size: int, batches: int, seed: i
 
 def samples_per_second(
     shards, resize: ResizeConfig, *, samples: int, workers: int, batch_size: int = 8
-) -> float:
-    """Samples/s of the training stream (``workers`` = 0: in this process)."""
+) -> tuple[float, float]:
+    """Samples per wall-clock second and per CPU second of this process, of the training stream
+    (``workers`` = 0: in this process, so the CPU figure is one worker's own cost)."""
     batches = max(1, samples // batch_size)
     per_worker = batches if workers == 0 else -(-batches // workers) + 4
     loader = make_loader(_stream(shards, resize, batch_size, per_worker), num_workers=workers)
     iterator = iter(loader)
     for _ in range(2 if workers == 0 else 2 * workers):  # warm up (and start workers)
         next(iterator)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     count = sum(len(b) for b in islice(iterator, batches))
-    return count / (time.perf_counter() - start)
+    return count / (time.perf_counter() - start), count / (time.process_time() - cpu)
 
 
 def gpu_comparison(shards, *, steps: int = 40, batch_size: int = 8, workers: int = 8) -> None:
@@ -157,16 +159,18 @@ def main() -> None:
             "keep-aspect 640 (pre-training)": ResizeConfig(mode="keep_aspect", size=640),
         }
         for name, resize in settings.items():
-            rates = [
+            runs = [
                 samples_per_second(shards, resize, samples=args.samples, workers=0)
                 for _ in range(args.repeats)
             ]
+            wall, cpu = [r[0] for r in runs], [r[1] for r in runs]
             print(
-                f"{name}: {statistics.median(rates):.1f} decoded, augmented samples/s per "
-                f"worker (median of {args.repeats}; runs {', '.join(f'{r:.0f}' for r in rates)})"
+                f"{name}: {statistics.median(wall):.1f} decoded, augmented samples/s per "
+                f"worker (median of {args.repeats}; runs {', '.join(f'{r:.0f}' for r in wall)}); "
+                f"{statistics.median(cpu):.1f} per CPU-second of the worker"
             )
             if args.workers > 0:
-                total = samples_per_second(
+                total, _ = samples_per_second(
                     shards, resize, samples=args.samples, workers=args.workers
                 )
                 print(f"{name}: {total:.1f} samples/s with {args.workers} DataLoader workers")
