@@ -131,11 +131,11 @@ def _bank_window(sample: dict[str, Any]) -> tuple[str, Window]:
     return meta.audio_class, audio
 
 
-def decode_window(window: Window) -> np.ndarray:
-    """FLAC bytes → float32 samples at 16 kHz."""
+def decode_window(window: Window, what: str = "audio-bank window") -> np.ndarray:
+    """FLAC bytes → float32 samples at 16 kHz (``what`` names them in the error otherwise)."""
     samples, rate = schema.decode_audio(window)
     if rate != schema.SAMPLE_RATE:
-        raise ValueError(f"audio-bank window at {rate} Hz, expected {schema.SAMPLE_RATE}")
+        raise ValueError(f"{what} at {rate} Hz, expected {schema.SAMPLE_RATE}")
     return samples
 
 

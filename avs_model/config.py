@@ -229,11 +229,12 @@ def preset(name: str) -> AuTRConfig:
     return PRESETS[name]()
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def merge_nested(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` merged in, nested dicts key by key (neither is modified)."""
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_nested(out[key], value)
         else:
             out[key] = value
     return out
@@ -261,6 +262,6 @@ def load_config(path: str | Path) -> AuTRConfig:
     data = dict(data)
     base = preset(data.pop("preset")).to_dict() if "preset" in data else {}
     try:
-        return AuTRConfig.from_dict(_merge(base, data))
+        return AuTRConfig.from_dict(merge_nested(base, data))
     except ValueError as e:
         raise ValueError(f"AuTR config {path}: {e}") from e

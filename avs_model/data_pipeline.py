@@ -41,7 +41,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader
 
-from avs_model.audio_bank import AudioRepairing
+from avs_model.audio_bank import AudioRepairing, decode_window
 from avs_model.augment import AugmentConfig, JointTransform, ResizeConfig
 from avs_model.frame_batch import FrameSample, collate_frames
 from avs_synth import schema
@@ -239,7 +239,7 @@ def decode_sample(
         meta = schema.decode_triplet_meta(sample[schema.META])
         image, full_size = schema.decode_image_reduced(sample[schema.IMAGE], needed)
         mask = schema.decode_mask(sample[schema.MASK])
-        audio = _decode_audio(sample[schema.AUDIO], where) if decode_audio else None
+        audio = decode_window(sample[schema.AUDIO], f"{where}: audio") if decode_audio else None
     except Exception as error:
         raise ValueError(f"{where}: cannot decode the sample: {error}") from None
     if mask.shape != full_size:
@@ -254,13 +254,6 @@ def decode_sample(
         "audio_class": meta.audio_class,
         "negative": meta.negative,
     }
-
-
-def _decode_audio(data: bytes, where: str) -> np.ndarray:
-    audio, rate = schema.decode_audio(data)
-    if rate != schema.SAMPLE_RATE:
-        raise ValueError(f"{where}: audio at {rate} Hz, expected {schema.SAMPLE_RATE}")
-    return audio
 
 
 class AudioExample:
@@ -289,7 +282,7 @@ class AudioExample:
             if sample["audio"] is None:  # kept as FLAC by the decode stage and not re-paired
                 where = sample.get("where", "?")
                 try:
-                    sample["audio"] = _decode_audio(sample["audio_flac"], where)
+                    sample["audio"] = decode_window(sample["audio_flac"], f"{where}: audio")
                 except Exception as error:
                     if self.handler(ValueError(f"{where}: cannot decode the audio: {error}")):
                         continue
@@ -320,9 +313,7 @@ class Augment:
     def __call__(self, src: Iterator[dict[str, Any]]) -> Iterator[list[FrameSample]]:
         rng = _worker_rng(self.seed, "augment")
         for sample in src:
-            frame = self.transform(
-                sample["image"], sample["mask"], rng, original_size=sample["mask"].shape
-            )
+            frame = self.transform(sample["image"], sample["mask"], rng)
             yield [
                 FrameSample(
                     image=frame.image,

@@ -280,7 +280,7 @@ def save_train_config(config: TrainConfig, path: Path) -> None:
 def resolve_model_config(config: TrainConfig) -> AuTRConfig:
     """The :class:`~avs_model.config.AuTRConfig` a train config names (preset or file, plus
     ``model_overrides``)."""
-    from avs_model.config import PRESETS, AuTRConfig, load_config, preset
+    from avs_model.config import PRESETS, AuTRConfig, load_config, merge_nested, preset
 
     if config.model in PRESETS:
         base = preset(config.model)
@@ -293,13 +293,3 @@ def resolve_model_config(config: TrainConfig) -> AuTRConfig:
     if not config.model_overrides:
         return base
     return AuTRConfig.from_dict(merge_nested(base.to_dict(), config.model_overrides))
-
-
-def merge_nested(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_nested(out[key], value)
-        else:
-            out[key] = value
-    return out

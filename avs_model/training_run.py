@@ -28,7 +28,7 @@ from avs_model.checkpoint import (
     set_rng_state,
     unwrap,
 )
-from avs_model.config import AuTRConfig
+from avs_model.config import AuTRConfig, merge_nested
 from avs_model.criterion import SetCriterion, build_criterion
 from avs_model.distributed import DistributedContext, barrier, wrap_model
 from avs_model.engine import (
@@ -43,12 +43,7 @@ from avs_model.engine import (
 )
 from avs_model.frame_batch import FrameBatch
 from avs_model.run_log import RunLog
-from avs_model.train_config import (
-    TrainConfig,
-    merge_nested,
-    resolve_model_config,
-    save_train_config,
-)
+from avs_model.train_config import TrainConfig, resolve_model_config, save_train_config
 
 logger = logging.getLogger(__name__)
 
