@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 
 from avs_synth.errors import DataFormatError
-from avs_synth.sources.records import (
+from avs_synth.records import (
     MaskFileSegmentation,
     PolygonSegmentation,
     RLESegmentation,

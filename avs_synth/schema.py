@@ -305,7 +305,7 @@ def decode_mask(data: bytes) -> np.ndarray:
 
 def encode_audio(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     """Mono float samples in [-1, 1] → 16-bit FLAC bytes."""
-    from avs_synth.audio_io import encode_flac
+    from avs_synth.audio.decode import encode_flac
 
     return encode_flac(np.asarray(samples, dtype=np.float32), sample_rate)
 

@@ -36,11 +36,11 @@ import numpy as np
 import soundfile as sf
 from PIL import Image, ImageDraw
 
-from avs_synth.build import execute_plan, plan_from_inputs
-from avs_synth.build_config import BuildConfig, BuildInputs, RunOptions, VisualInput
-from avs_synth.corpus_categories import CATEGORIES
-from avs_synth.splits import SplitFractions
-from avs_synth.synthetic_sounds import synthesize_clip
+from avs_synth.building.config import BuildConfig, BuildInputs, RunOptions, VisualInput
+from avs_synth.building.run import execute_plan, plan_from_inputs
+from avs_synth.building.splits import SplitFractions
+from avs_synth.sample_corpus.categories import CATEGORIES
+from avs_synth.sample_corpus.sounds import synthesize_clip
 
 WIDTH, HEIGHT = 640, 480
 CLASSES = [c for c in CATEGORIES if c.coco_id is not None]  # 7 COCO categories with a sound

@@ -26,15 +26,15 @@ from pathlib import Path
 
 import torch
 
-from avs_model.augment import AugmentConfig, ResizeConfig
-from avs_model.data_pipeline import make_loader, resolve_shards, train_pipeline
+from avs_model.data.augment import AugmentConfig, ResizeConfig
+from avs_model.data.stream import make_loader, resolve_shards, train_pipeline
 
 
 def _make_shards(root: Path) -> Path:
-    from avs_synth.build import build_dataset
-    from avs_synth.build_config import BuildConfig, RunOptions
-    from avs_synth.build_inputs import corpus_inputs
-    from avs_synth.sample_corpus import write_sample_corpus
+    from avs_synth.building.config import BuildConfig, RunOptions
+    from avs_synth.building.inputs import corpus_inputs
+    from avs_synth.building.run import build_dataset
+    from avs_synth.sample_corpus.writer import write_sample_corpus
 
     corpus = root / "corpus"
     write_sample_corpus(corpus, size="small", mp4=False)
@@ -78,12 +78,12 @@ def samples_per_second(
 
 def gpu_comparison(shards, *, steps: int = 40, batch_size: int = 8, workers: int = 8) -> None:
     """Train frames/s with the real loader vs one in-memory batch (CUDA)."""
-    from avs_model.amp import resolve_precision
-    from avs_model.build import build_model
-    from avs_model.config import preset
-    from avs_model.criterion import build_criterion
-    from avs_model.engine import build_optimizer, train_step
-    from avs_model.train_config import OptimConfig
+    from avs_model.modeling.build import build_model
+    from avs_model.modeling.config import preset
+    from avs_model.modeling.criterion import build_criterion
+    from avs_model.runtime.amp import resolve_precision
+    from avs_model.runtime.train_config import OptimConfig
+    from avs_model.training.engine import build_optimizer, train_step
 
     device = torch.device("cuda")
     config = preset("autr_r50")

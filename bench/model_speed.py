@@ -48,12 +48,12 @@ from typing import Any
 import timm
 import torch
 
-from avs_model.amp import Precision, resolve_precision
-from avs_model.build import build_model
-from avs_model.config import AuTRConfig, preset
-from avs_model.criterion import build_criterion
-from avs_model.inference import select_sounding_mask
-from avs_synth.logmel import SAMPLE_RATE
+from avs_model.evaluation.inference import select_sounding_mask
+from avs_model.modeling.build import build_model
+from avs_model.modeling.config import AuTRConfig, preset
+from avs_model.modeling.criterion import build_criterion
+from avs_model.runtime.amp import Precision, resolve_precision
+from avs_synth.audio.logmel import SAMPLE_RATE
 
 GIB = 1024**3
 TRAIN_MEMORY_TARGET_GIB = 12.0

@@ -1,5 +1,5 @@
-"""`avs-synth build` and `avs-synth inspect`: thin wrappers over :mod:`avs_synth.build` and
-:mod:`avs_synth.inspect_shards`."""
+"""`avs-synth build` and `avs-synth inspect`: thin wrappers over :mod:`avs_synth.building.run` and
+:mod:`avs_synth.building.inspect_shards`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Annotated
 
 import typer
 
-from avs_synth.audio_windows import WindowConfig
-from avs_synth.build import build_dataset
-from avs_synth.build_config import BuildConfig, BuildInputs, RunOptions, VisualInput
-from avs_synth.build_inputs import BuildInputError, corpus_inputs
+from avs_synth.audio.windows import WindowConfig
+from avs_synth.building.config import BuildConfig, BuildInputs, RunOptions, VisualInput
+from avs_synth.building.inputs import BuildInputError, corpus_inputs
+from avs_synth.building.run import build_dataset
+from avs_synth.building.splits import SplitFractions
 from avs_synth.errors import DataFormatError
-from avs_synth.splits import SplitFractions
 
 
 def _fail(message: str) -> typer.Exit:
@@ -205,7 +205,7 @@ def inspect(
     launch: Annotated[bool, typer.Option(help="Open the FiftyOne app (with --fiftyone).")] = False,
 ) -> None:
     """Show a build's manifest and a few decoded samples; optionally browse them in FiftyOne."""
-    from avs_synth.inspect_shards import describe, inspect_shards, load_into_fiftyone
+    from avs_synth.building.inspect_shards import describe, inspect_shards, load_into_fiftyone
 
     try:
         found = inspect_shards(shards, num_samples=samples)

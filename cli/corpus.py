@@ -1,5 +1,5 @@
 """`avs-synth sample-corpus`: a thin wrapper over
-:func:`avs_synth.sample_corpus.write_sample_corpus`."""
+:func:`avs_synth.sample_corpus.writer.write_sample_corpus`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from avs_synth.sample_corpus import SIZE_PRESETS, write_sample_corpus
+from avs_synth.sample_corpus.writer import SIZE_PRESETS, write_sample_corpus
 
 
 def sample_corpus(

@@ -1,5 +1,5 @@
-"""`avs-synth match` and `avs-synth review-matches`: thin wrappers over :mod:`avs_synth.matching`,
-:mod:`avs_synth.match_table`, :mod:`avs_synth.review` and :mod:`avs_synth.review_fiftyone`."""
+"""`avs-synth match` and `avs-synth review-matches`: thin wrappers over :mod:`avs_synth.matching.candidates`,
+:mod:`avs_synth.matching.table`, :mod:`avs_synth.matching.review` and :mod:`avs_synth.matching.review_fiftyone`."""
 
 from __future__ import annotations
 
@@ -15,14 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from avs_synth.errors import DataFormatError
-from avs_synth.match_table import (
-    count_by_source,
-    read_matches,
-    shipped_matches,
-    update_match_table,
-)
-from avs_synth.matching import MatchConfig, match_categories
-from avs_synth.review import (
+from avs_synth.matching.candidates import MatchConfig, match_categories
+from avs_synth.matching.review import (
     CategoryExamples,
     ReviewSession,
     accept_above,
@@ -32,7 +26,13 @@ from avs_synth.review import (
     pending_rows,
     render_review_list,
 )
-from avs_synth.vocabulary import (
+from avs_synth.matching.table import (
+    count_by_source,
+    read_matches,
+    shipped_matches,
+    update_match_table,
+)
+from avs_synth.matching.vocabulary import (
     VocabularyConfig,
     find_openimages_class_files,
     load_audio_classes,
@@ -319,7 +319,7 @@ def review_matches(
         if app:
             if examples is None:
                 raise ValueError("--app needs example data: give --lvis, --coco or --openimages")
-            from avs_synth.review_fiftyone import launch_review_app
+            from avs_synth.matching.review_fiftyone import launch_review_app
 
             def wait(url: str) -> None:
                 console.print(

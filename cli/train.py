@@ -1,6 +1,6 @@
 """`avs-train`: pretrain, fine-tune, evaluate and run AuTR.
 
-Every command is a thin wrapper: it builds a :class:`~avs_model.train_config.TrainConfig` (a
+Every command is a thin wrapper: it builds a :class:`~avs_model.runtime.train_config.TrainConfig` (a
 shipped recipe or a YAML / JSON file, then the options given) and calls the library function.
 Multi-GPU: ``torchrun --nproc_per_node=G -m avs_synth_cli.train pretrain ...``.
 """
@@ -38,7 +38,7 @@ def _split_names(values: list[str] | None) -> tuple[str, ...]:
 
 
 def _build_config(config: str | None, updates: dict[str, Any], sets: list[str] | None):
-    from avs_model.train_config import TrainConfig, load_train_config
+    from avs_model.runtime.train_config import TrainConfig, load_train_config
 
     base = load_train_config(config) if config else TrainConfig()
     changes = {k: v for k, v in updates.items() if v is not None}
@@ -151,7 +151,7 @@ def pretrain(
     set_: SetOpt = None,
 ) -> None:
     """Pre-train AuTR on synthetic shards (val selects best.pt; test is scored at the end)."""
-    from avs_model.pretrain import pretrain as run_pretrain
+    from avs_model.training.pretrain import pretrain as run_pretrain
 
     try:
         train_config = _build_config(
@@ -226,7 +226,7 @@ def finetune(
     set_: SetOpt = None,
 ) -> None:
     """Fine-tune on AVSBench S4 / MS3 (without --init: the paper's 'w/o P.T.' setting)."""
-    from avs_model.finetune import finetune as run_finetune
+    from avs_model.training.finetune import finetune as run_finetune
 
     updates = _common(
         model,
@@ -315,7 +315,7 @@ def evaluate(
     json_output: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
 ) -> None:
     """Score a checkpoint: M_J, M_F (with its batch size), batch-independent M_F, per category."""
-    from avs_model.evaluate import evaluate_checkpoint, format_report
+    from avs_model.evaluation.evaluate import evaluate_checkpoint, format_report
 
     try:
         report = evaluate_checkpoint(
@@ -369,8 +369,8 @@ def predict(
     video: Annotated[bool, typer.Option(help="Also encode overlay.mp4 (needs FFmpeg).")] = True,
 ) -> None:
     """Masks and overlays for a video, or for frames plus an audio file."""
-    from avs_model.predict import IMAGE_SUFFIXES
-    from avs_model.predict import predict as run_predict
+    from avs_model.evaluation.predict import IMAGE_SUFFIXES
+    from avs_model.evaluation.predict import predict as run_predict
 
     is_frames = len(inputs) > 1 or inputs[0].is_dir() or inputs[0].suffix.lower() in IMAGE_SUFFIXES
     try:

@@ -1,5 +1,5 @@
 """Dataset readers: each turns one dataset's on-disk format into the records of
-:mod:`avs_synth.sources.records`.
+:mod:`avs_synth.records`.
 
 The reader classes are re-exported here and imported on first use, so that importing the records
 alone does not pull in pandas, pycocotools, lvis or torch.

@@ -35,9 +35,9 @@ from PIL import Image, UnidentifiedImageError
 
 from avs_synth.errors import DataFormatError
 from avs_synth.masks import binarize_mask_image
+from avs_synth.records import AVSBenchVideo
 from avs_synth.safe_paths import resolve_under
 from avs_synth.safe_pickle import load_tensor_pickle
-from avs_synth.sources.records import AVSBenchVideo
 
 logger = logging.getLogger(__name__)
 

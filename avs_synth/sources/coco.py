@@ -15,6 +15,7 @@ from os import PathLike
 from pathlib import Path
 
 from avs_synth.errors import DataFormatError
+from avs_synth.records import Category, ImageRecord
 from avs_synth.safe_paths import resolve_under
 from avs_synth.sources.coco_format import (
     image_size,
@@ -22,7 +23,6 @@ from avs_synth.sources.coco_format import (
     load_with_errors,
     parse_instance,
 )
-from avs_synth.sources.records import Category, ImageRecord
 
 logger = logging.getLogger(__name__)
 

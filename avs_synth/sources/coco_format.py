@@ -1,5 +1,5 @@
 """The COCO annotation format shared by LVIS and COCO: loading the JSON with clear errors and
-turning annotation dicts into :class:`~avs_synth.sources.records.Instance` records."""
+turning annotation dicts into :class:`~avs_synth.records.Instance` records."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from avs_synth.errors import DataFormatError
-from avs_synth.sources.records import (
+from avs_synth.records import (
     Instance,
     PolygonSegmentation,
     RLESegmentation,

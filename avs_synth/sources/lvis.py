@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from avs_synth.errors import DataFormatError
+from avs_synth.records import Category, ImageRecord
 from avs_synth.safe_paths import resolve_under
 from avs_synth.sources.coco_format import (
     image_size,
@@ -27,7 +28,6 @@ from avs_synth.sources.coco_format import (
     load_with_errors,
     parse_instance,
 )
-from avs_synth.sources.records import Category, ImageRecord
 
 logger = logging.getLogger(__name__)
 

@@ -45,8 +45,8 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from avs_synth.errors import DataFormatError
+from avs_synth.records import Category, ImageRecord, Instance, MaskFileSegmentation
 from avs_synth.safe_paths import UnsafePathError, resolve_under
-from avs_synth.sources.records import Category, ImageRecord, Instance, MaskFileSegmentation
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from os import PathLike
 from pathlib import Path
 
 from avs_synth.errors import DataFormatError
-from avs_synth.sources.records import AudioClip, Category
+from avs_synth.records import AudioClip, Category
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,284 @@
+"""``avs-train evaluate``: score a checkpoint on synthetic shards or on AVSBench S4 / MS3.
+
+Figures (each ungated and gated by the sounding score):
+
+- M_J: the official mean IoU (mean of per-batch means);
+- M_F: the official F-measure, with the batch size it depends on (AVSBench default: 4 videos of
+  5 frames, as the official S4 test script; synthetic pictures: one picture per batch, because
+  pictures differ in size and are scored at their own resolution);
+- M_F per frame and M_F whole-set: batch-independent variants;
+- a per-category table (the paper's Table 2 for zero-shot S4), and on S4 the means over the
+  open-set split's seen and unseen halves.
+
+Outputs: ``metrics.json`` and ``per_category.png`` (a bar chart) in ``--out``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from avs_model.data.augment import ResizeConfig
+from avs_model.data.avsbench_dataset import filter_categories, open_set_split
+from avs_model.data.stream import resolve_shards
+from avs_model.evaluation.metrics import CategoryScores
+from avs_model.modeling.build import build_model
+from avs_model.modeling.config import AuTRConfig
+from avs_model.runtime.amp import resolve_precision
+from avs_model.runtime.checkpoint import Checkpoint, load_checkpoint
+from avs_model.runtime.distributed import resolve_device
+from avs_model.runtime.train_config import TrainConfig
+from avs_model.training.engine import EvalResult
+from avs_model.training.finetune import evaluate_avsbench
+from avs_model.training.pretrain import evaluate_synthetic
+from avs_synth.sources.avsbench import AVSBenchReader
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EvaluationReport:
+    """An evaluation's figures and where they were written.
+
+    Attributes:
+        dataset: ``synthetic`` or ``avsbench-s4`` / ``avsbench-ms3``.
+        split: the split scored.
+        checkpoint: the checkpoint path and step.
+        result: the figures.
+        groups: on S4, the frame-weighted mean IoU / per-frame M_F of the open-set halves.
+        json_path, chart_path: the written files (None when not written).
+    """
+
+    dataset: str
+    split: str
+    checkpoint: dict[str, Any]
+    result: EvalResult
+    groups: dict[str, dict[str, float]]
+    json_path: Path | None = None
+    chart_path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "checkpoint": self.checkpoint,
+            **self.result.to_dict(),
+            "groups": self.groups,
+        }
+
+
+def load_model(checkpoint: str | Path, device: torch.device) -> tuple[torch.nn.Module, Checkpoint]:
+    """The model of a checkpoint (weights-only loading), in eval mode on ``device``."""
+    ckpt = load_checkpoint(checkpoint)
+    model = build_model(AuTRConfig.from_dict(ckpt.model_config))
+    model.load_state_dict(ckpt.model)
+    model.to(device).eval()
+    return model, ckpt
+
+
+def group_scores(
+    per_category: dict[str, CategoryScores], groups: dict[str, tuple[str, ...]]
+) -> dict[str, dict[str, float]]:
+    """Frame-weighted mean IoU and per-frame M_F over each group of categories present."""
+    out = {}
+    for name, members in groups.items():
+        scores = [per_category[c] for c in members if c in per_category]
+        frames = sum(s.num_frames for s in scores)
+        nonempty = sum(s.num_nonempty for s in scores)
+        if not frames:
+            continue
+        out[name] = {
+            "categories": float(len(scores)),
+            "frames": float(frames),
+            "miou": sum(s.miou * s.num_frames for s in scores) / frames,
+            "fmeasure_per_frame": (
+                sum(s.fmeasure_per_frame * s.num_nonempty for s in scores) / nonempty
+                if nonempty
+                else 0.0
+            ),
+        }
+    return out
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    *,
+    shards: str | Path | None = None,
+    avsbench: str | Path | None = None,
+    subset: Literal["s4", "ms3"] = "s4",
+    split: str = "test",
+    batch_videos: int = 4,
+    gate_threshold: float | None = None,
+    categories: tuple[str, ...] = (),
+    exclude_categories: tuple[str, ...] = (),
+    open_set: Literal["seen", "unseen"] | None = None,
+    image_size: int | None = None,
+    device: str = "auto",
+    num_workers: int = 2,
+    max_samples: int | None = None,
+    out_dir: str | Path | None = None,
+) -> EvaluationReport:
+    """Score ``checkpoint`` on one dataset split.
+
+    Args:
+        checkpoint: an ``avs-train`` checkpoint.
+        shards: a synthetic shard location (exclusive with ``avsbench``).
+        avsbench: an AVSBench folder.
+        subset: ``s4`` or ``ms3`` (AVSBench).
+        split: ``test`` (default), ``val`` or ``train`` (AVSBench train has unannotated frames
+            and cannot be scored).
+        batch_videos: videos per M_F batch (AVSBench; the official S4 script uses 4).
+        gate_threshold: the gated figures' threshold (default: the checkpoint's).
+        categories, exclude_categories: score only these S4 categories / leave these out.
+        open_set: score only the ``seen`` or ``unseen`` half of the shipped open-set split.
+        image_size: the model input side (default: the checkpoint's training size; on AVSBench a
+            checkpoint trained with ``keep_aspect`` pictures is fed square 224 x 224 frames).
+        device: ``auto``, ``cpu``, ``cuda``.
+        num_workers: loader workers.
+        max_samples: score at most this many pictures / videos.
+        out_dir: write ``metrics.json`` and ``per_category.png`` here.
+    """
+    if (shards is None) == (avsbench is None):
+        raise ValueError("give exactly one of shards (synthetic) or avsbench (an AVSBench root)")
+    torch_device = resolve_device(device)
+    model, ckpt = load_model(checkpoint, torch_device)
+    config = TrainConfig.from_dict(ckpt.train_config, source=str(checkpoint))
+    config.data.num_workers = num_workers
+    if avsbench is not None and config.data.resize.mode != "square":
+        # AVSBench frames are scored as the benchmark feeds them: square 224 x 224 pictures
+        config.data.resize = ResizeConfig(mode="square", size=224)
+    if image_size is not None:
+        config.data.resize.size = image_size
+    if gate_threshold is not None:
+        config.eval.gate_threshold = gate_threshold
+    precision = resolve_precision(config.precision, torch_device)
+    groups: dict[str, dict[str, float]] = {}
+    if shards is not None:
+        shard_set = resolve_shards(shards)
+        dataset = "synthetic"
+        result = evaluate_synthetic(
+            model,
+            shard_set,
+            split,
+            config,
+            device=torch_device,
+            precision=precision,
+            max_samples=max_samples,
+            progress=True,
+        )
+    else:
+        reader = AVSBenchReader(root=avsbench, subset=subset)
+        videos = reader.videos(split)
+        if open_set is not None:
+            seen, unseen = open_set_split()
+            categories = (*categories, *(seen if open_set == "seen" else unseen))
+        if categories or exclude_categories:
+            videos = filter_categories(
+                videos, include=categories, exclude=exclude_categories, known=reader.categories
+            )
+        if max_samples is not None:
+            videos = videos[:max_samples]
+        dataset = f"avsbench-{subset}"
+        result = evaluate_avsbench(
+            model,
+            videos,
+            config,
+            device=torch_device,
+            precision=precision,
+            batch_videos=batch_videos,
+            progress=True,
+        )
+        if subset == "s4":
+            seen, unseen = open_set_split()
+            groups = group_scores(result.ungated.per_category, {"seen": seen, "unseen": unseen})
+    report = EvaluationReport(
+        dataset=dataset,
+        split=split,
+        checkpoint={"path": str(checkpoint), "step": ckpt.step, "data": ckpt.data.get("kind")},
+        result=result,
+        groups=groups,
+    )
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        report.json_path = out / "metrics.json"
+        report.json_path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False))
+        if result.ungated.per_category:
+            report.chart_path = plot_per_category(
+                result.ungated.per_category,
+                out / "per_category.png",
+                title=f"{dataset} {split}: M_J and M_F per category",
+            )
+    return report
+
+
+def format_report(report: EvaluationReport) -> str:
+    """The report as text: the headline figures, then the per-category table."""
+    r = report.result
+    lines = [
+        f"{report.dataset} {report.split} ({report.checkpoint['path']}, step "
+        f"{report.checkpoint['step']})"
+    ]
+    for name, m in (("ungated", r.ungated), (f"gated @ {r.gate_threshold:g}", r.gated)):
+        batch = f"{m.batch_frames} frames" + (
+            f" = {m.batch_videos} videos" if m.batch_videos is not None else ""
+        )
+        lines.append(
+            f"  {name:<14} M_J {m.miou:.4f}   M_F {m.fmeasure:.4f} (batch {batch})   "
+            f"M_F per-frame {m.fmeasure_per_frame:.4f}   M_F whole-set {m.fmeasure_curve:.4f}"
+        )
+
+    def score(value: float) -> str:
+        return "none" if math.isnan(value) else f"{value:.3f}"
+
+    lines.append(
+        f"  mean sounding score: positives {score(r.mean_score_positive)}, "
+        f"negatives {score(r.mean_score_negative)} (frames with an empty ground truth)"
+    )
+    if r.ungated.per_category:
+        lines.append("")
+        lines.append(f"  {'category':<32} {'frames':>6} {'M_J':>7} {'M_F/fr':>7} {'M_F set':>7}")
+        for name, s in r.ungated.per_category.items():
+            lines.append(
+                f"  {name[:32]:<32} {s.num_frames:>6d} {s.miou:>7.4f} "
+                f"{s.fmeasure_per_frame:>7.4f} {s.fmeasure_curve:>7.4f}"
+            )
+    for name, g in report.groups.items():
+        lines.append(
+            f"  open-set {name}: {int(g['categories'])} categories, {int(g['frames'])} frames, "
+            f"M_J {g['miou']:.4f}, M_F per-frame {g['fmeasure_per_frame']:.4f}"
+        )
+    return "\n".join(lines)
+
+
+def plot_per_category(per_category: dict[str, CategoryScores], path: Path, *, title: str) -> Path:
+    """A horizontal bar chart of M_J and per-frame M_F per category (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(per_category)
+    mj = [per_category[n].miou for n in names]
+    mf = [per_category[n].fmeasure_per_frame for n in names]
+    height = max(2.5, 0.35 * len(names) + 1.0)
+    fig, ax = plt.subplots(figsize=(7, height))
+    ys = range(len(names))
+    ax.barh([y + 0.2 for y in ys], mj, height=0.4, label="M_J")
+    ax.barh([y - 0.2 for y in ys], mf, height=0.4, label="M_F (per frame)")
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels(names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,100 @@
+"""AuTR: the audio-aware query-enhanced transformer for audio-visual segmentation."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from avs_model.modeling.audio_encoder import AudioEncoder
+from avs_model.modeling.backbone import Backbone
+from avs_model.modeling.decoder import AudioAwareDecoder
+from avs_model.modeling.fusion import AudioVisualFusion
+from avs_model.modeling.mask_head import DotProductMaskHead, DynamicConvMaskHead
+from avs_model.modeling.pixel_decoder import PixelDecoder
+from avs_model.modeling.transformer_encoder import TransformerEncoder
+
+
+class AuTR(nn.Module):
+    """Backbone + audio encoder → fusion → deformable encoder → audio-aware decoder → masks."""
+
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        audio_encoder: AudioEncoder,
+        fusion: AudioVisualFusion,
+        encoder: TransformerEncoder,
+        decoder: AudioAwareDecoder,
+        pixel_decoder: PixelDecoder,
+        mask_head: DynamicConvMaskHead | DotProductMaskHead,
+    ) -> None:
+        """Args:
+        backbone: the visual encoder (maps at strides 4, 8, 16, 32).
+        audio_encoder: waveforms or log-mel examples → one embedding per frame.
+        fusion: per-scale projection + audio cross-attention (strides 8, 16, 32[, 64]).
+        encoder: the multi-scale deformable transformer encoder.
+        decoder: the audio-aware query decoder.
+        pixel_decoder: FPN to stride-4 mask features.
+        mask_head: query embeddings + mask features → mask logits.
+        """
+        super().__init__()
+        self.backbone = backbone
+        self.audio_encoder = audio_encoder
+        self.fusion = fusion
+        self.encoder = encoder
+        self.decoder = decoder
+        self.pixel_decoder = pixel_decoder
+        self.mask_head = mask_head
+        self.score_head = nn.Linear(decoder.d_model, 1)
+        prior = 1.0 / decoder.num_queries  # one sounding query per frame
+        nn.init.constant_(self.score_head.bias, -math.log((1 - prior) / prior))
+
+    def forward(self, images: Tensor, audio: Tensor) -> dict[str, Tensor | list[dict[str, Tensor]]]:
+        """Run AuTR on N = B·T frames (clips folded into the batch).
+
+        Args:
+            images: [N, 3, H, W], ImageNet-normalised.
+            audio: [N, 1, 96, 64] VGGish log-mel examples (one per frame), or [N, S] 16 kHz
+                waveforms (S >= 15,600; the first example of each is used).
+
+        Returns:
+            a dict with
+            - ``pred_masks``: [N, Q, H/4, W/4] mask logits of every query (last decoder layer);
+            - ``pred_scores``: [N, Q] sounding-score logits of every query (last layer);
+            - ``aux_outputs``: a list of L-1 dicts with ``pred_masks`` and ``pred_scores`` of
+              the same shapes for decoder layers 0 .. L-2.
+        """
+        if images.shape[0] != audio.shape[0]:
+            raise ValueError(f"{images.shape[0]} frames but {audio.shape[0]} audio examples")
+        stride4, *feats = self.backbone(images)  # [N, C_s, H/s, W/s], s = 4, 8, 16, 32
+        audio_embedding = self.audio_encoder(audio)  # [N, A]
+        maps, audio_tokens = self.fusion(feats, audio_embedding)  # [N, d, H_l, W_l], [N, 1, d]
+        maps, memory, memory_pos = self.encoder(maps)
+        hs = self.decoder(audio_tokens, memory, memory_pos)  # [L, N, Q, d]
+        mask_features = self.pixel_decoder(maps, stride4, audio_tokens)  # [N, C, H/4, W/4]
+        num_layers, n, q, d = hs.shape
+        queries = hs.permute(1, 0, 2, 3).reshape(n, num_layers * q, d)  # [N, L·Q, d]
+        masks = self.mask_head(queries, mask_features)  # [N, L·Q, H/4, W/4]
+        masks = masks.view(n, num_layers, q, *masks.shape[-2:])  # [N, L, Q, H/4, W/4]
+        scores = self.score_head(hs).squeeze(-1)  # [L, N, Q]
+        return {
+            "pred_masks": masks[:, -1],
+            "pred_scores": scores[-1],
+            "aux_outputs": [
+                {"pred_masks": masks[:, i], "pred_scores": scores[i]} for i in range(num_layers - 1)
+            ],
+        }
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The parameters that get gradients (frozen backbone / audio encoder excluded)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    @torch.no_grad()
+    def count_parameters(self) -> dict[str, int]:
+        """Parameter counts: total, trainable and per part."""
+        counts = {name: sum(p.numel() for p in m.parameters()) for name, m in self.named_children()}
+        counts["total"] = sum(p.numel() for p in self.parameters())
+        counts["trainable"] = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return counts

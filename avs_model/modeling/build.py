@@ -1,0 +1,175 @@
+"""Builders: typed config dataclasses → AuTR parts → the model."""
+
+from __future__ import annotations
+
+import torch
+
+from avs_model.modeling.audio_encoder import AudioEncoder, SmallAudioCNN
+from avs_model.modeling.autr import AuTR
+from avs_model.modeling.backbone import Backbone
+from avs_model.modeling.config import (
+    AudioEncoderConfig,
+    AuTRConfig,
+    BackboneConfig,
+    DecoderConfig,
+    FusionConfig,
+    MaskHeadConfig,
+    PixelDecoderConfig,
+    TransformerConfig,
+)
+from avs_model.modeling.decoder import AudioAwareDecoder, DecoderLayer
+from avs_model.modeling.fusion import AudioVisualFusion
+from avs_model.modeling.mask_head import DotProductMaskHead, DynamicConvMaskHead
+from avs_model.modeling.pixel_decoder import PixelDecoder
+from avs_model.modeling.transformer_encoder import DeformableEncoderLayer, TransformerEncoder
+from avs_model.modeling.vggish import EMBED_DIM, VGGish, load_vggish_weights
+
+AUDIO_KINDS = ("vggish", "small_cnn")
+MASK_HEAD_KINDS = ("dynamic_conv", "dot_product")
+
+
+def build_backbone(config: BackboneConfig) -> Backbone:
+    return Backbone(
+        name=config.name,
+        pretrained_path=config.pretrained_path,
+        frozen=config.frozen,
+        channels_last=config.channels_last,
+    )
+
+
+def build_audio_encoder(config: AudioEncoderConfig) -> AudioEncoder:
+    if config.kind == "vggish":
+        if config.embed_dim != EMBED_DIM:
+            raise ValueError(
+                f"VGGish gives {EMBED_DIM}-d embeddings, config says {config.embed_dim}"
+            )
+        if config.weights_path is not None:
+            with torch.device("meta"):  # skip the random init the weights replace
+                network = VGGish()
+            load_vggish_weights(network, config.weights_path)
+        else:
+            network = VGGish()
+    elif config.kind == "small_cnn":
+        if config.weights_path is not None:
+            raise ValueError("audio.weights_path is for VGGish; the small CNN starts from scratch")
+        network = SmallAudioCNN(channels=config.small_channels, embed_dim=config.embed_dim)
+    else:
+        raise ValueError(f"unknown audio encoder kind {config.kind!r}; choose one of {AUDIO_KINDS}")
+    return AudioEncoder(network=network, embed_dim=config.embed_dim, frozen=config.frozen)
+
+
+def build_fusion(
+    config: FusionConfig,
+    transformer: TransformerConfig,
+    *,
+    visual_channels: list[int],
+    audio_dim: int,
+) -> AudioVisualFusion:
+    return AudioVisualFusion(
+        visual_channels=visual_channels,
+        audio_dim=audio_dim,
+        d_model=transformer.d_model,
+        num_heads=config.num_heads,
+        enabled=config.enabled,
+        extra_level=transformer.extra_level,
+        dropout=transformer.dropout,
+    )
+
+
+def build_encoder(config: TransformerConfig, *, num_levels: int) -> TransformerEncoder:
+    if config.d_model % 4:
+        raise ValueError(f"transformer.d_model must be a multiple of 4, got {config.d_model}")
+    layer = DeformableEncoderLayer(
+        d_model=config.d_model,
+        dim_feedforward=config.dim_feedforward,
+        dropout=config.dropout,
+        num_levels=num_levels,
+        num_heads=config.num_heads,
+        num_points=config.num_points,
+    )
+    return TransformerEncoder(
+        layer=layer,
+        num_layers=config.num_encoder_layers,
+        d_model=config.d_model,
+        num_levels=num_levels,
+    )
+
+
+def build_decoder(config: DecoderConfig, *, d_model: int) -> AudioAwareDecoder:
+    if config.num_layers < 1 or config.num_queries < 1:
+        raise ValueError("decoder.num_layers and decoder.num_queries must be at least 1")
+    layer = DecoderLayer(
+        d_model=d_model,
+        num_heads=config.num_heads,
+        dim_feedforward=config.dim_feedforward,
+        dropout=config.dropout,
+    )
+    return AudioAwareDecoder(
+        layer=layer,
+        num_layers=config.num_layers,
+        d_model=d_model,
+        num_queries=config.num_queries,
+        audio_queries=config.audio_queries,
+    )
+
+
+def build_pixel_decoder(
+    config: PixelDecoderConfig,
+    *,
+    d_model: int,
+    num_levels: int,
+    stride4_channels: int,
+    mask_dim: int,
+) -> PixelDecoder:
+    return PixelDecoder(
+        d_model=d_model,
+        num_levels=num_levels,
+        stride4_channels=stride4_channels,
+        mask_dim=mask_dim,
+        num_heads=config.num_heads,
+        audio_attention=config.audio_attention,
+    )
+
+
+def build_mask_head(
+    config: MaskHeadConfig, *, d_model: int
+) -> DynamicConvMaskHead | DotProductMaskHead:
+    if config.kind == "dynamic_conv":
+        return DynamicConvMaskHead(
+            d_model=d_model,
+            mask_dim=config.mask_dim,
+            num_layers=config.num_layers,
+            hidden_channels=config.hidden_channels,
+            coord_channels=config.coord_channels,
+        )
+    if config.kind == "dot_product":
+        return DotProductMaskHead(d_model=d_model, mask_dim=config.mask_dim)
+    raise ValueError(f"unknown mask head kind {config.kind!r}; choose one of {MASK_HEAD_KINDS}")
+
+
+def build_model(config: AuTRConfig) -> AuTR:
+    """Build AuTR from its config (random init except the configured local weight files)."""
+    backbone = build_backbone(config.backbone)
+    audio_encoder = build_audio_encoder(config.audio)
+    d_model = config.transformer.d_model
+    fusion = build_fusion(
+        config.fusion,
+        config.transformer,
+        visual_channels=backbone.channels[1:],
+        audio_dim=audio_encoder.embed_dim,
+    )
+    return AuTR(
+        backbone=backbone,
+        audio_encoder=audio_encoder,
+        fusion=fusion,
+        encoder=build_encoder(config.transformer, num_levels=fusion.num_levels),
+        decoder=build_decoder(config.decoder, d_model=d_model),
+        pixel_decoder=build_pixel_decoder(
+            config.pixel_decoder,
+            d_model=d_model,
+            num_levels=fusion.num_levels,
+            stride4_channels=backbone.channels[0],
+            mask_dim=config.mask_head.mask_dim,
+        ),
+        mask_head=build_mask_head(config.mask_head, d_model=d_model),
+    )

@@ -1,0 +1,185 @@
+"""The AuTR training criterion: matched mask losses plus the sounding-score loss.
+
+Per decoder layer (the last one and every auxiliary one, each matched on its own):
+
+- a frame with a non-empty ground-truth mask (positive) trains its matched query's mask with
+  sigmoid focal + dice losses (logits bilinearly upsampled to the ground-truth resolution) and
+  its sounding score towards 1; its other queries' sounding scores go towards 0;
+- a frame with an empty mask (negative) trains only the sounding head: every query towards 0;
+- an unannotated frame (``valid`` False) contributes nothing.
+
+Normalisation: ``loss_focal`` and ``loss_dice`` are summed over positive frames and divided by
+the number of positive frames (DETR's ``num_boxes``); ``loss_sound`` is the BCE summed over the
+Q queries of every valid frame, divided by the number of valid frames (a negative frame counts as
+much as a positive one). Without positives (or without valid frames) the affected terms are an
+exact 0 that is still connected to the graph (zero gradients, never NaN). Counts are local to the
+process (no all-reduce across workers).
+
+Names: ``loss_focal``, ``loss_dice``, ``loss_sound`` for the last layer; ``loss_focal_0``, ... for
+auxiliary layer 0, and so on. ``weighted_total`` applies the weight dict; an auxiliary name falls
+back to its base name's weight unless the dict names it explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from avs_model.modeling.config import LossConfig
+from avs_model.modeling.losses import (
+    FOCAL_ALPHA,
+    FOCAL_GAMMA,
+    dice_loss,
+    sigmoid_focal_loss,
+    sounding_bce,
+    upcast,
+)
+from avs_model.modeling.matcher import (
+    FrameTargets,
+    SoundingQueryMatcher,
+    check_outputs,
+    frame_targets,
+)
+
+DEFAULT_WEIGHTS: dict[str, float] = {"loss_focal": 2.0, "loss_dice": 5.0, "loss_sound": 2.0}
+_AUX_SUFFIX = re.compile(r"_\d+$")
+
+
+class SetCriterion(nn.Module):
+    """Named AuTR losses for the last decoder layer and every auxiliary one."""
+
+    def __init__(
+        self,
+        *,
+        matcher: SoundingQueryMatcher,
+        weight_dict: Mapping[str, float] | None = None,
+        focal_alpha: float = FOCAL_ALPHA,
+        focal_gamma: float = FOCAL_GAMMA,
+        aux_loss: bool = True,
+    ) -> None:
+        """Args:
+        matcher: picks the positive query of every frame (re-run for every decoder layer).
+        weight_dict: weights of ``loss_focal``, ``loss_dice``, ``loss_sound`` (defaults 2, 5, 2);
+            auxiliary names (``loss_dice_0``) may be given to override their base weight.
+        focal_alpha: focal loss alpha.
+        focal_gamma: focal loss gamma.
+        aux_loss: also compute the losses of ``outputs["aux_outputs"]``.
+        """
+        super().__init__()
+        weights = dict(DEFAULT_WEIGHTS if weight_dict is None else weight_dict)
+        missing = set(DEFAULT_WEIGHTS) - set(weights)
+        if missing:
+            raise ValueError(f"weight_dict lacks {sorted(missing)}")
+        self.matcher = matcher
+        self.weight_dict = weights
+        self.focal_alpha = focal_alpha
+        self.focal_gamma = focal_gamma
+        self.aux_loss = aux_loss
+
+    def layer_losses(
+        self, outputs: Mapping[str, Tensor], frames: FrameTargets, indices: Tensor
+    ) -> dict[str, Tensor]:
+        """The three losses of one decoder layer given its matching.
+
+        Args:
+            outputs: ``{"pred_masks": [N, Q, h, w], "pred_scores": [N, Q]}``.
+            frames: the checked targets.
+            indices: LongTensor [N] from the matcher (-1: no positive query).
+
+        Returns:
+            ``{"loss_focal", "loss_dice", "loss_sound"}`` scalars.
+        """
+        pred_masks, pred_scores = check_outputs(outputs)
+        device = pred_scores.device
+        valid = frames.valid.to(device)
+        indices = indices.to(device)
+        matched = indices >= 0  # [N]
+        if bool((matched & ~valid).any()):
+            raise ValueError("the matcher returned a query for an invalid frame")
+
+        # Sounding score: 1 for the matched query, 0 for every other query of a valid frame.
+        pred_scores = upcast(pred_scores)
+        score_targets = torch.zeros_like(pred_scores)  # [N, Q]
+        frame_ids = matched.nonzero(as_tuple=True)[0]  # [P]
+        query_ids = indices[frame_ids]  # [P]
+        score_targets[frame_ids, query_ids] = 1.0
+        bce = sounding_bce(pred_scores, score_targets)  # [N, Q]
+        loss_sound = bce[valid].sum() / valid.sum().clamp(min=1)
+
+        # Masks: only the matched query of every positive frame, at ground-truth resolution.
+        num_positive = frame_ids.numel()
+        if num_positive == 0:
+            # an exact 0 that is still in the graph (zero gradients), whatever the logits hold
+            zero = upcast(pred_masks[:0]).sum()
+            return {"loss_focal": zero, "loss_dice": zero.clone(), "loss_sound": loss_sound}
+        gt = frames.masks.to(device)[frame_ids]  # [P, Hg, Wg]
+        logits = upcast(pred_masks[frame_ids, query_ids][:, None])  # [P, 1, h, w]
+        logits = F.interpolate(logits, size=gt.shape[-2:], mode="bilinear", align_corners=False)
+        logits = logits.flatten(1)  # [P, Hg*Wg]
+        gt = gt.flatten(1)  # [P, Hg*Wg]
+        focal = sigmoid_focal_loss(logits, gt, alpha=self.focal_alpha, gamma=self.focal_gamma)
+        return {
+            "loss_focal": focal.sum() / num_positive,
+            "loss_dice": dice_loss(logits, gt).sum() / num_positive,
+            "loss_sound": loss_sound,
+        }
+
+    def forward(
+        self, outputs: Mapping[str, object], targets: Mapping[str, Tensor]
+    ) -> dict[str, Tensor]:
+        """All named losses (unweighted).
+
+        Args:
+            outputs: the model output: ``pred_masks`` [N, Q, h, w], ``pred_scores`` [N, Q] and
+                ``aux_outputs`` (a list of such dicts, one per earlier decoder layer).
+            targets: ``{"masks": [N, Hg, Wg], "valid": bool [N]}``.
+
+        Returns:
+            ``loss_focal``, ``loss_dice``, ``loss_sound`` and, for auxiliary layer i,
+            ``loss_focal_i``, ``loss_dice_i``, ``loss_sound_i``.
+        """
+        pred_masks, _ = check_outputs(outputs)
+        frames = frame_targets(targets, num_frames=pred_masks.shape[0])
+        losses = self.layer_losses(outputs, frames, self.matcher(outputs, targets))
+        if self.aux_loss:
+            for i, aux in enumerate(outputs.get("aux_outputs", None) or []):
+                aux_losses = self.layer_losses(aux, frames, self.matcher(aux, targets))
+                losses.update({f"{name}_{i}": value for name, value in aux_losses.items()})
+        return losses
+
+    def weight(self, name: str) -> float:
+        """The weight of a loss name; ``loss_dice_3`` falls back to ``loss_dice``."""
+        if name in self.weight_dict:
+            return self.weight_dict[name]
+        base = _AUX_SUFFIX.sub("", name)
+        if base in self.weight_dict:
+            return self.weight_dict[base]
+        raise KeyError(f"no weight for loss {name!r} (weights: {sorted(self.weight_dict)})")
+
+    def weighted_total(self, losses: Mapping[str, Tensor]) -> Tensor:
+        """``sum(weight(name) * loss)`` over the named losses."""
+        if not losses:
+            raise ValueError("no losses to sum")
+        return sum(self.weight(name) * value for name, value in losses.items())
+
+
+def build_criterion(config: LossConfig) -> SetCriterion:
+    """The matcher and criterion described by a ``LossConfig``."""
+    matcher = SoundingQueryMatcher(
+        cost_focal=config.cost_focal,
+        cost_dice=config.cost_dice,
+        cost_sound=config.cost_sound,
+        focal_alpha=config.focal_alpha,
+        focal_gamma=config.focal_gamma,
+    )
+    return SetCriterion(
+        matcher=matcher,
+        weight_dict=config.weight_dict(),
+        focal_alpha=config.focal_alpha,
+        focal_gamma=config.focal_gamma,
+        aux_loss=config.aux_loss,
+    )

@@ -1,0 +1,131 @@
+"""What `avs-synth build` reads and how it builds: plain dataclasses, recorded in the manifest."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from avs_synth.audio.windows import WindowConfig
+from avs_synth.building.splits import SplitFractions
+
+MaskMode = Literal["semantic", "instance"]
+MASK_MODES: tuple[str, ...] = ("semantic", "instance")
+
+
+@dataclass(frozen=True)
+class VisualInput:
+    """One visual dataset to read; inputs are read in the order given (LVIS first wins).
+
+    Args:
+        source: ``lvis``, ``coco`` or ``openimages``.
+        annotations: the LVIS / COCO instances JSON.
+        images_root: the LVIS / COCO images folder.
+        root: the Open Images folder.
+        split: the Open Images split (``train``, ``validation``, ``test``).
+    """
+
+    source: Literal["lvis", "coco", "openimages"]
+    annotations: Path | None = None
+    images_root: Path | None = None
+    root: Path | None = None
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """Every input of a build.
+
+    Args:
+        visual: the visual datasets, in reading order (put LVIS before COCO: a picture they share
+            is taken from the first).
+        vggsound_csv: ``vggsound.csv`` (``youtube_id,start_seconds,label,split``).
+        vggsound_clips: the folder of clip files.
+        matches: the category matching table (None: the packaged ``category_maps/matches.csv``).
+    """
+
+    visual: tuple[VisualInput, ...]
+    vggsound_csv: Path
+    vggsound_clips: Path
+    matches: Path | None = None
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """How the triplets are made (everything here changes the output and is in the plan hash).
+
+    Args:
+        seed: the seed of every choice (splits, clips, windows, caps, negatives).
+        mask_mode: ``semantic`` (union of all matched instances in the picture; the paper's) or
+            ``instance`` (one sample per instance).
+        min_mask_area: smallest mask, as a fraction of the image area.
+        max_per_picture: most samples per picture (0: no limit).
+        max_per_category: most samples per audio class over all splits (0: no limit).
+        fractions: split fractions over pictures.
+        window: the audio window settings.
+        negative_ratio: negatives per positive in each split (0: none).
+        max_side: resize pictures whose longer side exceeds this (None: keep original bytes).
+        jpeg_quality: JPEG quality of re-encoded pictures.
+        shard_size: triplets per shard.
+        audio_bank: write the audio bank beside the train shards.
+        bank_clips_per_shard: clips per audio-bank shard (each shard holds one audio class).
+    """
+
+    seed: int = 0
+    mask_mode: MaskMode = "semantic"
+    min_mask_area: float = 0.01
+    max_per_picture: int = 1
+    max_per_category: int = 0
+    fractions: SplitFractions = field(default_factory=SplitFractions)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    negative_ratio: float = 0.0
+    max_side: int | None = None
+    jpeg_quality: int = 95
+    shard_size: int = 1000
+    audio_bank: bool = True
+    bank_clips_per_shard: int = 100
+
+    def __post_init__(self) -> None:
+        if self.mask_mode not in MASK_MODES:
+            raise ValueError(f"mask mode must be one of {MASK_MODES}, got {self.mask_mode!r}")
+        if not 0.0 <= self.min_mask_area < 1.0:
+            raise ValueError(f"min_mask_area must be in [0, 1), got {self.min_mask_area}")
+        if self.max_per_picture < 0 or self.max_per_category < 0:
+            raise ValueError("max_per_picture and max_per_category must be >= 0 (0: no limit)")
+        if self.negative_ratio < 0:
+            raise ValueError(f"negative_ratio must be >= 0, got {self.negative_ratio}")
+        if self.max_side is not None and self.max_side < 16:
+            raise ValueError(f"max_side must be at least 16 pixels, got {self.max_side}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
+        if self.shard_size < 1 or self.bank_clips_per_shard < 1:
+            raise ValueError("shard_size and bank_clips_per_shard must be >= 1")
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every setting."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a build runs (no effect on the bytes written).
+
+    Args:
+        workers: worker processes (1: build in this process).
+        num_partitions: machines sharing the build (each builds every K-th shard).
+        partition: this machine's partition in ``[0, num_partitions)``.
+        progress: show a progress bar.
+    """
+
+    workers: int = 1
+    num_partitions: int = 1
+    partition: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.num_partitions < 1 or not 0 <= self.partition < self.num_partitions:
+            raise ValueError(
+                f"partition must be in [0, {self.num_partitions}), got {self.partition}"
+            )

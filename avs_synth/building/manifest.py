@@ -1,0 +1,132 @@
+"""``manifest.json`` and ``report.json``: what a finished build holds, and what it skipped.
+
+Both are computed from the plan and the per-shard counts (``.parts/*.json``) only, so the single-
+machine build and the union of a partitioned build write the same bytes.
+
+- ``manifest.json``: tool and schema version, seed, plan hash, the configuration (filters,
+  window, splits, mask mode), the category map's sha256 and accepted rows, the audio classes with
+  their visual categories, per split the sample counts (total, positives, negatives, per audio
+  class, per source) and the shards with their sha256, and the audio bank's shards per class.
+- ``report.json``: skipped samples by reason (per split and in total) and the candidates left out
+  while planning.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from avs_synth import __version__
+from avs_synth.building.config import BuildConfig
+from avs_synth.building.plan import BuildPlan
+from avs_synth.schema import BANK, SCHEMA_VERSION, SPLITS
+
+
+def _sum_counters(parts: Sequence[Mapping[str, Any]], field: str) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for part in parts:
+        total.update(part.get(field, {}))
+    return dict(sorted(total.items()))
+
+
+def make_manifest(
+    *,
+    plan: BuildPlan,
+    config: BuildConfig,
+    parts: Sequence[Mapping[str, Any]],
+    category_map: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The manifest of a complete build (``parts``: every unit's counts, in plan order)."""
+    splits: dict[str, Any] = {}
+    for split in SPLITS:
+        mine = [p for p in parts if p["split"] == split]
+        splits[split] = {
+            "samples": sum(p["samples"] for p in mine),
+            "positives": sum(p["positives"] for p in mine),
+            "negatives": sum(p["negatives"] for p in mine),
+            "pictures_planned": plan.pictures.get(split, 0),
+            "clips_available": plan.clips.get(split, 0),
+            "per_category": _sum_counters(mine, "per_category"),
+            "per_source": _sum_counters(mine, "per_source"),
+            "shards": [
+                {
+                    "name": p["name"],
+                    "samples": p["samples"],
+                    "sha256": p["sha256"],
+                    "bytes": p["bytes"],
+                }
+                for p in mine
+            ],
+        }
+    bank = [p for p in parts if p["split"] == BANK]
+    return {
+        "tool": {"name": "avs-synth", "version": __version__},
+        "schema_version": SCHEMA_VERSION,
+        "seed": config.seed,
+        "plan": plan.summary(),
+        "config": {
+            "mask_mode": config.mask_mode,
+            "filters": {
+                "min_mask_area": config.min_mask_area,
+                "max_per_picture": config.max_per_picture,
+                "max_per_category": config.max_per_category,
+            },
+            "splits": config.fractions.as_dict(),
+            "window": asdict(config.window),
+            "negative_ratio": config.negative_ratio,
+            "max_side": config.max_side,
+            "jpeg_quality": config.jpeg_quality,
+            "shard_size": config.shard_size,
+            "audio_bank": config.audio_bank,
+            "bank_clips_per_shard": config.bank_clips_per_shard,
+        },
+        "category_map": dict(category_map),
+        "audio_classes": [
+            {
+                "label": label,
+                "index": index,
+                "categories": [asdict(c) for c in plan.class_categories.get(label, ())],
+            }
+            for index, label in enumerate(plan.audio_classes)
+        ],
+        "splits": splits,
+        "bank": {
+            "windows": sum(p["samples"] for p in bank),
+            "clips": sum(p.get("clips", 0) for p in bank),
+            "per_category": _sum_counters(bank, "per_category"),
+            "shards": [
+                {
+                    "name": p["name"],
+                    "audio_class": p["audio_class"],
+                    "windows": p["samples"],
+                    "clips": p.get("clips", 0),
+                    "sha256": p["sha256"],
+                    "bytes": p["bytes"],
+                }
+                for p in bank
+            ],
+        },
+    }
+
+
+def make_report(*, plan: BuildPlan, parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Skipped samples by reason (per split, bank and total) and the planning exclusions."""
+    per_split = {
+        split: _sum_counters([p for p in parts if p["split"] == split], "skipped")
+        for split in (*SPLITS, BANK)
+    }
+    return {
+        "skipped": _sum_counters(parts, "skipped"),
+        "skipped_per_split": per_split,
+        "planned": {
+            split: sum(p["planned"] for p in parts if p["split"] == split)
+            for split in (*SPLITS, BANK)
+        },
+        "written": {
+            split: sum(p["samples"] for p in parts if p["split"] == split)
+            for split in (*SPLITS, BANK)
+        },
+        "dropped_while_planning": dict(sorted(plan.dropped.items())),
+    }

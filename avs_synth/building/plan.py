@@ -1,0 +1,571 @@
+"""The build plan: every triplet and audio-bank shard, decided before any file is decoded.
+
+From the image records, the VGGSound clips and the accepted category matches, :func:`make_plan`
+makes a deterministic list of :class:`ShardUnit` (a shard's worth of :class:`TripletSpec`, or an
+audio-bank shard's clips). Every choice is a seeded order (:mod:`avs_synth.seeded_order`), so the
+plan, and therefore every shard, depends only on the inputs and the seed. Shards are the units
+of work: each is built by one worker, in any order, on any machine.
+
+Steps:
+
+1. Pictures: the first record of each picture wins (LVIS before COCO).
+2. Positives per picture: the matched categories that are neither crowd-annotated (semantic
+   mode: the category's mask would be incomplete) nor marked not exhaustively annotated;
+   semantic mode gives one candidate per audio class (the union of its categories' instances),
+   instance mode one per instance and audio class. Candidates below ``min_mask_area`` (by
+   annotated area) or of an audio class without any clip file are dropped.
+3. Splits by picture (over the pictures with a candidate); candidates whose audio class has no
+   clip in the split's VGGSound pool are dropped; ``max_per_picture`` keeps a picture's first
+   candidates in seeded order, ``max_per_category`` the first per audio class.
+4. Negatives: (picture, audio class) pairs where every category of the picture's source matched
+   to the class is verified absent (LVIS ``neg_category_ids``, Open Images verified-negative
+   labels, absent from an exhaustively annotated COCO picture); ``negative_ratio`` times the
+   split's positives, in seeded order.
+5. Clips: each (split, class)'s triplets take the class's clips in seeded order, round robin.
+6. Shards: each split's triplets in seeded order, ``shard_size`` at a time; the audio bank holds
+   every train clip of each audio class, ``bank_clips_per_shard`` clips (one class) per shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from avs_synth import __version__
+from avs_synth.building.config import BuildConfig
+from avs_synth.building.splits import assign_clips, assign_pictures, picture_key
+from avs_synth.records import (
+    AudioClip,
+    ImageRecord,
+    Instance,
+    MaskFileSegmentation,
+)
+from avs_synth.schema import BANK, SCHEMA_VERSION, SPLITS, VisualCategoryRef, safe_key_part
+from avs_synth.schema import shard_name as make_shard_name
+from avs_synth.seeded_order import seeded_sorted
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CategoryMatch:
+    """One accepted row of the matching table: a visual category that sounds like a label.
+
+    Args:
+        source: ``lvis``, ``coco`` or ``openimages``.
+        visual_id: the source's category id as a string.
+        visual_name: the source's category name.
+        vggsound_label: the VGGSound label, verbatim.
+    """
+
+    source: str
+    visual_id: str
+    visual_name: str
+    vggsound_label: str
+
+
+@dataclass(frozen=True)
+class TripletSpec:
+    """One planned triplet: everything a worker needs to write it, without the annotations.
+
+    Args:
+        key: the sample key (unique in the build, no dots or slashes).
+        split: ``train``, ``val`` or ``test``.
+        audio_class: the VGGSound label.
+        negative: True for a verified-absent pairing (empty mask).
+        categories: the categories in the mask (negatives: the ones verified absent).
+        source, image_id, image_path, width, height, license, attribution: the picture.
+        instances: the instances whose union is the mask (empty for a negative).
+        clip: the VGGSound clip the window is cut from.
+    """
+
+    key: str
+    split: str
+    audio_class: str
+    negative: bool
+    categories: tuple[VisualCategoryRef, ...]
+    source: str
+    image_id: str
+    image_path: Path
+    width: int
+    height: int
+    instances: tuple[Instance, ...]
+    clip: AudioClip
+    license: str | None = None
+    attribution: str | None = None
+
+
+@dataclass(frozen=True)
+class ShardUnit:
+    """One shard to write: triplets (``split`` in train/val/test) or audio-bank clips.
+
+    Args:
+        name: the shard's file name.
+        split: ``train``, ``val``, ``test`` or ``bank``.
+        position: the unit's index in the plan (partition ``i`` of ``K`` builds
+            ``position % K == i``).
+        triplets: the triplets, in write order.
+        audio_class: the bank shard's audio class.
+        clips: the bank shard's clips, in write order.
+    """
+
+    name: str
+    split: str
+    position: int
+    triplets: tuple[TripletSpec, ...] = ()
+    audio_class: str | None = None
+    clips: tuple[AudioClip, ...] = ()
+
+    @property
+    def planned(self) -> int:
+        """Triplets (or bank clips) planned in this shard."""
+        return len(self.clips) if self.split == BANK else len(self.triplets)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """The whole build, decided.
+
+    Args:
+        units: every shard, in plan order (triplet splits, then the bank).
+        plan_hash: sha256 of the tool version, the configuration and every unit's content.
+        audio_classes: the accepted VGGSound labels, sorted.
+        class_categories: audio class → the visual categories matched to it.
+        dropped: candidates left out while planning, by reason.
+        pictures: pictures per split.
+        clips: usable clips per split.
+        sources: per source, records read and pictures kept.
+    """
+
+    units: tuple[ShardUnit, ...]
+    plan_hash: str
+    audio_classes: tuple[str, ...]
+    class_categories: dict[str, tuple[VisualCategoryRef, ...]]
+    dropped: dict[str, int] = field(default_factory=dict)
+    pictures: dict[str, int] = field(default_factory=dict)
+    clips: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, object]:
+        """The plan's deterministic facts for the manifest."""
+        return {
+            "plan_hash": self.plan_hash,
+            "pictures": dict(self.pictures),
+            "clips": dict(self.clips),
+            "sources": {k: dict(v) for k, v in sorted(self.sources.items())},
+            "dropped_while_planning": dict(sorted(self.dropped.items())),
+        }
+
+
+@dataclass
+class _Candidate:
+    key: str
+    audio_class: str
+    negative: bool
+    categories: tuple[VisualCategoryRef, ...]
+    record: ImageRecord
+    instances: tuple[Instance, ...]
+    split: str = ""
+
+
+def _triplet_key(record: ImageRecord, class_index: int, suffix: str = "") -> str:
+    base = f"{record.source}-{safe_key_part(record.image_id)}-a{class_index:03d}"
+    return base + (f"-{suffix}" if suffix else "")
+
+
+def _positives(
+    record: ImageRecord,
+    *,
+    classes_of: dict[tuple[str, str], tuple[str, ...]],
+    class_index: dict[str, int],
+    config: BuildConfig,
+    dropped: Counter[str],
+) -> list[_Candidate]:
+    not_exhaustive = set(record.not_exhaustive_category_ids)
+    crowd_categories = {i.category_id for i in record.instances if i.is_crowd}
+    by_category: dict[str, list[Instance]] = defaultdict(list)
+    for inst in record.instances:
+        if inst.is_crowd or (record.source, inst.category_id) not in classes_of:
+            continue
+        by_category[inst.category_id].append(inst)
+    usable: dict[str, list[Instance]] = {}
+    for cat, insts in by_category.items():
+        if cat in not_exhaustive:
+            dropped["not_exhaustive_category"] += 1
+        elif config.mask_mode == "semantic" and cat in crowd_categories:
+            dropped["crowd_category"] += 1
+        else:
+            usable[cat] = insts
+    image_area = float(record.width * record.height)
+    groups: list[tuple[str, str, list[Instance]]] = []  # (audio class, suffix, instances)
+    if config.mask_mode == "semantic":
+        per_class: dict[str, list[Instance]] = defaultdict(list)
+        for cat, insts in usable.items():
+            for label in classes_of[(record.source, cat)]:
+                per_class[label].extend(insts)
+        groups = [(label, "", insts) for label, insts in per_class.items()]
+    else:
+        for cat, insts in usable.items():
+            for inst in insts:
+                for label in classes_of[(record.source, cat)]:
+                    groups.append((label, safe_key_part(inst.instance_id), [inst]))
+    out: list[_Candidate] = []
+    order = {inst.instance_id: n for n, inst in enumerate(record.instances)}
+    for label, suffix, insts in groups:
+        insts = sorted(insts, key=lambda i: order[i.instance_id])
+        if image_area <= 0 or sum(i.area for i in insts) / image_area < config.min_mask_area:
+            dropped["small_mask"] += 1
+            continue
+        cats: dict[str, str] = {}
+        for inst in insts:
+            cats.setdefault(inst.category_id, inst.category_name)
+        refs = tuple(
+            VisualCategoryRef(source=record.source, id=cid, name=name)
+            for cid, name in sorted(cats.items())
+        )
+        out.append(
+            _Candidate(
+                key=_triplet_key(record, class_index[label], f"i{suffix}" if suffix else ""),
+                audio_class=label,
+                negative=False,
+                categories=refs,
+                record=record,
+                instances=tuple(insts),
+            )
+        )
+    return out
+
+
+def _negatives(
+    record: ImageRecord,
+    *,
+    categories_of: dict[tuple[str, str], dict[str, str]],
+    class_index: dict[str, int],
+    positive_classes: set[str],
+) -> list[_Candidate]:
+    present = {i.category_id for i in record.instances}
+    negatives = set(record.negative_category_ids)
+    not_exhaustive = set(record.not_exhaustive_category_ids)
+    out: list[_Candidate] = []
+    for (source, label), cats in categories_of.items():
+        if source != record.source or label in positive_classes:
+            continue
+        verified = all(
+            cid not in present
+            and cid not in not_exhaustive
+            and (cid in negatives or record.exhaustive)
+            for cid in cats
+        )
+        if not verified:
+            continue
+        refs = tuple(
+            VisualCategoryRef(source=source, id=cid, name=name)
+            for cid, name in sorted(cats.items())
+        )
+        out.append(
+            _Candidate(
+                key=_triplet_key(record, class_index[label], "neg"),
+                audio_class=label,
+                negative=True,
+                categories=refs,
+                record=record,
+                instances=(),
+            )
+        )
+    return out
+
+
+def _trimmed(record: ImageRecord) -> ImageRecord:
+    """The record without its instances (candidates keep only the instances they use)."""
+    return ImageRecord(
+        source=record.source,
+        image_id=record.image_id,
+        path=record.path,
+        width=record.width,
+        height=record.height,
+        license=record.license,
+        attribution=record.attribution,
+    )
+
+
+def make_plan(
+    *,
+    records: Iterable[ImageRecord],
+    clips: Iterable[AudioClip],
+    matches: Sequence[CategoryMatch],
+    config: BuildConfig,
+) -> BuildPlan:
+    """Plan a build (see the module docstring for the steps).
+
+    Args:
+        records: image records of every visual source, LVIS before COCO.
+        clips: VGGSound clips (clips without a file are left out and counted).
+        matches: the accepted category matches.
+        config: the build settings.
+    """
+    seed = config.seed
+    dropped: Counter[str] = Counter()
+    classes_of_sets: dict[tuple[str, str], set[str]] = defaultdict(set)
+    categories_of: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for m in matches:
+        classes_of_sets[(m.source, m.visual_id)].add(m.vggsound_label)
+        categories_of[(m.source, m.vggsound_label)][m.visual_id] = m.visual_name
+    classes_of = {k: tuple(sorted(v)) for k, v in classes_of_sets.items()}
+    audio_classes = tuple(sorted({m.vggsound_label for m in matches}))
+    class_index = {label: n for n, label in enumerate(audio_classes)}
+    class_categories = {
+        label: tuple(
+            VisualCategoryRef(source=src, id=cid, name=name)
+            for (src, lab), cats in sorted(categories_of.items())
+            if lab == label
+            for cid, name in sorted(cats.items())
+        )
+        for label in audio_classes
+    }
+
+    # Clips: usable ones (a file, an accepted class), split by VGGSound split.
+    usable_clips: list[AudioClip] = []
+    seen_clips: set[str] = set()
+    for clip in clips:
+        if clip.label not in class_index:
+            continue
+        if clip.clip_id in seen_clips:
+            dropped["duplicate_clip_row"] += 1
+            continue
+        seen_clips.add(clip.clip_id)
+        if clip.path is None:
+            dropped["missing_audio_file"] += 1
+            continue
+        usable_clips.append(clip)
+    clip_split = assign_clips(usable_clips, config.fractions, seed=seed)
+    pools: dict[tuple[str, str], list[AudioClip]] = defaultdict(list)
+    for clip in usable_clips:
+        split = clip_split.get(clip.clip_id)
+        if split is not None:
+            pools[(split, clip.label)].append(clip)
+    pools = {
+        k: seeded_sorted(v, seed=seed, identity=lambda c: c.clip_id, salt="clip-order")
+        for k, v in pools.items()
+    }
+
+    # Pictures and their candidates, streamed: only the instances a candidate uses are kept.
+    sources: dict[str, Counter[str]] = defaultdict(Counter)
+    classes_with_clips = {label for _, label in pools}
+    by_picture: dict[str, tuple[list[_Candidate], list[_Candidate]]] = {}
+    seen_pictures: set[str] = set()
+    for record in records:
+        sources[record.source]["records"] += 1
+        pkey = picture_key(record)
+        if pkey in seen_pictures:  # LVIS and COCO share pictures: the first source read wins
+            dropped["picture_in_earlier_source"] += 1
+            continue
+        seen_pictures.add(pkey)
+        positives = []
+        for cand in _positives(
+            record, classes_of=classes_of, class_index=class_index, config=config, dropped=dropped
+        ):
+            if cand.audio_class in classes_with_clips:
+                positives.append(cand)
+            else:
+                dropped["no_clip_for_class"] += 1
+        negatives: list[_Candidate] = []
+        if config.negative_ratio > 0:
+            negatives = [
+                cand
+                for cand in _negatives(
+                    record,
+                    categories_of=categories_of,
+                    class_index=class_index,
+                    positive_classes={c.audio_class for c in positives},
+                )
+                if cand.audio_class in classes_with_clips
+            ]
+        if not positives and not negatives:
+            continue
+        light = _trimmed(record)
+        for cand in (*positives, *negatives):
+            cand.record = light
+        by_picture[pkey] = (positives, negatives)
+        sources[record.source]["pictures_used"] += 1
+
+    picture_split = assign_pictures(by_picture, config.fractions, seed=seed)
+    pictures = Counter(picture_split.values())
+
+    # Positives: a clip pool in the split, the per-picture cap, then the per-category cap.
+    positives_by_class: dict[str, list[_Candidate]] = defaultdict(list)
+    negative_pool: dict[str, list[_Candidate]] = defaultdict(list)
+    for pkey, (positives, negatives) in by_picture.items():
+        split = picture_split[pkey]
+        usable = []
+        for cand in positives:
+            cand.split = split
+            if (split, cand.audio_class) in pools:
+                usable.append(cand)
+            else:
+                dropped["no_clip_in_split"] += 1
+        if config.max_per_picture and len(usable) > config.max_per_picture:
+            usable = seeded_sorted(usable, seed=seed, identity=lambda c: c.key, salt="picture-cap")
+            dropped["picture_cap"] += len(usable) - config.max_per_picture
+            usable = usable[: config.max_per_picture]
+        for cand in usable:
+            positives_by_class[cand.audio_class].append(cand)
+        for cand in negatives:
+            cand.split = split
+            if (split, cand.audio_class) in pools:
+                negative_pool[split].append(cand)
+    chosen: list[_Candidate] = []
+    for label in sorted(positives_by_class):
+        cands = seeded_sorted(
+            positives_by_class[label], seed=seed, identity=lambda c: c.key, salt="category-cap"
+        )
+        if config.max_per_category and len(cands) > config.max_per_category:
+            dropped["category_cap"] += len(cands) - config.max_per_category
+            cands = cands[: config.max_per_category]
+        chosen.extend(cands)
+
+    # Negatives: ratio × positives per split, from verified absences only.
+    positives_per_split = Counter(c.split for c in chosen)
+    for split in SPLITS:
+        wanted = int(round(config.negative_ratio * positives_per_split[split]))
+        if wanted == 0:
+            continue
+        pool = seeded_sorted(
+            negative_pool[split], seed=seed, identity=lambda c: c.key, salt="negatives"
+        )
+        if len(pool) < wanted:
+            dropped["negatives_short"] += wanted - len(pool)
+        chosen.extend(pool[:wanted])
+
+    # Clips, round robin over each (split, class) pool.
+    by_split_class: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
+    for cand in chosen:
+        by_split_class[(cand.split, cand.audio_class)].append(cand)
+    specs_by_split: dict[str, list[TripletSpec]] = defaultdict(list)
+    for (split, label), cands in sorted(by_split_class.items()):
+        pool = pools[(split, label)]
+        ordered = seeded_sorted(cands, seed=seed, identity=lambda c: c.key, salt="clip-pairing")
+        for n, cand in enumerate(ordered):
+            rec = cand.record
+            specs_by_split[split].append(
+                TripletSpec(
+                    key=cand.key,
+                    split=split,
+                    audio_class=label,
+                    negative=cand.negative,
+                    categories=cand.categories,
+                    source=rec.source,
+                    image_id=rec.image_id,
+                    image_path=rec.path,
+                    width=rec.width,
+                    height=rec.height,
+                    instances=cand.instances,
+                    clip=pool[n % len(pool)],
+                    license=rec.license,
+                    attribution=rec.attribution,
+                )
+            )
+
+    units: list[ShardUnit] = []
+    for split in SPLITS:
+        ordered_specs = seeded_sorted(
+            specs_by_split[split], seed=seed, identity=lambda s: s.key, salt="shard-order"
+        )
+        for index, begin in enumerate(range(0, len(ordered_specs), config.shard_size)):
+            units.append(
+                ShardUnit(
+                    name=make_shard_name(split, index),
+                    split=split,
+                    position=len(units),
+                    triplets=tuple(ordered_specs[begin : begin + config.shard_size]),
+                )
+            )
+    if config.audio_bank:
+        bank_index = 0
+        for label in audio_classes:
+            pool = seeded_sorted(
+                pools.get(("train", label), []),
+                seed=seed,
+                identity=lambda c: c.clip_id,
+                salt="bank-order",
+            )
+            for begin in range(0, len(pool), config.bank_clips_per_shard):
+                units.append(
+                    ShardUnit(
+                        name=make_shard_name(BANK, bank_index),
+                        split=BANK,
+                        position=len(units),
+                        audio_class=label,
+                        clips=tuple(pool[begin : begin + config.bank_clips_per_shard]),
+                    )
+                )
+                bank_index += 1
+
+    clip_counts: Counter[str] = Counter()
+    for (split, _), pool in pools.items():
+        clip_counts[split] += len(pool)
+    plan_hash = _plan_hash(config, units, audio_classes)
+    return BuildPlan(
+        units=tuple(units),
+        plan_hash=plan_hash,
+        audio_classes=audio_classes,
+        class_categories=class_categories,
+        dropped=dict(sorted(dropped.items())),
+        pictures={s: pictures.get(s, 0) for s in SPLITS},
+        clips={s: clip_counts.get(s, 0) for s in SPLITS},
+        sources={k: dict(sorted(v.items())) for k, v in sorted(sources.items())},
+    )
+
+
+def _segmentation_identity(inst: Instance) -> str:
+    seg = inst.segmentation
+    if isinstance(seg, MaskFileSegmentation):
+        return f"maskfile:{seg.member or (seg.path.name if seg.path else '')}"
+    return hashlib.blake2b(repr(seg).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _clip_identity(clip: AudioClip) -> str:
+    name = clip.path.name if clip.path is not None else ""
+    return f"{clip.clip_id}|{clip.label}|{clip.split}|{name}"
+
+
+def _plan_hash(config: BuildConfig, units: Sequence[ShardUnit], classes: Sequence[str]) -> str:
+    """sha256 of what decides the output bytes; machine-specific absolute paths are left out."""
+    digest = hashlib.sha256()
+    header = {
+        "tool_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "config": config.as_dict(),
+        "audio_classes": list(classes),
+    }
+    digest.update(json.dumps(header, sort_keys=True, default=str).encode("utf-8"))
+    for unit in units:
+        digest.update(f"\n#{unit.name}|{unit.split}|{unit.audio_class}".encode())
+        for spec in unit.triplets:
+            parts = [
+                spec.key,
+                spec.split,
+                spec.audio_class,
+                str(spec.negative),
+                spec.source,
+                spec.image_id,
+                spec.image_path.name,
+                f"{spec.width}x{spec.height}",
+                _clip_identity(spec.clip),
+                repr([(c.source, c.id, c.name) for c in spec.categories]),
+                repr(spec.license),
+                repr(spec.attribution),
+            ]
+            for inst in spec.instances:
+                parts.append(
+                    f"{inst.instance_id}:{inst.category_id}:{inst.bbox}:{inst.area}:"
+                    f"{_segmentation_identity(inst)}"
+                )
+            digest.update(("\n" + "|".join(parts)).encode("utf-8"))
+        for clip in unit.clips:
+            digest.update(("\n" + _clip_identity(clip)).encode("utf-8"))
+    return digest.hexdigest()

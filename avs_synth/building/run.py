@@ -1,0 +1,331 @@
+"""`avs-synth build`: plan the triplets, write the shards in parallel, resumably, partitionably.
+
+- Plan first (:func:`avs_synth.building.plan.make_plan`): a deterministic list of shards.
+- ``plan.json`` in the output folder records the plan hash; a rerun with another plan is refused
+  (so a resumed build never mixes shards of two plans).
+- Each shard is a unit of work, built by one worker (:func:`avs_synth.building.shard_builder.build_unit`)
+  into a temporary file and renamed into place; complete shards are skipped on a rerun, so a
+  crashed or interrupted build resumes where it stopped, with the same bytes.
+- ``--num-partitions K --partition i`` builds the shards with ``position % K == i``; the
+  partitions' outputs are disjoint and their union is the single-machine build.
+- Once every shard is complete (in this run or with those of other partitions in the same
+  folder), ``manifest.json`` and ``report.json`` are written and a summary is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from avs_synth import __version__
+from avs_synth.building.config import BuildConfig, BuildInputs, RunOptions
+from avs_synth.building.inputs import (
+    BuildInputError,
+    check_inputs,
+    read_accepted_matches,
+    read_clips,
+    read_image_records,
+)
+from avs_synth.building.manifest import make_manifest, make_report
+from avs_synth.building.plan import BuildPlan, ShardUnit, make_plan
+from avs_synth.building.shard_builder import (
+    build_unit,
+    clear_stop,
+    is_complete,
+    parts_path,
+    read_parts,
+    request_stop,
+    stop_requested,
+)
+from avs_synth.building.shard_writer import remove_stale_temps, write_atomic
+from avs_synth.schema import MANIFEST_NAME, PLAN_NAME, REPORT_NAME, SPLITS, encode_json
+
+logger = logging.getLogger(__name__)
+
+
+class PlanMismatchError(BuildInputError):
+    """The output folder holds shards of another plan."""
+
+
+@dataclass
+class BuildSummary:
+    """What a build run did.
+
+    Args:
+        out: the output folder.
+        plan_hash: the plan's hash.
+        units_total: shards in the plan.
+        units_mine: shards of this partition.
+        units_built: shards written by this run.
+        units_kept: shards of this partition already complete (resumed).
+        complete: every shard of the plan is in place and the manifest is written.
+        samples: triplets written per split (complete builds only).
+        bank_windows: audio-bank windows written (complete builds only).
+        skipped: skipped samples by reason (complete builds only).
+        seconds: wall time of the run.
+    """
+
+    out: Path
+    plan_hash: str
+    units_total: int
+    units_mine: int
+    units_built: int
+    units_kept: int
+    complete: bool
+    samples: dict[str, int] = field(default_factory=dict)
+    bank_windows: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, request_stop)
+    clear_stop()
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+@contextmanager
+def _stop_between_samples() -> Iterator[None]:
+    """Ctrl-C during the build stops it at the next sample boundary (see ``request_stop``)."""
+    clear_stop()
+    try:
+        previous = signal.signal(signal.SIGINT, request_stop)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        clear_stop()
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # fork starts workers without re-importing torch; elsewhere spawn is the safe choice.
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    return multiprocessing.get_context(method)
+
+
+def _check_plan_file(out: Path, plan: BuildPlan, config: BuildConfig) -> None:
+    path = out / PLAN_NAME
+    record = {
+        "plan_hash": plan.plan_hash,
+        "tool_version": __version__,
+        "units": [u.name for u in plan.units],
+        "config": config.as_dict(),
+    }
+    if path.is_file():
+        try:
+            existing = json.loads(path.read_text(encoding="utf-8")).get("plan_hash")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            existing = None
+        if existing != plan.plan_hash:
+            raise PlanMismatchError(
+                f"{out} holds a build of another plan (hash {existing}, this one "
+                f"{plan.plan_hash}): use another --out, or delete the folder to start over"
+            )
+    write_atomic(path, encode_json(record))
+
+
+def _progress(enabled: bool):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]building[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+    )
+
+
+def _run_units(units: list[ShardUnit], *, config: BuildConfig, out: Path, run: RunOptions) -> None:
+    total = sum(u.planned for u in units)
+    if run.workers == 1 or len(units) <= 1:
+        with _stop_between_samples(), _progress(run.progress) as progress:
+            task = progress.add_task("samples", total=total)
+            for unit in units:
+                build_unit(unit, config, out)
+                progress.advance(task, unit.planned)
+        return
+    # The pool is made and fed before the progress bar starts its refresh thread (fork).
+    executor = ProcessPoolExecutor(
+        max_workers=min(run.workers, len(units)),
+        mp_context=_pool_context(),
+        initializer=_worker_init,
+    )
+    try:
+        with _stop_between_samples():
+            pending = {executor.submit(build_unit, unit, config, out): unit for unit in units}
+            with _progress(run.progress) as progress:
+                task = progress.add_task("samples", total=total)
+                while pending:
+                    done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    if stop_requested():
+                        raise KeyboardInterrupt
+                    for future in done:
+                        unit = pending.pop(future)
+                        future.result()  # a worker's exception ends the build
+                        progress.advance(task, unit.planned)
+    except BaseException:
+        # Workers got the same Ctrl-C and stop at their next sample; queued shards are dropped.
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
+
+
+def execute_plan(
+    plan: BuildPlan,
+    *,
+    config: BuildConfig,
+    out: Path,
+    run: RunOptions | None = None,
+    category_map: Mapping[str, Any] | None = None,
+) -> BuildSummary:
+    """Write this partition's missing shards, then the manifest once every shard is in place.
+
+    Args:
+        plan: the plan (from :func:`make_plan`).
+        config: the configuration the plan was made with.
+        out: the output folder (created).
+        run: workers, partition and progress settings.
+        category_map: what the manifest records about the matching table.
+
+    Raises:
+        PlanMismatchError: ``out`` holds a build of another plan.
+    """
+    run = run or RunOptions()
+    started = time.monotonic()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_plan_file(out, plan, config)
+    mine = [u for u in plan.units if u.position % run.num_partitions == run.partition]
+    for unit in mine:  # temporaries of an interrupted run (this partition's shards only)
+        remove_stale_temps(out / unit.name)
+        remove_stale_temps(parts_path(out, unit.name))
+    todo = [u for u in mine if not is_complete(out, u.name)]
+    kept = len(mine) - len(todo)
+    if kept:
+        logger.info("resuming: %d of %d shards already complete", kept, len(mine))
+    _run_units(todo, config=config, out=out, run=run)
+    summary = BuildSummary(
+        out=out,
+        plan_hash=plan.plan_hash,
+        units_total=len(plan.units),
+        units_mine=len(mine),
+        units_built=len(todo),
+        units_kept=kept,
+        complete=False,
+    )
+    missing = [u.name for u in plan.units if not is_complete(out, u.name)]
+    if missing:
+        logger.info(
+            "partition %d/%d done; %d shards of other partitions are not in %s yet: rerun "
+            "without --partition (or with any) once they are, to write the manifest",
+            run.partition,
+            run.num_partitions,
+            len(missing),
+            out,
+        )
+    else:
+        parts = [read_parts(out, u.name) for u in plan.units]
+        manifest = make_manifest(
+            plan=plan, config=config, parts=parts, category_map=category_map or {}
+        )
+        report = make_report(plan=plan, parts=parts)
+        write_atomic(out / MANIFEST_NAME, encode_json(manifest))
+        write_atomic(out / REPORT_NAME, encode_json(report))
+        summary.complete = True
+        summary.samples = {s: manifest["splits"][s]["samples"] for s in SPLITS}
+        summary.bank_windows = manifest["bank"]["windows"]
+        summary.skipped = report["skipped"]
+    summary.seconds = time.monotonic() - started
+    _log_summary(summary, plan)
+    return summary
+
+
+def _log_summary(summary: BuildSummary, plan: BuildPlan) -> None:
+    logger.info(
+        "%d shards built, %d kept (partition share %d of %d) in %.1f s",
+        summary.units_built,
+        summary.units_kept,
+        summary.units_mine,
+        summary.units_total,
+        summary.seconds,
+    )
+    if not summary.complete:
+        return
+    logger.info(
+        "triplets: %s; audio bank: %d windows",
+        ", ".join(f"{s} {n}" for s, n in summary.samples.items()),
+        summary.bank_windows,
+    )
+    if summary.skipped:
+        logger.info(
+            "skipped samples: %s",
+            ", ".join(f"{r} {n}" for r, n in sorted(summary.skipped.items())),
+        )
+    if plan.dropped:
+        logger.info(
+            "left out while planning: %s",
+            ", ".join(f"{r} {n}" for r, n in sorted(plan.dropped.items())),
+        )
+    logger.info("manifest: %s", summary.out / MANIFEST_NAME)
+
+
+def plan_from_inputs(inputs: BuildInputs, config: BuildConfig) -> tuple[BuildPlan, dict[str, Any]]:
+    """Read every input and plan the build; returns the plan and the category-map record."""
+    check_inputs(inputs)
+    matches, map_info = read_accepted_matches(inputs.matches)
+    if not matches:
+        raise BuildInputError(f"{map_info['file']}: no accepted rows in the category matches")
+    clips = read_clips(inputs.vggsound_csv, inputs.vggsound_clips)
+    reader_skipped: Counter[str] = Counter()
+    records = read_image_records(inputs.visual, skipped=reader_skipped)
+    plan = make_plan(records=records, clips=clips, matches=matches, config=config)
+    plan.dropped.update(reader_skipped)
+    logger.info(
+        "plan: %d shards, %s",
+        len(plan.units),
+        ", ".join(
+            f"{s} {sum(u.planned for u in plan.units if u.split == s)}" for s in (*SPLITS, "bank")
+        ),
+    )
+    return plan, map_info
+
+
+def build_dataset(
+    *, inputs: BuildInputs, config: BuildConfig, out: Path, run: RunOptions | None = None
+) -> BuildSummary:
+    """Plan and write the dataset (see the module docstring).
+
+    Raises:
+        BuildInputError: a missing input, no accepted match, or ``out`` holding another plan.
+        DataFormatError: an input file in an unknown or broken format.
+    """
+    plan, map_info = plan_from_inputs(inputs, config)
+    return execute_plan(plan, config=config, out=out, run=run, category_map=map_info)

@@ -1,0 +1,438 @@
+"""Writing one planned shard: decode, check, encode and tar its samples.
+
+:func:`build_unit` is what a worker runs. It depends only on the unit and the configuration, so a
+shard has the same bytes whichever worker or machine builds it. Per-sample failures (missing or
+corrupt picture, invalid or empty mask, missing, unreadable, short or silent audio) skip the
+sample and are counted by reason; the shard's counts go to ``.parts/{shard}.json``, written after
+the tar is in place (a unit is complete when both exist).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from avs_synth.audio.clip_reader import open_clip
+from avs_synth.audio.decode import AudioReadError
+from avs_synth.audio.windows import (
+    ArrayClip,
+    ClipReader,
+    WindowRefused,
+    choose_window,
+    extract,
+    usable_windows,
+)
+from avs_synth.building.config import BuildConfig
+from avs_synth.building.plan import ShardUnit, TripletSpec
+from avs_synth.building.shard_writer import ShardWriter, remove_stale_temps, write_atomic
+from avs_synth.errors import DataFormatError
+from avs_synth.masks import decode_mask as decode_instance_mask
+from avs_synth.records import AudioClip
+from avs_synth.schema import (
+    AUDIO,
+    BANK,
+    BANK_MEMBERS,
+    IMAGE,
+    MASK,
+    META,
+    TRIPLET_MEMBERS,
+    AudioWindowMeta,
+    BankWindowMeta,
+    InstanceRef,
+    TripletMeta,
+    encode_audio,
+    encode_image,
+    encode_json,
+    encode_mask,
+    encode_meta,
+    safe_key_part,
+)
+
+logger = logging.getLogger(__name__)
+
+PARTS_DIR = ".parts"
+_CLIP_CACHE_SIZE = 8
+
+_stop_requested = False
+
+
+def request_stop(signum: int | None = None, frame: object = None) -> None:
+    """Ask the shard being built to stop at the next sample boundary (a SIGINT handler).
+
+    A KeyboardInterrupt raised at an arbitrary point could land inside a C callback (soundfile's
+    FLAC writer), be swallowed there and leave a corrupt member in a shard that then completes;
+    stopping between samples never does.
+    """
+    global _stop_requested
+    _stop_requested = True
+
+
+def clear_stop() -> None:
+    """Forget an earlier :func:`request_stop`."""
+    global _stop_requested
+    _stop_requested = False
+
+
+def stop_requested() -> bool:
+    """True once :func:`request_stop` was called."""
+    return _stop_requested
+
+
+def _check_stop() -> None:
+    if _stop_requested:
+        raise KeyboardInterrupt
+
+
+class SampleSkipped(Exception):
+    """A sample that cannot be made; ``reason`` is its count key in the report."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def parts_path(out: Path, name: str) -> Path:
+    """Where a shard's counts are written."""
+    return out / PARTS_DIR / f"{name}.json"
+
+
+def is_complete(out: Path, name: str) -> bool:
+    """True when the shard and its counts are both in place."""
+    return (out / name).is_file() and parts_path(out, name).is_file()
+
+
+@dataclass(frozen=True)
+class _Picture:
+    data: bytes
+    width: int
+    height: int
+    reencoded: bool
+
+
+def _load_picture(spec: TripletSpec, config: BuildConfig) -> _Picture:
+    """The JPEG to store (original bytes unless resized or not a JPEG), checked to decode."""
+    try:
+        data = spec.image_path.read_bytes()
+    except FileNotFoundError:
+        raise SampleSkipped("missing_file", str(spec.image_path)) from None
+    except OSError as error:
+        raise SampleSkipped("unreadable_image", f"{spec.image_path}: {error}") from None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.size != (spec.width, spec.height):
+                raise SampleSkipped(
+                    "image_size_mismatch",
+                    f"{spec.image_path}: {image.size[0]}x{image.size[1]}, "
+                    f"annotated {spec.width}x{spec.height}",
+                )
+            longest = max(image.size)
+            resize = config.max_side is not None and longest > config.max_side
+            if image.format == "JPEG" and not resize:
+                # Decoding at 1/8 scale still reads the whole entropy-coded stream, so a
+                # truncated or corrupt file fails here, at a fraction of a full decode.
+                image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+                image.load()
+                return _Picture(data, spec.width, spec.height, reencoded=False)
+            image.load()
+            if resize:
+                scale = config.max_side / longest
+                size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+                image = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+            encoded = encode_image(image, quality=config.jpeg_quality)
+            return _Picture(encoded, image.width, image.height, reencoded=True)
+    except SampleSkipped:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise SampleSkipped("corrupt_image", f"{spec.image_path}: {error}") from None
+
+
+def _sounding_mask(spec: TripletSpec) -> np.ndarray:
+    """The union of the spec's instance masks at the annotated size (empty for a negative)."""
+    mask = np.zeros((spec.height, spec.width), dtype=bool)
+    for inst in spec.instances:
+        try:
+            part = decode_instance_mask(
+                inst.segmentation,
+                spec.height,
+                spec.width,
+                source=f"{spec.source} image {spec.image_id} instance {inst.instance_id}",
+            )
+        except FileNotFoundError as error:
+            raise SampleSkipped("missing_file", str(error)) from None
+        except (DataFormatError, ValueError) as error:
+            raise SampleSkipped("invalid_mask", str(error)) from None
+        mask |= part
+    return mask
+
+
+def _resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A mask resized like its picture: area average, then half coverage or more."""
+    if mask.shape == (height, width):
+        return mask
+    image = Image.fromarray(mask.astype(np.uint8) * 255)
+    return np.asarray(image.resize((width, height), Image.Resampling.BOX)) >= 128
+
+
+def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+    return (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
+
+
+def _close(item: object) -> None:
+    close = getattr(item, "close", None)
+    if close is not None:
+        close()
+
+
+class _ClipCache:
+    """Opened clips (or why they failed) of the last few clips a worker used."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._items: OrderedDict[str, ClipReader | SampleSkipped] = OrderedDict()
+
+    def get(self, clip: AudioClip) -> ClipReader:
+        key = clip.clip_id
+        item = self._items.get(key)
+        if item is None:
+            item = self._open(clip)
+            self._items[key] = item
+            while len(self._items) > _CLIP_CACHE_SIZE:
+                _close(self._items.popitem(last=False)[1])
+        else:
+            self._items.move_to_end(key)
+        if isinstance(item, SampleSkipped):
+            raise SampleSkipped(item.reason, str(item))
+        return item
+
+    def __enter__(self) -> _ClipCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close every open clip."""
+        for item in self._items.values():
+            _close(item)
+        self._items.clear()
+
+    def _open(self, clip: AudioClip) -> ClipReader | SampleSkipped:
+        if clip.path is None:
+            return SampleSkipped("missing_file", f"clip {clip.clip_id} has no file")
+        try:
+            return open_clip(clip.path, sample_rate=self.sample_rate)
+        except FileNotFoundError:
+            return SampleSkipped("missing_file", str(clip.path))
+        except (AudioReadError, DataFormatError) as error:
+            return SampleSkipped("unreadable_audio", str(error))
+
+
+def _audio_meta(
+    clip: AudioClip, start_s: float, level: float, config: BuildConfig, policy: str
+) -> AudioWindowMeta:
+    w = config.window
+    return AudioWindowMeta(
+        vggsound_id=clip.clip_id,
+        youtube_id=clip.youtube_id,
+        start_seconds=clip.start_seconds,
+        label=clip.label,
+        vggsound_split=clip.split,
+        window_start_s=round(start_s, 6),
+        window_s=w.window_s,
+        sample_rate=w.sample_rate,
+        num_samples=w.window_samples,
+        policy=policy,
+        rms_dbfs=round(level, 3),
+    )
+
+
+def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> dict[str, bytes]:
+    """The tar members of one triplet.
+
+    Raises:
+        SampleSkipped: the sample cannot be made (the reason is counted).
+    """
+    picture = _load_picture(spec, config)
+    full_mask = _sounding_mask(spec)
+    full_area = int(full_mask.sum())
+    if not spec.negative:
+        if full_area == 0:
+            raise SampleSkipped("empty_mask", spec.key)
+        if full_area / float(spec.width * spec.height) < config.min_mask_area:
+            raise SampleSkipped("small_mask", spec.key)
+    mask = _resize_mask(full_mask, picture.width, picture.height)
+    area = int(mask.sum())
+    if not spec.negative and area == 0:
+        raise SampleSkipped("empty_mask", f"{spec.key} (after resizing)")
+    clip = clips.get(spec.clip)
+    try:
+        window = choose_window(clip, config.window, seed=config.seed, key=spec.key)
+        audio = extract(clip, window, config.window)
+    except WindowRefused as refused:
+        raise SampleSkipped(refused.reason, spec.clip.clip_id) from None
+    except (AudioReadError, ValueError) as error:
+        raise SampleSkipped("unreadable_audio", str(error)) from None
+    meta = TripletMeta(
+        key=spec.key,
+        split=spec.split,
+        audio_class=spec.audio_class,
+        negative=spec.negative,
+        mask_mode=config.mask_mode,
+        categories=spec.categories,
+        source=spec.source,
+        image_id=spec.image_id,
+        image_file=spec.image_path.name,
+        width=picture.width,
+        height=picture.height,
+        original_width=spec.width,
+        original_height=spec.height,
+        image_reencoded=picture.reencoded,
+        instance_ids=tuple(i.instance_id for i in spec.instances),
+        instances=tuple(
+            InstanceRef(
+                id=i.instance_id,
+                category_id=i.category_id,
+                bbox=tuple(float(v) for v in i.bbox),
+                area=float(i.area),
+            )
+            for i in spec.instances
+        ),
+        bbox=_mask_box(mask),
+        area=area,
+        area_fraction=round(area / float(picture.width * picture.height), 6),
+        audio=_audio_meta(
+            spec.clip, window.start / clip.rate, window.rms_dbfs, config, config.window.policy
+        ),
+        license=spec.license,
+        attribution=spec.attribution,
+    )
+    return {
+        IMAGE: picture.data,
+        MASK: encode_mask(mask),
+        AUDIO: encode_audio(audio, config.window.sample_rate),
+        META: encode_meta(meta),
+    }
+
+
+def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str, Any]:
+    clips = _ClipCache(config.window.sample_rate)
+    skipped: Counter[str] = Counter()
+    per_category: Counter[str] = Counter()
+    per_source: Counter[str] = Counter()
+    negatives = 0
+    with ShardWriter(path=out / unit.name, member_order=TRIPLET_MEMBERS) as writer, clips:
+        for spec in unit.triplets:
+            _check_stop()
+            try:
+                members = make_triplet(spec, config, clips)
+            except SampleSkipped as skip:
+                skipped[skip.reason] += 1
+                logger.debug("skipped %s: %s", spec.key, skip)
+                continue
+            writer.write(spec.key, members)
+            per_category[spec.audio_class] += 1
+            per_source[spec.source] += 1
+            negatives += int(spec.negative)
+    return {
+        "samples": writer.count,
+        "positives": writer.count - negatives,
+        "negatives": negatives,
+        "per_category": dict(sorted(per_category.items())),
+        "per_source": dict(sorted(per_source.items())),
+        "skipped": dict(sorted(skipped.items())),
+        "sha256": writer.sha256,
+        "bytes": writer.size,
+    }
+
+
+def _build_bank(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str, Any]:
+    clips = _ClipCache(config.window.sample_rate)
+    skipped: Counter[str] = Counter()
+    clips_used = 0
+    label = unit.audio_class or ""
+    with ShardWriter(path=out / unit.name, member_order=BANK_MEMBERS) as writer, clips:
+        for clip in unit.clips:
+            _check_stop()
+            try:
+                decoded = clips.get(clip)
+            except SampleSkipped as skip:
+                skipped[skip.reason] += 1
+                continue
+            if decoded.frames < config.window.window_samples_at(decoded.rate):
+                skipped["audio_too_short"] += 1
+                continue
+            try:
+                whole = ArrayClip(samples=decoded.read(0, decoded.frames), rate=decoded.rate)
+                windows = usable_windows(whole, config.window)
+                pieces = [extract(whole, w, config.window) for w in windows]
+            except (AudioReadError, ValueError):
+                skipped["unreadable_audio"] += 1
+                continue
+            if not windows:
+                skipped["silent_audio"] += 1
+                continue
+            clips_used += 1
+            for window, audio in zip(windows, pieces, strict=True):
+                start_s = window.start / decoded.rate
+                offset = int(round(start_s * config.window.sample_rate))
+                key = f"{safe_key_part(clip.clip_id)}-s{offset:09d}"
+                meta = BankWindowMeta(
+                    key=key,
+                    audio_class=label,
+                    audio=_audio_meta(clip, start_s, window.rms_dbfs, config, "nonsilent"),
+                )
+                writer.write(
+                    key,
+                    {
+                        AUDIO: encode_audio(audio, config.window.sample_rate),
+                        META: encode_meta(meta),
+                    },
+                )
+    return {
+        "samples": writer.count,
+        "clips": clips_used,
+        "per_category": {label: writer.count} if writer.count else {},
+        "skipped": dict(sorted(skipped.items())),
+        "sha256": writer.sha256,
+        "bytes": writer.size,
+    }
+
+
+def build_unit(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str, Any]:
+    """Write one shard and its counts; returns the counts.
+
+    Leftover temporary files of an interrupted build of this shard are removed first. The tar and
+    the counts file are each written to a temporary name and moved into place.
+    """
+    out = Path(out)
+    remove_stale_temps(out / unit.name)
+    remove_stale_temps(parts_path(out, unit.name))
+    if unit.split == BANK:
+        counts = _build_bank(unit, config, out)
+    else:
+        counts = _build_triplets(unit, config, out)
+    record = {
+        "name": unit.name,
+        "split": unit.split,
+        "audio_class": unit.audio_class,
+        "planned": unit.planned,
+        **counts,
+    }
+    parts_path(out, unit.name).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(parts_path(out, unit.name), encode_json(record))
+    return record
+
+
+def read_parts(out: Path, name: str) -> dict[str, Any]:
+    """The counts of a complete shard."""
+    return json.loads(parts_path(Path(out), name).read_text(encoding="utf-8"))
