@@ -30,6 +30,8 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
+from avs_synth.flac import encode_flac
+
 SCHEMA_VERSION = 1
 
 SAMPLE_RATE = 16_000
@@ -305,8 +307,6 @@ def decode_mask(data: bytes) -> np.ndarray:
 
 def encode_audio(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     """Mono float samples in [-1, 1] → 16-bit FLAC bytes."""
-    from avs_synth.audio.decode import encode_flac
-
     return encode_flac(np.asarray(samples, dtype=np.float32), sample_rate)
 
 

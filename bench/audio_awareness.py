@@ -48,16 +48,18 @@ import torch
 import torch.nn.functional as F
 
 from avs_model.data.stream import resolve_shards
+from avs_model.evaluation.benchmarks import synthetic_eval_batches
 from avs_model.evaluation.evaluate import load_model
+from avs_model.evaluation.loop import evaluate, frame_logits, model_inputs
 from avs_model.runtime.amp import resolve_precision
 from avs_model.runtime.train_config import TrainConfig
-from avs_model.training.engine import evaluate, frame_logits, model_inputs
-from avs_model.training.pretrain import pretrain, synthetic_eval_batches
+from avs_model.training.pretrain import pretrain
 from avs_synth.building.config import BuildConfig, RunOptions
 from avs_synth.building.inputs import corpus_inputs
 from avs_synth.building.run import build_dataset
 from avs_synth.building.splits import SplitFractions
-from avs_synth.sample_corpus.writer import CorpusSize, write_sample_corpus
+from avs_synth.sample_corpus.summary import CorpusSize
+from avs_synth.sample_corpus.writer import write_sample_corpus
 
 CORPUS_SIZES = {
     "bench": CorpusSize(

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from avs_synth.sample_corpus.writer import SIZE_PRESETS, write_sample_corpus
+from avs_synth.sample_corpus.summary import SIZE_PRESETS
+from avs_synth.sample_corpus.writer import write_sample_corpus
 
 
 def sample_corpus(

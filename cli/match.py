@@ -1,5 +1,6 @@
-"""`avs-synth match` and `avs-synth review-matches`: thin wrappers over :mod:`avs_synth.matching.candidates`,
-:mod:`avs_synth.matching.table`, :mod:`avs_synth.matching.review` and :mod:`avs_synth.matching.review_fiftyone`."""
+"""`avs-synth match` and `avs-synth review-matches`: thin wrappers over
+:mod:`avs_synth.matching.candidates`, :mod:`avs_synth.matching.table`,
+:mod:`avs_synth.matching.review` and :mod:`avs_synth.matching.review_fiftyone`."""
 
 from __future__ import annotations
 

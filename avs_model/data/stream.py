@@ -7,7 +7,8 @@ Training (:func:`train_pipeline`)::
     tar_samples           tarfile_to_samples, warn-and-continue
     shuffle               a seeded shuffle buffer
     decode                avs_synth.schema decoders -> picture, mask, audio, metadata
-    repair_audio          a fresh bank window of the sample's audio class (avs_model.data.audio_bank)
+    repair_audio          a fresh bank window of the sample's audio class
+                          (avs_model.data.audio_bank)
     audio_example         audio -> one VGGish log-mel example [1, 96, 64] (random offset)
     augment               joint picture / mask augmentation and resizing -> [FrameSample]
     batch                 collate_frames (padding to the batch's largest picture)

@@ -27,6 +27,8 @@ import torch
 from avs_model.data.augment import ResizeConfig
 from avs_model.data.avsbench_dataset import filter_categories, open_set_split
 from avs_model.data.stream import resolve_shards
+from avs_model.evaluation.benchmarks import evaluate_avsbench, evaluate_synthetic
+from avs_model.evaluation.loop import EvalResult
 from avs_model.evaluation.metrics import CategoryScores
 from avs_model.modeling.build import build_model
 from avs_model.modeling.config import AuTRConfig
@@ -34,9 +36,6 @@ from avs_model.runtime.amp import resolve_precision
 from avs_model.runtime.checkpoint import Checkpoint, load_checkpoint
 from avs_model.runtime.distributed import resolve_device
 from avs_model.runtime.train_config import TrainConfig
-from avs_model.training.engine import EvalResult
-from avs_model.training.finetune import evaluate_avsbench
-from avs_model.training.pretrain import evaluate_synthetic
 from avs_synth.sources.avsbench import AVSBenchReader
 
 logger = logging.getLogger(__name__)

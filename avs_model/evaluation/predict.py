@@ -34,10 +34,10 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 from avs_model.data.augment import JointTransform, ResizeConfig
 from avs_model.data.frame_batch import FrameSample, collate_frames
 from avs_model.evaluation.evaluate import load_model
+from avs_model.evaluation.loop import frame_logits, model_inputs
 from avs_model.runtime.amp import resolve_precision
 from avs_model.runtime.distributed import resolve_device
 from avs_model.runtime.train_config import TrainConfig
-from avs_model.training.engine import frame_logits, model_inputs
 from avs_synth.audio.decode import FFmpegNotFoundError, load_audio
 from avs_synth.audio.logmel import EXAMPLE_SAMPLES, SAMPLE_RATE, waveform_to_examples
 from avs_synth.errors import DataFormatError

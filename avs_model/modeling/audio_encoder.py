@@ -1,8 +1,9 @@
 """The audio encoder: waveform or log-mel example → one embedding per frame.
 
 Audio enters as VGGish log-mel examples [N, 1, 96, 64] or as 16 kHz waveforms [N, S]
-(S >= 15,600); a waveform goes through ``avs_synth.audio.logmel``'s frontend and its first example is
-used. The network is VGGish (default, frozen) or a small trainable CNN for CPU experiments.
+(S >= 15,600); a waveform goes through ``avs_synth.audio.logmel``'s frontend and its first
+example is used. The network is VGGish (default, frozen) or a small trainable CNN for CPU
+experiments.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The training configuration: plain dataclasses, one YAML / JSON file per experiment.
 
-A :class:`TrainConfig` names the model (a preset of :mod:`avs_model.modeling.config` or a model config
-file, plus overrides), the data settings, the optimiser, the evaluation and, for fine-tuning, the
-AVSBench subset. It is saved inside every checkpoint (``TrainConfig.to_dict``) and read back with
-:meth:`TrainConfig.from_dict`, which rejects unknown keys by name so that a typo in a recipe is an
-error rather than a silently ignored setting.
+A :class:`TrainConfig` names the model (a preset of :mod:`avs_model.modeling.config` or a model
+config file, plus overrides), the data settings, the optimiser, the evaluation and, for
+fine-tuning, the AVSBench subset. It is saved inside every checkpoint (``TrainConfig.to_dict``) and
+read back with :meth:`TrainConfig.from_dict`, which rejects unknown keys by name so that a typo in
+a recipe is an error rather than a silently ignored setting.
 
 The paper's settings ship as recipes (``avs_model/recipes/*.yaml``); :func:`load_train_config`
 takes a path or the name of a shipped recipe.

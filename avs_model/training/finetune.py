@@ -29,14 +29,14 @@ from avs_model.data.avsbench_dataset import (
     select_fraction,
 )
 from avs_model.data.frame_batch import FrameBatch, collate_frames
-from avs_model.runtime.amp import Precision
+from avs_model.evaluation.benchmarks import evaluate_avsbench
+from avs_model.evaluation.loop import EvalResult
 from avs_model.runtime.distributed import DistributedContext, init_distributed, shutdown
 from avs_model.runtime.train_config import TrainConfig
-from avs_model.training.engine import EvalResult, evaluate
 from avs_model.training.run import RunResult, run_training, start_run
 from avs_synth.records import AVSBenchVideo
 from avs_synth.seeded_order import seeded_key
-from avs_synth.sources.avsbench import NUM_FRAMES, AVSBenchReader
+from avs_synth.sources.avsbench import AVSBenchReader
 
 logger = logging.getLogger(__name__)
 
@@ -97,49 +97,6 @@ def training_videos(
         reader.videos("train"), include=include, exclude=exclude, known=known
     )
     return select_fraction(videos, fraction, seed=fraction_seed)
-
-
-def avsbench_eval_loader(
-    videos: Sequence[AVSBenchVideo], config: TrainConfig, *, batch_videos: int | None = None
-) -> DataLoader:
-    """Batches of ``batch_videos`` whole videos (5 frames each) with ground truths, in order."""
-    dataset = AVSBenchDataset(
-        videos=videos,
-        resize=config.data.resize,
-        augment=None,
-        audio=config.data.avsbench_audio,
-        frames="all",
-        with_gt=True,
-    )
-    return DataLoader(
-        dataset,
-        batch_size=batch_videos or config.eval.batch_videos,
-        shuffle=False,
-        num_workers=config.data.num_workers,
-        collate_fn=partial(collate_frames, pad_multiple=config.data.resize.pad_multiple),
-    )
-
-
-def evaluate_avsbench(
-    model: nn.Module,
-    videos: Sequence[AVSBenchVideo],
-    config: TrainConfig,
-    *,
-    device: torch.device,
-    precision: Precision,
-    batch_videos: int | None = None,
-    progress: bool = False,
-) -> EvalResult:
-    """M_J / M_F on AVSBench videos with the official batching."""
-    return evaluate(
-        model,
-        avsbench_eval_loader(videos, config, batch_videos=batch_videos),
-        device=device,
-        precision=precision,
-        gate_threshold=config.eval.gate_threshold,
-        frames_per_video=NUM_FRAMES,
-        progress_label="avsbench" if progress else None,
-    )
 
 
 def _train_loader(

@@ -14,58 +14,18 @@ from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from avs_model.data.frame_batch import FrameBatch
-from avs_model.data.stream import (
-    ShardSet,
-    eval_pipeline,
-    make_loader,
-    resolve_shards,
-    train_pipeline,
-)
-from avs_model.runtime.amp import Precision
+from avs_model.data.stream import make_loader, resolve_shards, train_pipeline
+from avs_model.evaluation.benchmarks import evaluate_synthetic
+from avs_model.evaluation.loop import EvalResult
 from avs_model.runtime.distributed import init_distributed, shutdown
 from avs_model.runtime.train_config import TrainConfig
-from avs_model.training.engine import EvalResult, evaluate
 from avs_model.training.run import RunResult, run_training, start_run
 from avs_synth.seeded_order import seeded_key
 
 logger = logging.getLogger(__name__)
-
-
-def synthetic_eval_batches(
-    shards: ShardSet, split: str, config: TrainConfig, *, max_samples: int | None = None
-) -> Iterable[FrameBatch]:
-    """The batches of one pass over a synthetic split (one picture per batch: pictures differ in
-    size, so each is its own metrics batch)."""
-    pipeline = eval_pipeline(shards.urls(split), resize=config.data.resize, batch_size=1)
-    workers = min(config.data.num_workers, len(shards.urls(split)))
-    batches = make_loader(pipeline, num_workers=workers)
-    return batches if max_samples is None else islice(batches, max_samples)
-
-
-def evaluate_synthetic(
-    model: nn.Module,
-    shards: ShardSet,
-    split: str,
-    config: TrainConfig,
-    *,
-    device: torch.device,
-    precision: Precision,
-    max_samples: int | None = None,
-    progress: bool = False,
-) -> EvalResult:
-    """M_J / M_F of ``model`` on a synthetic split (at each picture's own resolution)."""
-    return evaluate(
-        model,
-        synthetic_eval_batches(shards, split, config, max_samples=max_samples),
-        device=device,
-        precision=precision,
-        gate_threshold=config.eval.gate_threshold,
-        progress_label=f"{split}" if progress else None,
-    )
 
 
 def pretrain(

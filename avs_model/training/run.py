@@ -2,8 +2,8 @@
 
 :func:`start_run` builds the model (from the config, from ``--init`` weights, or from the run's
 own ``last.pt`` when resuming), the criterion, AdamW, the schedule, the gradient scaler, the logs
-and the training state; :func:`run_training` runs :func:`avs_model.training.engine.fit` and, once training
-is over, evaluates the test split a single time with ``best.pt`` (selected on val).
+and the training state; :func:`run_training` runs :func:`avs_model.training.engine.fit` and,
+once training is over, evaluates the test split a single time with ``best.pt`` (selected on val).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from avs_model.data.frame_batch import FrameBatch
+from avs_model.evaluation.loop import EvalResult
 from avs_model.modeling.build import build_model
 from avs_model.modeling.config import AuTRConfig, merge_nested
 from avs_model.modeling.criterion import SetCriterion, build_criterion
@@ -34,7 +35,6 @@ from avs_model.runtime.checkpoint import (
 from avs_model.runtime.distributed import DistributedContext, barrier, wrap_model
 from avs_model.runtime.train_config import TrainConfig, resolve_model_config, save_train_config
 from avs_model.training.engine import (
-    EvalResult,
     FitSettings,
     TrainState,
     build_optimizer,

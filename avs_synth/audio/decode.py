@@ -1,5 +1,4 @@
-"""Reading audio clips (wav/flac/ogg/mp3 via soundfile, video containers via FFmpeg) and
-writing FLAC.
+"""Reading audio clips (wav/flac/ogg/mp3 via soundfile, video containers via FFmpeg).
 
 Samples come back as float32 mono at the requested rate, in the AVSBench convention: 16-bit PCM is
 read as ``int16 / 32768`` (soundfile's float reading), channels are averaged, and resampling is
@@ -36,9 +35,7 @@ __all__ = [
     "AudioReadError",
     "FFmpegNotFoundError",
     "audio_duration",
-    "encode_flac",
     "load_audio",
-    "write_flac",
 ]
 
 SOUNDFILE_EXTENSIONS = frozenset(
@@ -206,46 +203,3 @@ def audio_duration(path: str | PathLike[str]) -> float:
                 return value
     samples, rate = _read_ffmpeg(path, 0.0, None)
     return samples.shape[0] / rate
-
-
-def _to_int16(samples: np.ndarray | torch.Tensor) -> np.ndarray:
-    """``[N]`` or ``[N, C]`` samples as int16 PCM: float audio is scaled by 32768 (the inverse
-    of reading ``int16 / 32768``), rounded and clipped; int16 is kept as is."""
-    if isinstance(samples, torch.Tensor):
-        samples = samples.detach().cpu().numpy()
-    samples = np.asarray(samples)
-    if samples.ndim not in (1, 2):
-        raise ValueError(f"samples must be [N] or [N, C], got shape {samples.shape}")
-    if samples.dtype == np.int16:
-        return samples
-    if not np.issubdtype(samples.dtype, np.floating):
-        raise TypeError(f"samples must be float or int16, got {samples.dtype}")
-    if not np.all(np.isfinite(samples)):
-        raise ValueError("samples contain NaN or infinity")
-    scaled = np.rint(samples.astype(np.float64) * 32768.0)
-    return np.clip(scaled, -32768, 32767).astype(np.int16)
-
-
-def encode_flac(samples: np.ndarray | torch.Tensor, sample_rate: int) -> bytes:
-    """Encode samples as 16-bit FLAC bytes (deterministic: the same input gives the same bytes).
-
-    Args:
-        samples: ``[N]`` or ``[N, C]`` float samples in [-1, 1) or int16 PCM. Floats are
-            quantised to ``round(x * 32768)`` so reading back with :func:`load_audio` (or soundfile
-            as float) gives ``x`` to within 1/65536.
-        sample_rate: the rate to record in the stream.
-    """
-    pcm = _to_int16(samples)
-    buffer = io.BytesIO()
-    sf.write(buffer, pcm, int(sample_rate), format="FLAC", subtype="PCM_16")
-    return buffer.getvalue()
-
-
-def write_flac(
-    path: str | PathLike[str], samples: np.ndarray | torch.Tensor, sample_rate: int
-) -> Path:
-    """Write :func:`encode_flac`'s bytes to ``path`` (parent folders are created) and return it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encode_flac(samples, sample_rate))
-    return path

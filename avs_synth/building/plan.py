@@ -39,12 +39,7 @@ from pathlib import Path
 from avs_synth import __version__
 from avs_synth.building.config import BuildConfig
 from avs_synth.building.splits import assign_clips, assign_pictures, picture_key
-from avs_synth.records import (
-    AudioClip,
-    ImageRecord,
-    Instance,
-    MaskFileSegmentation,
-)
+from avs_synth.records import AudioClip, ImageRecord, Instance, MaskFileSegmentation
 from avs_synth.schema import BANK, SCHEMA_VERSION, SPLITS, VisualCategoryRef, safe_key_part
 from avs_synth.schema import shard_name as make_shard_name
 from avs_synth.seeded_order import seeded_sorted

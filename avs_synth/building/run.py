@@ -3,9 +3,10 @@
 - Plan first (:func:`avs_synth.building.plan.make_plan`): a deterministic list of shards.
 - ``plan.json`` in the output folder records the plan hash; a rerun with another plan is refused
   (so a resumed build never mixes shards of two plans).
-- Each shard is a unit of work, built by one worker (:func:`avs_synth.building.shard_builder.build_unit`)
-  into a temporary file and renamed into place; complete shards are skipped on a rerun, so a
-  crashed or interrupted build resumes where it stopped, with the same bytes.
+- Each shard is a unit of work, built by one worker
+  (:func:`avs_synth.building.shard_builder.build_unit`) into a temporary file and renamed into
+  place; complete shards are skipped on a rerun, so a crashed or interrupted build resumes where
+  it stopped, with the same bytes.
 - ``--num-partitions K --partition i`` builds the shards with ``position % K == i``; the
   partitions' outputs are disjoint and their union is the single-machine build.
 - Once every shard is complete (in this run or with those of other partitions in the same

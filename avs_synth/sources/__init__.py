@@ -1,8 +1,9 @@
-"""Dataset readers: each turns one dataset's on-disk format into the records of
-:mod:`avs_synth.records`.
+"""Dataset readers: each turns one dataset's on-disk format (LVIS, COCO, Open Images, VGGSound,
+AVSBench) into the records of :mod:`avs_synth.records`.
 
-The reader classes are re-exported here and imported on first use, so that importing the records
-alone does not pull in pandas, pycocotools, lvis or torch.
+May import the shared modules of :mod:`avs_synth` only (no other stage). The reader classes are
+re-exported here and imported on first use, so that importing one reader does not pull in the
+libraries of the others (pandas, pycocotools, lvis, torch).
 """
 
 from __future__ import annotations

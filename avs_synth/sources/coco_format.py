@@ -10,12 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from avs_synth.errors import DataFormatError
-from avs_synth.records import (
-    Instance,
-    PolygonSegmentation,
-    RLESegmentation,
-    Segmentation,
-)
+from avs_synth.records import Instance, PolygonSegmentation, RLESegmentation, Segmentation
 
 T = TypeVar("T")
 

@@ -150,7 +150,8 @@ def corpus_matches(path: Path) -> Path:
 
 def sample_corpus(tmp_path_factory) -> Path:
     """A small sample corpus (no AVSBench), written once per test session."""
-    from avs_synth.sample_corpus.writer import CorpusSize, write_sample_corpus
+    from avs_synth.sample_corpus.summary import CorpusSize
+    from avs_synth.sample_corpus.writer import write_sample_corpus
 
     root = tmp_path_factory.getbasetemp() / "avs_build_sample_corpus"
     done = root / "DONE"

@@ -14,12 +14,7 @@ from PIL import Image
 
 from avs_model.data.audio_bank import AudioRepairing, ClassAudioBuffer
 from avs_model.data.augment import AugmentConfig, JointTransform, ResizeConfig, normalize_images
-from avs_model.data.stream import (
-    eval_pipeline,
-    make_loader,
-    resolve_shards,
-    train_pipeline,
-)
+from avs_model.data.stream import eval_pipeline, make_loader, resolve_shards, train_pipeline
 from avs_synth import schema
 from tests.support.train_support import build_shards
 

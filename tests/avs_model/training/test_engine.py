@@ -11,6 +11,7 @@ from torch import nn
 
 from avs_model.data.frame_batch import FrameBatch
 from avs_model.evaluation.inference import EMPTY_LOGIT
+from avs_model.evaluation.loop import evaluate, frame_logits
 from avs_model.modeling.build import build_model
 from avs_model.modeling.config import preset
 from avs_model.modeling.criterion import build_criterion
@@ -22,13 +23,7 @@ from avs_model.runtime.train_config import (
     recipe_path,
     resolve_model_config,
 )
-from avs_model.training.engine import (
-    build_optimizer,
-    build_scheduler,
-    evaluate,
-    frame_logits,
-    train_step,
-)
+from avs_model.training.engine import build_optimizer, build_scheduler, train_step
 
 CPU = torch.device("cpu")
 FP32 = resolve_precision("fp32", CPU)

@@ -10,14 +10,7 @@ import pytest
 import soundfile as sf
 
 from avs_synth.audio import decode as audio_io
-from avs_synth.audio.decode import (
-    AudioReadError,
-    FFmpegNotFoundError,
-    audio_duration,
-    encode_flac,
-    load_audio,
-    write_flac,
-)
+from avs_synth.audio.decode import AudioReadError, FFmpegNotFoundError, audio_duration, load_audio
 
 
 @pytest.fixture
@@ -68,31 +61,6 @@ def test_resampling_keeps_a_sine(tmp_path: Path) -> None:
     assert samples.shape == (16000,)
     expected = 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
     np.testing.assert_allclose(samples[400:-400], expected[400:-400], atol=2e-3)
-
-
-def test_flac_encoding_is_deterministic_and_round_trips(tmp_path: Path) -> None:
-    rng = np.random.default_rng(1)
-    samples = rng.uniform(-0.9, 0.9, size=4000).astype(np.float32)
-    data = encode_flac(samples, 16000)
-    assert data[:4] == b"fLaC"
-    assert encode_flac(samples, 16000) == data
-    path = write_flac(tmp_path / "out" / "x.flac", samples, 16000)
-    assert path.read_bytes() == data
-    decoded = load_audio(path)
-    np.testing.assert_array_equal(decoded, np.rint(samples.astype(np.float64) * 32768) / 32768)
-    assert np.abs(decoded - samples).max() <= 1 / 65536
-    assert sf.info(str(path)).subtype == "PCM_16"
-    pcm = _pcm(0.1, 16000, channels=1)[:, 0]
-    np.testing.assert_array_equal(
-        load_audio(write_flac(tmp_path / "i.flac", pcm, 16000)), pcm.astype(np.float32) / 32768
-    )
-    clipped = load_audio(write_flac(tmp_path / "c.flac", np.array([1.5, -1.5, 1.0]), 16000))
-    np.testing.assert_array_equal(clipped, [32767 / 32768, -1.0, 32767 / 32768])
-
-
-def test_encode_flac_refuses_nan() -> None:
-    with pytest.raises(ValueError, match="NaN"):
-        encode_flac(np.array([0.0, np.nan]), 16000)
 
 
 def test_mp3_through_soundfile(tmp_path: Path) -> None:

@@ -6,12 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from avs_synth.building.splits import (
-    SplitFractions,
-    assign_clips,
-    assign_pictures,
-    picture_key,
-)
+from avs_synth.building.splits import SplitFractions, assign_clips, assign_pictures, picture_key
 from avs_synth.records import AudioClip, ImageRecord
 
 

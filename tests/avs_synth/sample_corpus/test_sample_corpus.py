@@ -24,9 +24,12 @@ from typer.testing import CliRunner
 
 from avs_synth.audio.logmel import LogMelFrontend, waveform_to_examples
 from avs_synth.sample_corpus.categories import CATEGORIES, category_by_key
-from avs_synth.sample_corpus.scenes import compose_picture, rasterize, trace_polygons
+from avs_synth.sample_corpus.file_writers import tensor_pickle_bytes
+from avs_synth.sample_corpus.polygons import rasterize, trace_polygons
+from avs_synth.sample_corpus.scenes import compose_picture
 from avs_synth.sample_corpus.sounds import RECIPES, synthesize_clip
-from avs_synth.sample_corpus.writer import CorpusSize, tensor_pickle_bytes, write_sample_corpus
+from avs_synth.sample_corpus.summary import CorpusSize
+from avs_synth.sample_corpus.writer import write_sample_corpus
 from avs_synth_cli.synth import app
 
 MICRO = CorpusSize(

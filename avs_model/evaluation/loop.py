@@ -1,0 +1,202 @@
+"""The evaluation loop: M_J / M_F of a model over batches, ungated and gated, the official way.
+
+- :func:`frame_logits`: the selected query's mask logits of every frame at its ground-truth
+  resolution (padding cropped away), ungated or gated by the sounding score.
+- :func:`evaluate`: M_J / M_F over a loader, ungated and gated; training validates with it and
+  ``avs-train evaluate`` scores checkpoints with it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from avs_model.data.augment import normalize_images
+from avs_model.data.frame_batch import FrameBatch
+from avs_model.evaluation.inference import select_sounding_mask
+from avs_model.evaluation.metrics import AVSMetrics, MetricsResult
+from avs_model.runtime.amp import Precision
+from avs_model.runtime.checkpoint import unwrap
+from avs_model.runtime.progress import progress_bar
+
+
+def model_inputs(batch: FrameBatch, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Normalised images and audio of a batch, on ``device``."""
+    return normalize_images(batch.images.to(device)), batch.audio.to(device)
+
+
+def frame_logits(
+    outputs: dict[str, Any],
+    batch: FrameBatch,
+    *,
+    sizes: list[tuple[int, int]] | None = None,
+    gate_threshold: float | None = None,
+) -> tuple[list[Tensor], Tensor]:
+    """Per frame, the selected query's mask logits at the ground truth's resolution.
+
+    Padding is cropped away first (``content_sizes``), then each frame is resized to its target.
+
+    Args:
+        outputs: the model output.
+        batch: the batch it was computed from.
+        sizes: per-frame target sizes (default: the ground truths' sizes, else the content
+            sizes).
+        gate_threshold: empty masks for frames whose best sounding score is below it.
+
+    Returns:
+        ``(logits, scores)``: N float tensors [H_i, W_i] on the CPU, and the sounding scores
+        (sigmoid) [N].
+    """
+    height, width = batch.images.shape[-2:]
+    if sizes is None:
+        sizes = (
+            [tuple(g.shape[-2:]) for g in batch.gt_masks]
+            if batch.gt_masks is not None
+            else list(batch.content_sizes)
+        )
+    unpadded = all(tuple(c) == (height, width) for c in batch.content_sizes)
+    if unpadded and len(set(sizes)) == 1:
+        logits, scores = select_sounding_mask(outputs, size=sizes[0], gate_threshold=gate_threshold)
+        return list(logits.float().cpu().unbind(0)), scores.float().cpu()
+    logits, scores = select_sounding_mask(
+        outputs, size=(height, width), gate_threshold=gate_threshold
+    )
+    out = []
+    for i, (content, size) in enumerate(zip(batch.content_sizes, sizes, strict=True)):
+        crop = logits[i : i + 1, None, : content[0], : content[1]].float()  # [1, 1, h, w]
+        if tuple(crop.shape[-2:]) != tuple(size):
+            crop = F.interpolate(crop, size=tuple(size), mode="bilinear", align_corners=False)
+        out.append(crop[0, 0].cpu())
+    return out, scores.float().cpu()
+
+
+@dataclass
+class EvalResult:
+    """Figures of one evaluation.
+
+    Attributes:
+        ungated: every frame gets its best query's mask.
+        gated: frames whose best sounding score is below ``gate_threshold`` get an empty mask.
+        gate_threshold: the gate used.
+        mean_score_positive / mean_score_negative: the mean best sounding score over frames
+            whose ground truth is non-empty / empty (NaN when there are none).
+    """
+
+    ungated: MetricsResult
+    gated: MetricsResult
+    gate_threshold: float
+    mean_score_positive: float
+    mean_score_negative: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict; NaN (no frames of a kind) becomes None, so the JSON is valid."""
+        return json_safe(
+            {
+                "ungated": self.ungated.to_dict(),
+                "gated": self.gated.to_dict(),
+                "gate_threshold": self.gate_threshold,
+                "mean_score_positive": self.mean_score_positive,
+                "mean_score_negative": self.mean_score_negative,
+            }
+        )
+
+    def scalars(self) -> dict[str, float]:
+        """The headline figures for logs."""
+        return {
+            "miou": self.ungated.miou,
+            "fmeasure": self.ungated.fmeasure,
+            "fmeasure_per_frame": self.ungated.fmeasure_per_frame,
+            "miou_gated": self.gated.miou,
+            "fmeasure_gated": self.gated.fmeasure,
+        }
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (strict JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _update(metrics: AVSMetrics, logits: list[Tensor], batch: FrameBatch) -> None:
+    assert batch.gt_masks is not None
+    shapes = {tuple(g.shape) for g in batch.gt_masks}
+    if len(shapes) == 1:
+        metrics.update(torch.stack(logits), torch.stack(batch.gt_masks), batch.categories)
+        return
+    for logit, gt, category in zip(logits, batch.gt_masks, batch.categories, strict=True):
+        metrics.update(logit[None], gt[None], [category])  # pictures of different sizes
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    batches: Iterable[FrameBatch],
+    *,
+    device: torch.device,
+    precision: Precision,
+    gate_threshold: float = 0.5,
+    frames_per_video: int | None = None,
+    audio_override: Callable[[FrameBatch], Tensor] | None = None,
+    progress_label: str | None = None,
+) -> EvalResult:
+    """M_J / M_F (official per-batch and batch-independent), ungated and gated.
+
+    Each loader batch is one metrics batch (for AVSBench: ``batch_videos`` videos x 5 frames); a
+    batch whose ground truths differ in size (synthetic pictures) is scored frame by frame.
+
+    Args:
+        model: the model (DDP / compile wrappers are removed: evaluation runs on one rank).
+        batches: batches with ``gt_masks``.
+        device, precision: where and how to run.
+        gate_threshold: the gate of the gated figures.
+        frames_per_video: frames per video, to report the batch size in videos.
+        audio_override: replaces each batch's audio (e.g. deranged audio for an ablation).
+        progress_label: show a progress bar with this label.
+    """
+    net = unwrap(model)
+    was_training = net.training
+    net.eval()
+    ungated = AVSMetrics(frames_per_video=frames_per_video)
+    gated = AVSMetrics(frames_per_video=frames_per_video)
+    positive_scores: list[float] = []
+    negative_scores: list[float] = []
+    progress = progress_bar(enabled=progress_label is not None)
+    try:
+        with progress:
+            task = progress.add_task(progress_label or "eval", total=None)
+            for batch in batches:
+                if batch.gt_masks is None:
+                    raise ValueError("evaluation batches need ground-truth masks")
+                images, audio = model_inputs(batch, device)
+                if audio_override is not None:
+                    audio = audio_override(batch).to(device)
+                with precision.autocast():
+                    outputs = net(images, audio)
+                logits, scores = frame_logits(outputs, batch)
+                gated_logits, _ = frame_logits(outputs, batch, gate_threshold=gate_threshold)
+                _update(ungated, logits, batch)
+                _update(gated, gated_logits, batch)
+                for score, gt in zip(scores.tolist(), batch.gt_masks, strict=True):
+                    (positive_scores if bool(gt.any()) else negative_scores).append(score)
+                progress.advance(task, len(batch))
+    finally:
+        net.train(was_training)
+    return EvalResult(
+        ungated=ungated.compute(),
+        gated=gated.compute(),
+        gate_threshold=gate_threshold,
+        mean_score_positive=float(np.mean(positive_scores)) if positive_scores else float("nan"),
+        mean_score_negative=float(np.mean(negative_scores)) if negative_scores else float("nan"),
+    )
