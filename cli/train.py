@@ -82,6 +82,14 @@ CkptEveryOpt = Annotated[int | None, typer.Option(help="Write last.pt every N st
 InitOpt = Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")]
 NoTestOpt = Annotated[bool, typer.Option("--no-test", help="Skip the final test evaluation.")]
+RandomInitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--random-init",
+        help="Allow frozen parts (backbone, VGGish) without weight files, i.e. on random weights: "
+        "for tests, demos and benchmarks only (the figures mean nothing).",
+    ),
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -94,6 +102,7 @@ SetOpt = Annotated[
 
 def _common(
     model,
+    random_init,
     epochs,
     max_steps,
     batch_size,
@@ -108,6 +117,7 @@ def _common(
 ) -> dict[str, Any]:
     return {
         "model": model,
+        "model_overrides.random_init": True if random_init else None,
         "epochs": epochs,
         "max_steps": max_steps,
         "batch_size": batch_size,
@@ -148,9 +158,11 @@ def pretrain(
     init: InitOpt = None,
     resume: ResumeOpt = False,
     no_test: NoTestOpt = False,
+    random_init: RandomInitOpt = False,
     set_: SetOpt = None,
 ) -> None:
     """Pre-train AuTR on synthetic shards (val selects best.pt; test is scored at the end)."""
+    from avs_model.training.engine import TrainingError
     from avs_model.training.pretrain import pretrain as run_pretrain
 
     try:
@@ -158,6 +170,7 @@ def pretrain(
             config,
             _common(
                 model,
+                random_init,
                 epochs,
                 max_steps,
                 batch_size,
@@ -175,21 +188,22 @@ def pretrain(
         result = run_pretrain(
             train_config, shards=shards, out_dir=out, resume=resume, init=init, run_test=not no_test
         )
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, TrainingError) as error:
         raise _fail(str(error)) from None
     _report_run(result)
 
 
 @app.command()
 def finetune(
-    data: Annotated[
-        Path,
+    out: OutOpt,
+    avsbench: Annotated[
+        Path | None,
         typer.Option(
             help="AVSBench folder (the release layout, or a folder "
             "with s4_meta_data.csv / ms3_meta_data.csv)."
         ),
-    ],
-    out: OutOpt,
+    ] = None,
+    data: Annotated[Path | None, typer.Option("--data", hidden=True)] = None,  # the old name
     subset: Annotated[str | None, typer.Option(help="s4 or ms3.")] = None,
     fraction: Annotated[
         float | None,
@@ -223,13 +237,16 @@ def finetune(
     init: InitOpt = None,
     resume: ResumeOpt = False,
     no_test: NoTestOpt = False,
+    random_init: RandomInitOpt = False,
     set_: SetOpt = None,
 ) -> None:
     """Fine-tune on AVSBench S4 / MS3 (without --init: the paper's 'w/o P.T.' setting)."""
+    from avs_model.training.engine import TrainingError
     from avs_model.training.finetune import finetune as run_finetune
 
     updates = _common(
         model,
+        random_init,
         epochs,
         max_steps,
         batch_size,
@@ -252,17 +269,19 @@ def finetune(
             "avsbench.open_set": open_set,
         }
     )
+    if (avsbench or data) is None:
+        raise _fail("--avsbench AVSBENCH_FOLDER is required")
     try:
         train_config = _build_config(config, updates, set_)
         result = run_finetune(
             train_config,
-            data_root=data,
+            data_root=avsbench or data,
             out_dir=out,
             init=init,
             resume=resume,
             run_test=not no_test,
         )
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, TrainingError) as error:
         raise _fail(str(error)) from None
     _report_run(result)
 
@@ -282,7 +301,19 @@ def _report_run(result) -> None:
 
 @app.command()
 def evaluate(
-    ckpt: Annotated[Path, typer.Option(help="The checkpoint to score.")],
+    ckpt: Annotated[Path | None, typer.Option(help="The checkpoint to score.")] = None,
+    untrained: Annotated[
+        bool,
+        typer.Option(
+            "--untrained",
+            help="Score the untrained model of --config instead of a checkpoint: its pretrained "
+            "parts, the rest initialised with its seed (the paper's '0 % w/o P.T.' row).",
+        ),
+    ] = False,
+    config: ConfigOpt = None,
+    seed: SeedOpt = None,
+    random_init: RandomInitOpt = False,
+    set_: SetOpt = None,
     shards: Annotated[str | None, typer.Option(help="Synthetic shards to score on.")] = None,
     avsbench: Annotated[Path | None, typer.Option(help="AVSBench folder to score on.")] = None,
     subset: Annotated[str, typer.Option(help="AVSBench subset: s4 or ms3.")] = "s4",
@@ -317,9 +348,26 @@ def evaluate(
     """Score a checkpoint: M_J, M_F (with its batch size), batch-independent M_F, per category."""
     from avs_model.evaluation.evaluate import evaluate_checkpoint, format_report
 
+    if untrained == (ckpt is not None):
+        raise _fail("give --ckpt CHECKPOINT, or --untrained with --config (a recipe or file)")
+    if not untrained and (config or seed is not None or random_init or set_):
+        raise _fail("--config, --seed, --random-init and --set go with --untrained")
     try:
+        untrained_config = None
+        if untrained:
+            if not config:
+                raise ValueError("--untrained needs --config (a recipe or a TrainConfig file)")
+            untrained_config = _build_config(
+                config,
+                {
+                    "seed": seed,
+                    "model_overrides.random_init": True if random_init else None,
+                },
+                set_,
+            )
         report = evaluate_checkpoint(
             ckpt,
+            untrained=untrained_config,
             shards=shards,
             avsbench=avsbench,
             subset=subset,

