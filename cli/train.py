@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 import yaml
@@ -38,7 +38,7 @@ def _split_names(values: list[str] | None) -> tuple[str, ...]:
 
 
 def _build_config(config: str | None, updates: dict[str, Any], sets: list[str] | None):
-    from avs_model.runtime.train_config import TrainConfig, load_train_config
+    from avs_model.runtime.train_config import TrainConfig, load_train_config, resolve_model_config
 
     base = load_train_config(config) if config else TrainConfig()
     changes = {k: v for k, v in updates.items() if v is not None}
@@ -47,7 +47,9 @@ def _build_config(config: str | None, updates: dict[str, Any], sets: list[str] |
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         changes[key.strip()] = yaml.safe_load(value)
-    return base.with_updates(**changes) if changes else base
+    resolved = base.with_updates(**changes) if changes else base
+    resolve_model_config(resolved)  # a typo in the model or its overrides fails now, not later
+    return resolved
 
 
 ConfigOpt = Annotated[
@@ -74,7 +76,10 @@ SizeOpt = Annotated[int | None, typer.Option(help="Picture side (square) or long
 WorkersOpt = Annotated[int | None, typer.Option(help="Data loader workers per rank.")]
 SeedOpt = Annotated[int | None, typer.Option(help="Random seed.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda.")]
-PrecisionOpt = Annotated[str | None, typer.Option(help="auto, bf16, fp16, fp32.")]
+PrecisionOpt = Annotated[
+    Literal["auto", "bf16", "fp16", "fp32"] | None,
+    typer.Option(help="auto: bf16 autocast on CUDA, fp32 on CPU."),
+]
 EvalEveryOpt = Annotated[
     int | None, typer.Option(help="Validate every N steps (default: every epoch).")
 ]
@@ -132,7 +137,25 @@ def _common(
     }
 
 
-@app.command()
+W = "$W"  # in the examples: the --set options naming the weight files (see the recipes README)
+
+
+def _examples(*lines: str) -> str:
+    """A command's help epilog: its examples (one or two), shown after the options."""
+    note = (
+        "\n\n($W: --set model_overrides.backbone.pretrained_path=... --set "
+        "model_overrides.audio.weights_path=..., the weight files; avs_model/recipes/README.md)"
+    )
+    body = "Examples:\n\n" + "\n\n".join(f"  {line}" for line in lines)
+    return body + (note if any(W in line for line in lines) else "")
+
+
+@app.command(
+    epilog=_examples(
+        f"avs-train pretrain --config pretrain_pvtv2 --shards shards/ --out runs/pt_pvtv2 {W}",
+        "torchrun --nproc_per_node=8 -m avs_synth_cli.train pretrain --config pretrain_pvtv2 ...",
+    )
+)
 def pretrain(
     shards: Annotated[
         str,
@@ -193,7 +216,13 @@ def pretrain(
     _report_run(result)
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "avs-train finetune --config s4_pvtv2_frac10 --init runs/pt_pvtv2/best.pt "
+        "--avsbench AVS --out runs/s4_10_pt",
+        f"avs-train finetune --config ms3_pvtv2 --avsbench AVS --out runs/ms3 {W}",
+    )
+)
 def finetune(
     out: OutOpt,
     avsbench: Annotated[
@@ -204,7 +233,9 @@ def finetune(
         ),
     ] = None,
     data: Annotated[Path | None, typer.Option("--data", hidden=True)] = None,  # the old name
-    subset: Annotated[str | None, typer.Option(help="s4 or ms3.")] = None,
+    subset: Annotated[
+        Literal["s4", "ms3"] | None, typer.Option(help="AVSBench subset (default: the recipe's).")
+    ] = None,
     fraction: Annotated[
         float | None,
         typer.Option(help="Keep round(n*f) train videos of each category (at least 1)."),
@@ -218,8 +249,8 @@ def finetune(
         typer.Option(help="Leave these S4 categories out of training (comma-separated)."),
     ] = None,
     open_set: Annotated[
-        str | None,
-        typer.Option(help="Train on the 'seen' or 'unseen' half of the shipped open-set split."),
+        Literal["seen", "unseen"] | None,
+        typer.Option(help="Train on one half of the shipped open-set split."),
     ] = None,
     config: ConfigOpt = None,
     model: ModelOpt = None,
@@ -299,7 +330,12 @@ def _report_run(result) -> None:
         )
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "avs-train evaluate --ckpt runs/s4_10_pt/best.pt --avsbench AVS --subset s4 --out eval/s4",
+        f"avs-train evaluate --untrained --config s4_pvtv2 --avsbench AVS {W}",
+    )
+)
 def evaluate(
     ckpt: Annotated[Path | None, typer.Option(help="The checkpoint to score.")] = None,
     untrained: Annotated[
@@ -316,8 +352,11 @@ def evaluate(
     set_: SetOpt = None,
     shards: Annotated[str | None, typer.Option(help="Synthetic shards to score on.")] = None,
     avsbench: Annotated[Path | None, typer.Option(help="AVSBench folder to score on.")] = None,
-    subset: Annotated[str, typer.Option(help="AVSBench subset: s4 or ms3.")] = "s4",
-    split: Annotated[str, typer.Option(help="Split: test, val (or train for shards).")] = "test",
+    subset: Annotated[Literal["s4", "ms3"], typer.Option(help="AVSBench subset.")] = "s4",
+    split: Annotated[
+        Literal["test", "val", "train"],
+        typer.Option(help="The split to score (train: synthetic shards only)."),
+    ] = "test",
     batch_videos: Annotated[int, typer.Option(help="Videos per M_F batch (official S4: 4).")] = 4,
     gate_threshold: Annotated[
         float | None,
@@ -330,8 +369,8 @@ def evaluate(
         list[str] | None, typer.Option(help="Leave these S4 categories out (comma-separated).")
     ] = None,
     open_set: Annotated[
-        str | None,
-        typer.Option(help="Score only the 'seen' or 'unseen' half of the shipped open-set split."),
+        Literal["seen", "unseen"] | None,
+        typer.Option(help="Score only one half of the shipped open-set split."),
     ] = None,
     image_size: SizeOpt = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
@@ -396,7 +435,12 @@ def evaluate(
         typer.echo(f"wrote {report.chart_path}")
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "avs-train predict --ckpt runs/s4/best.pt video.mp4 --out pred/",
+        "avs-train predict --ckpt runs/s4/best.pt frames/ --audio clip.wav --out pred/",
+    )
+)
 def predict(
     ckpt: Annotated[Path, typer.Option(help="The checkpoint.")],
     inputs: Annotated[
@@ -446,6 +490,38 @@ def predict(
     if report.video is not None:
         typer.echo(f"wrote {report.video}")
     typer.echo(f"wrote {report.predictions_json}")
+
+
+@app.command(
+    "print-config",
+    epilog=_examples(
+        "avs-train print-config --config s4_pvtv2_frac10 --set optim.lr=5e-5",
+        "avs-train print-config --config demo_finetune_tiny > my_recipe.yaml",
+    ),
+)
+def print_config(
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+    random_init: RandomInitOpt = False,
+    set_: SetOpt = None,
+) -> None:
+    """Show the resolved config as YAML: the TrainConfig (a file --config accepts), followed, as
+    comments, by the model config it names (preset or file, plus model_overrides)."""
+    from avs_model.runtime.train_config import resolve_model_config
+
+    try:
+        updates = {
+            "model": model,
+            "model_overrides.random_init": True if random_init else None,
+        }
+        train_config = _build_config(config, updates, set_)
+        model_config = resolve_model_config(train_config)
+    except (FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
+    typer.echo(yaml.safe_dump(train_config.to_dict(), sort_keys=False).rstrip())
+    typer.echo(f"# the model config that {train_config.model!r} resolves to:")
+    for line in yaml.safe_dump(model_config.to_dict(), sort_keys=False).splitlines():
+        typer.echo(f"#   {line}")
 
 
 if __name__ == "__main__":  # torchrun -m avs_synth_cli.train ...

@@ -21,6 +21,7 @@ unless ``random_init`` is true: see :mod:`avs_model.modeling.weights`.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import types
 import typing
@@ -158,7 +159,7 @@ class AuTRConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuTRConfig:
         """Rebuild a config from ``to_dict()`` output; absent fields keep their defaults."""
-        return _from_dict(cls, data, "AuTRConfig")
+        return _from_dict(cls, data, "model")
 
 
 def _from_dict(cls: type, data: Any, where: str) -> Any:
@@ -168,7 +169,9 @@ def _from_dict(cls: type, data: Any, where: str) -> Any:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - fields)
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(fields)}")
+        close = difflib.get_close_matches(unknown[0], sorted(fields), n=1, cutoff=0.6)
+        hint = f" (did you mean {where}.{close[0]}?)" if close else ""
+        raise ValueError(f"{where}: unknown field(s) {unknown}{hint}; known: {sorted(fields)}")
     kwargs = {}
     for key, value in data.items():
         kwargs[key] = _coerce(hints[key], value, f"{where}.{key}")
