@@ -132,11 +132,10 @@ def resolve_shards(location: str | Path) -> ShardSet:
         manifest: dict[str, Any] = {}
         if manifest_path.is_file():
             try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as error:
+                manifest = json.loads(manifest_path.read_text(encoding="utf-8-sig"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 raise ValueError(f"{manifest_path}: malformed JSON: {error}") from None
-            if not isinstance(manifest, dict):
-                raise ValueError(f"{manifest_path}: the manifest is not a JSON object")
+            _check_manifest(manifest, str(manifest_path))
         splits = {split: _local_shards(local, split) for split in schema.SPLITS}
         bank = _local_shards(local, schema.BANK)
         if not any(splits.values()):
@@ -146,35 +145,28 @@ def resolve_shards(location: str | Path) -> ShardSet:
             splits=splits,
             bank=bank,
             manifest=manifest,
-            bank_classes=_bank_classes(
-                manifest, lambda name: str(local / name), where=str(manifest_path)
-            ),
+            bank_classes=_bank_classes(manifest, lambda name: str(local / name))
+            if manifest
+            else {},
         )
     manifest_url = _join(text, schema.MANIFEST_NAME)
     try:
         with wds.gopen(manifest_url, "rb") as stream:
-            manifest = json.loads(stream.read().decode("utf-8"))
+            manifest = json.loads(stream.read().decode("utf-8-sig"))
     except Exception as error:
         raise FileNotFoundError(f"{manifest_url}: cannot read the manifest: {error}") from None
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{manifest_url}: the manifest is not a JSON object")
+    _check_manifest(manifest, manifest_url)
     splits = {
-        split: [
-            _join(text, schema.check_shard_name(s.get("name"), where=manifest_url))
-            for s in _listed(manifest.get("splits", {}).get(split, {}), manifest_url)
-        ]
+        split: [_join(text, s["name"]) for s in _listed(manifest["splits"].get(split, {}))]
         for split in schema.SPLITS
     }
-    bank = [
-        _join(text, schema.check_shard_name(s.get("name"), where=manifest_url))
-        for s in _listed(manifest.get("bank", {}), manifest_url)
-    ]
+    bank = [_join(text, s["name"]) for s in _listed(manifest["bank"])]
     return ShardSet(
         location=text,
         splits=splits,
         bank=bank,
         manifest=manifest,
-        bank_classes=_bank_classes(manifest, lambda name: _join(text, name), where=manifest_url),
+        bank_classes=_bank_classes(manifest, lambda name: _join(text, name)),
     )
 
 
@@ -187,22 +179,36 @@ def _local_shards(folder: Path, split: str) -> list[str]:
     ]
 
 
-def _listed(section: Any, where: str) -> list[dict[str, Any]]:
-    """A manifest section's ``shards`` list, each entry an object."""
-    shards = section.get("shards", []) if isinstance(section, dict) else None
-    if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
-        raise ValueError(f"{where}: malformed shard list in the manifest")
-    return shards
+def _check_manifest(manifest: Any, where: str) -> None:
+    """Refuse a manifest whose shard listings are not what a build writes (names included);
+    absent sections become empty ones, so later reads need no checks."""
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{where}: the manifest is not a JSON object")
+    for section in ("splits", "bank"):
+        manifest.setdefault(section, {})
+        if not isinstance(manifest[section], dict):
+            raise ValueError(f"{where}: {section!r} in the manifest is not an object")
+    sections = [manifest["bank"], *(manifest["splits"].get(s, {}) for s in schema.SPLITS)]
+    for section in sections:
+        shards = section.get("shards", []) if isinstance(section, dict) else None
+        if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
+            raise ValueError(f"{where}: malformed shard list in the manifest")
+        for shard in shards:
+            schema.check_shard_name(shard.get("name"), where=where)
 
 
-def _bank_classes(manifest: dict[str, Any], url_of, *, where: str) -> dict[str, str]:
-    """Bank shard URL → audio class, from the manifest's bank listing (names checked)."""
-    out = {}
-    for shard in _listed(manifest.get("bank", {}), where):
-        if "name" in shard and "audio_class" in shard:
-            name = schema.check_shard_name(shard["name"], where=where)
-            out[url_of(name)] = str(shard["audio_class"])
-    return out
+def _listed(section: dict[str, Any]) -> list[dict[str, Any]]:
+    """A checked manifest section's shard entries."""
+    return section.get("shards", [])
+
+
+def _bank_classes(manifest: dict[str, Any], url_of) -> dict[str, str]:
+    """Bank shard URL → audio class, from a checked manifest's bank listing."""
+    return {
+        url_of(shard["name"]): str(shard["audio_class"])
+        for shard in _listed(manifest["bank"])
+        if "audio_class" in shard
+    }
 
 
 # --- stages ---------------------------------------------------------------------------------------
