@@ -290,7 +290,10 @@ def test_manifest_shard_names_must_be_shard_names(shards: Path, tmp_path: Path) 
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DataFormatError):
         resolve_shards(f"file://{folder}/{{name}}")
+    with pytest.raises(DataFormatError):  # a local folder's manifest is checked too
+        resolve_shards(folder)
     # a local folder ignores files that are not shard names
+    shutil.copy(shards / "manifest.json", folder / "manifest.json")
     (folder / "train-0001; rm x.tar").write_bytes(b"")
     assert all(
         schema.SHARD_NAME.fullmatch(Path(u).name) for u in resolve_shards(folder).urls("train")
