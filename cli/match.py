@@ -17,11 +17,10 @@ from rich.table import Table
 
 from avs_synth.errors import DataFormatError
 from avs_synth.matching.candidates import MatchConfig, match_categories
+from avs_synth.matching.examples import CategoryExamples, collect_examples
 from avs_synth.matching.review import (
-    CategoryExamples,
     ReviewSession,
     accept_above,
-    collect_examples,
     export_review,
     import_decisions,
     pending_rows,

@@ -10,7 +10,8 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-from avs_synth.matching.review import ReviewSession, collect_examples
+from avs_synth.matching.examples import collect_examples
+from avs_synth.matching.review import ReviewSession
 from avs_synth.matching.table import MatchRow, read_matches, write_matches
 from avs_synth.records import ImageRecord, Instance, PolygonSegmentation
 from avs_synth_cli.synth import app
