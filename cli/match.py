@@ -26,14 +26,8 @@ from avs_synth.matching.examples import (
     collect_examples,
     missing_example_files,
 )
-from avs_synth.matching.review import (
-    ReviewSession,
-    accept_above,
-    export_review,
-    import_decisions,
-    pending_rows,
-    render_review_list,
-)
+from avs_synth.matching.review import ReviewSession, pending_rows, render_review_list
+from avs_synth.matching.review_scripted import accept_above, export_review, import_decisions
 from avs_synth.matching.table import (
     count_by_source,
     read_matches,

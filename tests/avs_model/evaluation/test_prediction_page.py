@@ -3,8 +3,6 @@ its audio in a real browser (synthetic shards and AVSBench), and TensorBoard's p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,15 +10,12 @@ import torch
 from avs_model.data.frame_batch import FrameBatch
 from avs_model.evaluation.evaluate import evaluate_checkpoint
 from avs_model.evaluation.gallery import FrameGallery
-from avs_model.modeling.build import build_model
-from avs_model.runtime.checkpoint import Checkpoint, save_checkpoint
-from avs_model.runtime.train_config import resolve_model_config
 from avs_model.training.run_log import RunLog
 from avs_synth.audio.decode import load_audio
 from avs_synth.overlay import OUTLINE_COLOR
 from avs_synth.sources.avsbench import AVSBenchReader
 from tests.support.browser import check_page
-from tests.support.train_support import build_shards, tiny_config, write_mini_avsbench
+from tests.support.train_support import build_shards, write_mini_avsbench
 
 
 def batch_of(ious_wanted: list[float], categories: list[str]) -> tuple[FrameBatch, list]:
@@ -66,21 +61,6 @@ def test_the_gallery_keeps_the_first_frames_and_the_extremes_per_category() -> N
     overlay = np.asarray(frame.overlay())
     assert overlay[4, 2, 0] > 150 and tuple(overlay[4, 7]) == (100, 100, 100)  # tinted red
     assert tuple(overlay[9, 2]) == OUTLINE_COLOR  # the ground truth outlined below it
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    config = tiny_config()
-    model_config = resolve_model_config(config)
-    ckpt = Checkpoint(
-        model=build_model(model_config).state_dict(),
-        step=7,
-        epoch=0,
-        train_config=config.to_dict(),
-        model_config=model_config.to_dict(),
-    )
-    return save_checkpoint(ckpt, tmp_path_factory.mktemp("ckpt") / "model.pt")
 
 
 def test_the_avsbench_page_plays_what_the_model_heard(checkpoint, tmp_path) -> None:
@@ -130,4 +110,3 @@ def test_the_synthetic_page_and_tensorboard_images(checkpoint, tmp_path) -> None
     assert sorted(events.Tags()["images"]) == [f"val/prediction/{i}" for i in range(4)]
     image = events.Images("val/prediction/0")[0]
     assert image.step == 5 and image.width == report.result.previews[0].picture.shape[1]
-
