@@ -10,6 +10,8 @@ import sys
 import tarfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from avs_synth.building.config import BuildConfig, RunOptions
@@ -205,3 +207,31 @@ def test_inspect_html_from_the_command_line(out, tmp_path) -> None:
     result = CliRunner().invoke(synth_app, ["inspect", str(out), "--html", str(tmp_path / "mine")])
     assert result.exit_code == 1 and "not written by avs-synth" in result.output
     assert (tmp_path / "mine" / "index.html").read_text() == "my page"
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=4096))
+def test_any_bytes_as_a_shard_are_reported_never_raised(tmp_path, data) -> None:
+    shard = tmp_path / "train-000000.tar"
+    shard.write_bytes(data)
+    problems: list[str] = []
+    samples = list(iter_triplets([shard], problems=problems))
+    assert samples == [] and len(problems) == 1 and problems[0].startswith(str(shard))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(fraction=st.floats(min_value=0.0, max_value=1.0))
+def test_a_shard_cut_anywhere_is_reported_or_whole(out, tmp_path, fraction) -> None:
+    original = out / "val-000000.tar"
+    whole = [t.key for _, t in iter_triplets([original])]
+    data = original.read_bytes()
+    shard = tmp_path / "val-000000.tar"
+    shard.write_bytes(data[: int(fraction * len(data))])
+    problems: list[str] = []
+    keys = [t.key for _, t in iter_triplets([shard], problems=problems)]
+    assert keys == whole[: len(keys)]  # what is read is right
+    assert problems or keys == whole  # and a cut never passes for a complete shard
