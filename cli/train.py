@@ -380,8 +380,17 @@ def evaluate(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Write metrics.json and per_category.png here."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write metrics.json, per_category.png and page/index.html (best and worst "
+            "frames per category, with their audio) here.",
+        ),
     ] = None,
+    page_frames: Annotated[
+        int,
+        typer.Option(min=0, help="Best and worst frames per category on the page (0: no page)."),
+    ] = 3,
     json_output: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
 ) -> None:
     """Score a checkpoint: M_J, M_F (with its batch size), batch-independent M_F, per category."""
@@ -421,6 +430,7 @@ def evaluate(
             num_workers=num_workers,
             max_samples=max_samples,
             out_dir=out,
+            page_frames=page_frames,
         )
     except (FileNotFoundError, FileExistsError, ValueError, KeyError) as error:
         raise _fail(str(error)) from None
@@ -433,6 +443,8 @@ def evaluate(
         typer.echo(f"wrote {report.json_path}")
     if report.chart_path is not None:
         typer.echo(f"wrote {report.chart_path}")
+    if report.page_path is not None:
+        typer.echo(f"wrote {report.page_path}")
 
 
 @app.command(

@@ -10,7 +10,9 @@ Figures (each ungated and gated by the sounding score):
 - a per-category table (the paper's Table 2 for zero-shot S4), and on S4 the means over the
   open-set split's seen and unseen halves.
 
-Outputs: ``metrics.json`` and ``per_category.png`` (a bar chart) in ``--out``.
+Outputs in ``--out``: ``metrics.json``, ``per_category.png`` (a bar chart) and ``page/index.html``,
+a static page of the best and worst frames of each category with their audio
+(:mod:`avs_model.evaluation.prediction_page`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,15 @@ from avs_model.data.augment import ResizeConfig
 from avs_model.data.avsbench_dataset import filter_categories, open_set_split
 from avs_model.data.stream import resolve_shards
 from avs_model.evaluation.benchmarks import evaluate_avsbench, evaluate_synthetic
+from avs_model.evaluation.gallery import FrameGallery
 from avs_model.evaluation.loop import EvalResult
 from avs_model.evaluation.metrics import CategoryScores
+from avs_model.evaluation.prediction_page import (
+    AudioLookup,
+    avsbench_audio,
+    synthetic_audio,
+    write_prediction_page,
+)
 from avs_model.modeling.build import build_model
 from avs_model.modeling.config import AuTRConfig
 from avs_model.modeling.weights import random_frozen_parts
@@ -57,7 +66,7 @@ class EvaluationReport:
         checkpoint: the checkpoint path and step.
         result: the figures.
         groups: on S4, the frame-weighted mean IoU / per-frame M_F of the open-set halves.
-        json_path, chart_path: the written files (None when not written).
+        json_path, chart_path, page_path: the written files (None when not written).
     """
 
     dataset: str
@@ -67,6 +76,7 @@ class EvaluationReport:
     groups: dict[str, dict[str, float]]
     json_path: Path | None = None
     chart_path: Path | None = None
+    page_path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,6 +158,7 @@ def evaluate_checkpoint(
     num_workers: int = 2,
     max_samples: int | None = None,
     out_dir: str | Path | None = None,
+    page_frames: int = 3,
 ) -> EvaluationReport:
     """Score ``checkpoint`` on one dataset split.
 
@@ -169,7 +180,8 @@ def evaluate_checkpoint(
         device: ``auto``, ``cpu``, ``cuda``.
         num_workers: loader workers.
         max_samples: score at most this many pictures / videos.
-        out_dir: write ``metrics.json`` and ``per_category.png`` here.
+        out_dir: write ``metrics.json``, ``per_category.png`` and ``page/`` here.
+        page_frames: best and worst frames per category on the page (0: no page).
     """
     if (shards is None) == (avsbench is None):
         raise ValueError("give exactly one of shards (synthetic) or avsbench (an AVSBench root)")
@@ -205,6 +217,8 @@ def evaluate_checkpoint(
         config.eval.gate_threshold = gate_threshold
     precision = resolve_precision(config.precision, torch_device)
     groups: dict[str, dict[str, float]] = {}
+    gallery = FrameGallery(per_category=page_frames if out_dir is not None else 0)
+    audio: AudioLookup
     if shards is not None:
         shard_set = resolve_shards(shards)
         dataset = "synthetic"
@@ -217,7 +231,9 @@ def evaluate_checkpoint(
             precision=precision,
             max_samples=max_samples,
             progress=True,
+            gallery=gallery,
         )
+        audio = synthetic_audio(shard_set.urls(split))
     else:
         reader = AVSBenchReader(root=avsbench, subset=subset)
         videos = reader.videos(split)
@@ -239,7 +255,9 @@ def evaluate_checkpoint(
             precision=precision,
             batch_videos=batch_videos,
             progress=True,
+            gallery=gallery,
         )
+        audio = avsbench_audio(videos)
         if subset == "s4":
             seen, unseen = open_set_split()
             groups = group_scores(result.ungated.per_category, {"seen": seen, "unseen": unseen})
@@ -260,6 +278,18 @@ def evaluate_checkpoint(
                 result.ungated.per_category,
                 out / "per_category.png",
                 title=f"{dataset} {split}: M_J and M_F per category",
+            )
+        if gallery.per_category:
+            report.page_path = write_prediction_page(
+                gallery,
+                out / "page",
+                title=f"{dataset} {split}: best and worst frames per category",
+                summary=[
+                    *format_report(report).splitlines()[:3],
+                    f"The {page_frames} best and {page_frames} worst frames of each category by "
+                    "IoU (ungated). Point at a picture to see it without the masks.",
+                ],
+                audio=audio,
             )
     return report
 

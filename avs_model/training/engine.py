@@ -362,6 +362,7 @@ def _validate(
         result = validate()
         scalars = result.scalars()
         run_log.log(scalars, step=state.step, epoch=epoch, split="val")
+        run_log.log_predictions(result.previews, step=state.step)
         logger.info("val at step %d: %s", state.step, result.ungated.summary())
         value = scalars.get(settings.select_metric)
         if value is None:
