@@ -325,7 +325,7 @@ def _report_run(result) -> None:
     if result.test is not None:
         test = result.test["ungated"]
         typer.echo(
-            f"test M_J {test['miou']:.4f}  M_F {test['fmeasure']:.4f}  "
+            f"test M_J {test['M_J']:.4f}  M_F {test['M_F']:.4f}  "
             f"(see {result.out_dir / 'test_metrics.json'})"
         )
 

@@ -6,7 +6,7 @@ Figures (each ungated and gated by the sounding score):
 - M_F: the official F-measure, with the batch size it depends on (AVSBench default: 4 videos of
   5 frames, as the official S4 test script; synthetic pictures: one picture per batch, because
   pictures differ in size and are scored at their own resolution);
-- M_F per frame and M_F whole-set: batch-independent variants;
+- M_F_per_frame and M_F_whole_set: batch-independent variants;
 - a per-category table (the paper's Table 2 for zero-shot S4), and on S4 the means over the
   open-set split's seen and unseen halves.
 
@@ -32,7 +32,7 @@ from avs_model.data.stream import resolve_shards
 from avs_model.evaluation.benchmarks import evaluate_avsbench, evaluate_synthetic
 from avs_model.evaluation.gallery import FrameGallery
 from avs_model.evaluation.loop import EvalResult
-from avs_model.evaluation.metrics import CategoryScores
+from avs_model.evaluation.metrics import M_F_PER_FRAME, M_F_WHOLE_SET, M_J, CategoryScores
 from avs_model.evaluation.prediction_page import (
     AudioLookup,
     avsbench_audio,
@@ -130,8 +130,8 @@ def group_scores(
         out[name] = {
             "categories": float(len(scores)),
             "frames": float(frames),
-            "miou": sum(s.miou * s.num_frames for s in scores) / frames,
-            "fmeasure_per_frame": (
+            M_J: sum(s.miou * s.num_frames for s in scores) / frames,
+            M_F_PER_FRAME: (
                 sum(s.fmeasure_per_frame * s.num_nonempty for s in scores) / nonempty
                 if nonempty
                 else 0.0
@@ -316,7 +316,7 @@ def format_report(report: EvaluationReport) -> str:
         )
         lines.append(
             f"  {name:<14} M_J {m.miou:.4f}   M_F {m.fmeasure:.4f} (batch {batch})   "
-            f"M_F per-frame {m.fmeasure_per_frame:.4f}   M_F whole-set {m.fmeasure_curve:.4f}"
+            f"{M_F_PER_FRAME} {m.fmeasure_per_frame:.4f}   {M_F_WHOLE_SET} {m.fmeasure_curve:.4f}"
         )
 
     def score(value: float) -> str:
@@ -328,16 +328,18 @@ def format_report(report: EvaluationReport) -> str:
     )
     if r.ungated.per_category:
         lines.append("")
-        lines.append(f"  {'category':<32} {'frames':>6} {'M_J':>7} {'M_F/fr':>7} {'M_F set':>7}")
+        lines.append(
+            f"  {'category':<32} {'frames':>6} {M_J:>7} {M_F_PER_FRAME:>13} {M_F_WHOLE_SET:>13}"
+        )
         for name, s in r.ungated.per_category.items():
             lines.append(
                 f"  {name[:32]:<32} {s.num_frames:>6d} {s.miou:>7.4f} "
-                f"{s.fmeasure_per_frame:>7.4f} {s.fmeasure_curve:>7.4f}"
+                f"{s.fmeasure_per_frame:>13.4f} {s.fmeasure_curve:>13.4f}"
             )
     for name, g in report.groups.items():
         lines.append(
             f"  open-set {name}: {int(g['categories'])} categories, {int(g['frames'])} frames, "
-            f"M_J {g['miou']:.4f}, M_F per-frame {g['fmeasure_per_frame']:.4f}"
+            f"{M_J} {g[M_J]:.4f}, {M_F_PER_FRAME} {g[M_F_PER_FRAME]:.4f}"
         )
     return "\n".join(lines)
 
@@ -355,8 +357,8 @@ def plot_per_category(per_category: dict[str, CategoryScores], path: Path, *, ti
     height = max(2.5, 0.35 * len(names) + 1.0)
     fig, ax = plt.subplots(figsize=(7, height))
     ys = range(len(names))
-    ax.barh([y + 0.2 for y in ys], mj, height=0.4, label="M_J")
-    ax.barh([y - 0.2 for y in ys], mf, height=0.4, label="M_F (per frame)")
+    ax.barh([y + 0.2 for y in ys], mj, height=0.4, label=M_J)
+    ax.barh([y - 0.2 for y in ys], mf, height=0.4, label=M_F_PER_FRAME)
     ax.set_yticks(list(ys))
     ax.set_yticklabels(names)
     ax.invert_yaxis()

@@ -22,7 +22,14 @@ from avs_model.data.augment import normalize_images
 from avs_model.data.frame_batch import FrameBatch
 from avs_model.evaluation.gallery import FrameGallery, GalleryFrame
 from avs_model.evaluation.inference import select_sounding_mask
-from avs_model.evaluation.metrics import AVSMetrics, MetricsResult
+from avs_model.evaluation.metrics import (
+    M_F,
+    M_F_PER_FRAME,
+    M_F_WHOLE_SET,
+    M_J,
+    AVSMetrics,
+    MetricsResult,
+)
 from avs_model.runtime.amp import Precision
 from avs_model.runtime.checkpoint import unwrap
 from avs_model.runtime.progress import progress_bar
@@ -112,13 +119,14 @@ class EvalResult:
         )
 
     def scalars(self) -> dict[str, float]:
-        """The headline figures for logs."""
+        """The headline figures for logs (``M_J``, ``M_F``, ``M_F_per_frame``, ...)."""
         return {
-            "miou": self.ungated.miou,
-            "fmeasure": self.ungated.fmeasure,
-            "fmeasure_per_frame": self.ungated.fmeasure_per_frame,
-            "miou_gated": self.gated.miou,
-            "fmeasure_gated": self.gated.fmeasure,
+            M_J: self.ungated.miou,
+            M_F: self.ungated.fmeasure,
+            M_F_PER_FRAME: self.ungated.fmeasure_per_frame,
+            M_F_WHOLE_SET: self.ungated.fmeasure_curve,
+            f"{M_J}_gated": self.gated.miou,
+            f"{M_F}_gated": self.gated.fmeasure,
         }
 
 

@@ -106,13 +106,24 @@ class EvalConfig:
         every_steps: evaluate on the val split every this many steps (None: every epoch).
         batch_videos: videos per M_F batch (the official S4 test uses 4).
         gate_threshold: the sounding-score gate of the gated figures.
-        select_metric: val metric that picks ``best.pt``: ``miou`` or ``fmeasure_per_frame``.
+        select_metric: val metric that picks ``best.pt``: ``M_J`` or ``M_F_per_frame`` (the old
+            names ``miou`` and ``fmeasure_per_frame`` are still read).
     """
 
     every_steps: int | None = None
     batch_videos: int = 4
     gate_threshold: float = 0.5
-    select_metric: Literal["miou", "fmeasure_per_frame"] = "miou"
+    select_metric: str = "M_J"
+
+    def __post_init__(self) -> None:
+        self.select_metric = _OLD_METRIC_NAMES.get(self.select_metric, self.select_metric)
+        if self.select_metric not in ("M_J", "M_F_per_frame"):
+            raise ValueError(
+                f"select_metric must be one of ['M_J', 'M_F_per_frame'], got {self.select_metric!r}"
+            )
+
+
+_OLD_METRIC_NAMES = {"miou": "M_J", "fmeasure_per_frame": "M_F_per_frame"}
 
 
 @dataclass

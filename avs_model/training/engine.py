@@ -364,9 +364,7 @@ def _validate(
         run_log.log(scalars, step=state.step, epoch=epoch, split="val")
         run_log.log_predictions(result.previews, step=state.step)
         logger.info("val at step %d: %s", state.step, result.ungated.summary())
-        value = scalars.get(settings.select_metric)
-        if value is None:
-            value = getattr(result.ungated, settings.select_metric)
+        value = scalars[settings.select_metric]
         if state.best_metric is None or value > state.best_metric:
             state.best_metric, state.best_step = float(value), state.step
             save_checkpoint(make_checkpoint(state, {"val": scalars}), best_path)

@@ -124,7 +124,7 @@ def test_pretrain_finetune_evaluate_predict(corpus: tuple[Path, Path], tmp_path:
             ],
         )
     )
-    assert "batch 20 frames = 4 videos" in out and "M_F per-frame" in out
+    assert "batch 20 frames = 4 videos" in out and "M_F_per_frame" in out
     assert "dog_barking" in out and "open-set seen" in out
     metrics = json.loads((report_dir / "metrics.json").read_text())
     assert metrics["ungated"]["batch_videos"] == 4

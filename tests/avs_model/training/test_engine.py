@@ -275,7 +275,7 @@ def _fit_on(batches: list[FrameBatch], tmp_path: Path, *, total: int, max_skippe
         log_every=2,
         checkpoint_every=1000,
         eval_every=None,
-        select_metric="miou",
+        select_metric="M_J",
         clip_grad_norm=1.0,
         max_skipped_in_a_row=max_skipped,
     )
@@ -351,3 +351,11 @@ def test_train_window_means_over_finite_values_only() -> None:
     window.add({"loss": 2.0, "skipped": 0.0}, 4)
     means = window.means(DistributedContext(rank=0, world_size=1, local_rank=0, device=CPU))
     assert means["loss"] == 2.0 and means["skipped"] == 0.5 and means["frames_per_s"] > 0
+
+
+def test_old_metric_names_are_still_read() -> None:
+    old = TrainConfig.from_dict({"eval": {"select_metric": "fmeasure_per_frame"}})
+    assert old.eval.select_metric == "M_F_per_frame"
+    assert TrainConfig.from_dict({"eval": {"select_metric": "miou"}}).eval.select_metric == "M_J"
+    with pytest.raises(ValueError, match="select_metric must be one of"):
+        TrainConfig.from_dict({"eval": {"select_metric": "accuracy"}})
