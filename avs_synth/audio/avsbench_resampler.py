@@ -1,0 +1,352 @@
+"""The AVSBench resampler: 16 kHz audio made exactly as AVSBench made its wavs.
+
+AVSBench wrote its 16 kHz wavs with moviepy 1.0.3, ``AudioFileClip(video).write_audiofile(wav,
+fps=16000)``. What that does, step by step (checked against moviepy itself by the tests):
+
+1. FFmpeg decodes the first audio stream to 44.1 kHz stereo int16 (``-ar 44100 -ac 2``: FFmpeg's
+   own resampler where the rate differs, a mono stream spread to both channels at -3 dB), cut at
+   the stream's declared duration.
+2. moviepy reads that stream through a buffer of ``min(nframes + 1, 200000)`` frames and, for
+   output sample ``k``, takes frame ``np.round(44100 * k / 16000)``: no anti-alias filter, so
+   content above 8 kHz folds down. Each refill of the buffer keeps one frame too many (its
+   ``conserved = ... + 1``), so every later pick comes one frame earlier than asked, one more
+   frame per refill (a refill every ~2.3 s after the first 4.5 s); near the end a pick past the
+   stream repeats the buffer's last frame. About 44 % of the samples of a 10-s clip are the
+   ``np.round`` frame itself.
+3. Values are clipped to +-0.99, times 32768, truncated to int16 (so +-32440 at most), and written
+   as ``int(16000 * duration)`` stereo samples, where ``duration`` is the container's duration as
+   FFmpeg prints it (rounded to 1/100 s).
+4. VGGish reads the wav as ``int16 / 32768`` and averages the two channels.
+
+:class:`MoviepyClip` does all of it in-process with PyAV (no ``ffmpeg`` program), for any stretch
+of the output: it decodes from the clip's start, as moviepy's FFmpeg does (a seek would change the
+decoded samples of lossy codecs, see :mod:`avs_synth.audio.container`), only as far as the
+stretch needs, and to the stream's end only for stretches near it (where the stream's exact length
+decides the picks).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from avs_synth.audio.audio_checks import AudioReadError
+from avs_synth.audio.container import frame_planes, open_audio
+
+__all__ = [
+    "AVSBENCH_RATE",
+    "DECODE_RATE",
+    "MoviepyClip",
+    "avsbench_waveform",
+    "ffmpeg_printed_duration",
+    "moviepy_picks",
+]
+
+AVSBENCH_RATE = 16_000
+"""The rate of AVSBench's wavs (``write_audiofile(fps=16000)``)."""
+DECODE_RATE = 44_100
+"""The rate moviepy has FFmpeg decode at (``AudioFileClip``'s default ``fps``)."""
+READER_BUFFER = 200_000
+"""``AudioFileClip``'s default ``buffersize`` (frames at 44.1 kHz)."""
+WRITE_CHUNK = 2_000
+"""``write_audiofile``'s default ``buffersize`` (output samples per chunk)."""
+CLIP_LEVEL = 32_440
+"""``int16(0.99 * 32768)``: moviepy's clipping level after quantisation."""
+_GATHER = 16_384
+"""Decoded samples handed to FFmpeg's resampler at once (fewer calls, the same samples)."""
+
+
+def ffmpeg_printed_duration(duration_us: int) -> float:
+    """A container duration (microseconds) as moviepy reads it from FFmpeg's ``Duration:`` line.
+
+    FFmpeg prints ``HH:MM:SS.cc`` after adding 5 ms and truncating to centiseconds; moviepy's
+    ``cvsecs`` parses it back as ``SS.cc + 60 * MM + 3600 * HH`` in float.
+    """
+    rounded = duration_us + 5000
+    seconds, micro = divmod(rounded, 1_000_000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [float(f"{seconds:02d}.{100 * micro // 1_000_000:02d}"), float(minutes), float(hours)]
+    return sum(factor * part for factor, part in zip((1, 60, 3600), parts, strict=True))
+
+
+@dataclass(frozen=True)
+class MoviepyPicks:
+    """Which 44.1 kHz frame each output sample of ``write_audiofile`` takes.
+
+    Attributes:
+        frames: int64 ``[int(16000 * duration)]`` stream positions.
+        horizon: int64, same shape: how far into the stream moviepy had read when it took each
+            sample (a stream shorter than that changes the picks, see :func:`moviepy_picks`).
+    """
+
+    frames: np.ndarray
+    horizon: np.ndarray
+
+
+def moviepy_picks(duration_s: float, stream_frames: int) -> MoviepyPicks:
+    """The frames ``AudioFileClip(...).write_audiofile(fps=16000)`` picks, buffer quirks and all.
+
+    A replay of moviepy 1.0.3's ``FFMPEG_AudioReader`` (``buffer_around``, ``get_frame``) and
+    ``AudioClip.iter_chunks``, on frame numbers instead of samples: the buffer always holds a
+    contiguous run of stream frames, kept as its first frame and length.
+
+    Args:
+        duration_s: the duration moviepy read (:func:`ffmpeg_printed_duration`).
+        stream_frames: the length of the decoded 44.1 kHz stream.
+
+    Raises:
+        ValueError: moviepy itself would fail on this clip (an empty stream, or a read pattern
+            that makes it re-open FFmpeg at a seek point).
+    """
+    fps, in_fps = AVSBENCH_RATE, DECODE_RATE
+    nframes = int(in_fps * duration_s)
+    size = min(nframes + 1, READER_BUFFER)
+    read_to = 0  # the FFmpeg pipe's position, in frames asked for (moviepy's ``pos``)
+
+    def read(count: int) -> tuple[int, int]:  # first stream frame and frames got
+        nonlocal read_to
+        first = min(read_to, stream_frames)
+        got = max(0, min(count, stream_frames - read_to))
+        read_to += count
+        return first, got
+
+    # the constructor: buffer_startframe = 1, then buffer_around(1)
+    start_frame = max(0, 1 - size // 2)
+    read_to = start_frame  # seek(): skip_chunk from 0
+    buf_first, buf_len = read(size)
+    total = int(fps * duration_s)
+    chunks = total // WRITE_CHUNK + 1
+    bounds = np.linspace(0, total, chunks + 1, endpoint=True, dtype=int)
+    frames_out = np.empty(total, dtype=np.int64)
+    horizon = np.empty(total, dtype=np.int64)
+    tt_all = (1.0 / fps) * np.arange(0, total)  # the chunks' times, element for element
+    if total and not ((tt_all >= 0) & (tt_all < duration_s)).all():
+        raise ValueError("moviepy would write silence here (a time past the duration)")
+    wanted_all = np.round(in_fps * tt_all).astype(np.int64)
+    for i in range(chunks):
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        if hi == lo:
+            continue
+        wanted = wanted_all[lo:hi]
+        fr_min, fr_max = int(wanted[0]), int(wanted[-1])
+        around = None
+        if not 0 <= fr_min - start_frame < buf_len:
+            around = fr_min
+        elif not 0 <= fr_max - start_frame < buf_len:
+            around = fr_max
+        if around is not None:  # buffer_around(around)
+            new_start = max(0, around - size // 2)
+            current_end = start_frame + size
+            if not new_start < current_end < new_start + size:
+                raise ValueError("moviepy would re-open FFmpeg at a seek point here")
+            conserved = current_end - new_start + 1
+            kept = min(conserved, buf_len)
+            first, got = read(size - conserved)
+            buf_first, buf_len = buf_first + buf_len - kept, kept + got
+            start_frame = new_start
+        index = wanted - start_frame
+        if buf_len < size // 2:
+            index = index - (size // 2 - buf_len + 1)
+        if buf_len == 0:
+            raise ValueError("the audio stream is empty")
+        index = np.where(index >= buf_len, buf_len - 1, index)  # "repeat the last frame"
+        if (index < -buf_len).any():
+            raise ValueError("moviepy would fail reading its buffer here")
+        index = np.where(index < 0, index + buf_len, index)  # NumPy's negative indexing
+        frames_out[lo:hi] = buf_first + index
+        horizon[lo:hi] = read_to
+    return MoviepyPicks(frames=frames_out, horizon=horizon)
+
+
+class _Pcm44k:
+    """The 44.1 kHz stereo int16 stream FFmpeg gives moviepy, decoded from the start as needed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._container, self._stream = open_audio(path)
+        self.rate = int(self._stream.codec_context.sample_rate)
+        self.duration_us = self._container.duration
+        self.declared_in = _declared_samples(self._stream, self.rate)
+        self._frames = self._container.decode(self._stream)
+        self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=DECODE_RATE)
+        self._parts: list[np.ndarray] = []
+        self._size = 0
+        self._consumed = 0  # input samples decoded so far
+        self._template: av.AudioFrame | None = None
+        self.ended = False
+        self._pcm = np.zeros((0, 2), dtype=np.int16)
+
+    @property
+    def declared_out(self) -> int | None:
+        """The stream's declared length at 44.1 kHz (None: not declared)."""
+        if self.declared_in is None:
+            return None
+        return int(round(self.declared_in * DECODE_RATE / self.rate))
+
+    @property
+    def size(self) -> int:
+        """Frames decoded so far."""
+        return self._size
+
+    def ensure(self, frames: float) -> np.ndarray:
+        """The stream's first ``frames`` frames (all of it when it is shorter) as int16 [n, 2]."""
+        pending: list[list[np.ndarray]] = []
+        pending_samples = 0
+        try:
+            while self._size + pending_samples * DECODE_RATE / self.rate < frames + 64:
+                frame = None if self.ended else next(self._frames, None)
+                if frame is not None and self.declared_in is not None:
+                    if self._consumed >= self.declared_in:
+                        frame = None  # cut at the declared duration, as the ffmpeg CLI does
+                if frame is None:
+                    if not self.ended:
+                        self._push(pending)
+                        pending, pending_samples = [], 0
+                        self._collect(self._resampler.resample(None))
+                        self.ended = True
+                    break
+                data, samples = frame_planes(frame), frame.samples
+                if self.declared_in is not None and self._consumed + samples > self.declared_in:
+                    samples = self.declared_in - self._consumed
+                    data = _first_samples(data, frame, samples)
+                self._consumed += samples
+                self._template = frame
+                pending.append(data)
+                pending_samples += samples
+                if pending_samples >= _GATHER:
+                    self._push(pending)
+                    pending, pending_samples = [], 0
+            self._push(pending)
+        except av.error.FFmpegError as error:
+            raise AudioReadError(self.path, f"cannot decode audio: {error}") from None
+        if self._parts:
+            self._pcm = np.concatenate([self._pcm, *self._parts])
+            self._parts = []
+        return self._pcm
+
+    def _push(self, pending: list[list[np.ndarray]]) -> None:
+        """Hand decoded frames (their :func:`frame_planes`) to FFmpeg's resampler as one frame."""
+        if not pending:
+            return
+        template = self._template
+        assert template is not None
+        planes = [np.concatenate([piece[k] for piece in pending]) for k in range(len(pending[0]))]
+        frame = av.AudioFrame.from_ndarray(
+            np.stack(planes), format=template.format.name, layout=template.layout.name
+        )
+        frame.sample_rate = self.rate
+        self._collect(self._resampler.resample(frame))
+
+    def _collect(self, frames: list[av.AudioFrame]) -> None:
+        for out in frames:
+            part = out.to_ndarray().reshape(-1, 2)
+            self._parts.append(part)
+            self._size += len(part)
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def _first_samples(
+    planes: list[np.ndarray], frame: av.AudioFrame, count: int
+) -> list[np.ndarray]:
+    """The first ``count`` samples of :func:`frame_planes` (planar or packed)."""
+    per_plane = count if frame.format.is_planar else count * frame.layout.nb_channels
+    return [plane[:per_plane] for plane in planes]
+
+
+def _declared_samples(stream: av.audio.stream.AudioStream, rate: int) -> int | None:
+    if stream.duration is None or stream.time_base is None:
+        return None
+    return int(round(float(stream.duration * stream.time_base) * rate))
+
+
+class MoviepyClip:
+    """A clip as AVSBench's 16 kHz wav of it (a :class:`ClipReader` at 16 kHz, mono).
+
+    ``read(start, n)`` gives samples ``start .. start + n`` of what moviepy's wav, read by
+    VGGish (channel mean of ``int16 / 32768``), holds: see the module docstring.
+
+    Args:
+        path: any file FFmpeg decodes (video container, wav, flac, ...).
+
+    Raises:
+        FileNotFoundError, AudioReadError: the file is missing, cannot be decoded, has no
+            duration, or moviepy itself would fail on it.
+    """
+
+    rate = AVSBENCH_RATE
+
+    def __init__(self, *, path: Path) -> None:
+        self.path = Path(path)
+        self._pcm = _Pcm44k(self.path)
+        if self._pcm.duration_us is None:
+            self._pcm.close()
+            raise AudioReadError(self.path, "has no duration (moviepy cannot read it)")
+        self.duration_s = ffmpeg_printed_duration(int(self._pcm.duration_us))
+        self.frames = int(AVSBENCH_RATE * self.duration_s)
+        self._picks: MoviepyPicks | None = None
+        self._picks_for: int | None = None
+
+    def _stream_length(self) -> int:
+        """The decoded stream's length: exact once decoded to its end, else as declared."""
+        if self._pcm.ended:
+            return self._pcm.size
+        declared = self._pcm.declared_out
+        if declared is None:
+            self._pcm.ensure(math.inf)
+            return self._pcm.size
+        return declared
+
+    def _picks_now(self) -> MoviepyPicks:
+        length = self._stream_length()
+        if self._picks is None or self._picks_for != length:
+            try:
+                self._picks = moviepy_picks(self.duration_s, length)
+            except ValueError as error:
+                raise AudioReadError(self.path, str(error)) from None
+            self._picks_for = length
+        return self._picks
+
+    def read(self, start: int, length: int) -> np.ndarray:
+        start = max(0, start)
+        stop = min(self.frames, start + length)
+        if stop <= start:
+            return np.zeros(0, dtype=np.float32)
+        picks = self._picks_now()
+        need = int(picks.frames[start:stop].max()) + 1
+        horizon = int(picks.horizon[stop - 1])
+        if not self._pcm.ended and horizon + WRITE_CHUNK * 3 >= self._stream_length():
+            self._pcm.ensure(math.inf)  # near the end: exact length
+            picks = self._picks_now()
+            need = int(picks.frames[start:stop].max()) + 1
+        pcm = self._pcm.ensure(need)
+        if len(pcm) < need:  # the stream is shorter than declared: its real length decides
+            picks = self._picks_now()
+        chosen = np.clip(pcm[picks.frames[start:stop]], -CLIP_LEVEL, CLIP_LEVEL).astype(np.int32)
+        return ((chosen[:, 0] + chosen[:, 1]) / np.float32(65536.0)).astype(np.float32)
+
+    def stereo_int16(self) -> np.ndarray:
+        """The whole wav moviepy writes: int16 ``[frames, 2]`` at 16 kHz."""
+        self._pcm.ensure(math.inf)
+        picks = self._picks_now()
+        pcm = self._pcm.ensure(0)
+        return np.clip(pcm[picks.frames], -CLIP_LEVEL, CLIP_LEVEL).astype(np.int16)
+
+    def close(self) -> None:
+        """Close the file."""
+        self._pcm.close()
+
+
+def avsbench_waveform(path: str | Path) -> np.ndarray:
+    """The whole clip as AVSBench's wav of it, read as VGGish reads it: float32 mono, 16 kHz."""
+    clip = MoviepyClip(path=Path(path))
+    try:
+        return clip.read(0, clip.frames)
+    finally:
+        clip.close()
