@@ -252,9 +252,7 @@ class _Pcm44k:
         self._container.close()
 
 
-def _first_samples(
-    planes: list[np.ndarray], frame: av.AudioFrame, count: int
-) -> list[np.ndarray]:
+def _first_samples(planes: list[np.ndarray], frame: av.AudioFrame, count: int) -> list[np.ndarray]:
     """The first ``count`` samples of :func:`frame_planes` (planar or packed)."""
     per_plane = count if frame.format.is_planar else count * frame.layout.nb_channels
     return [plane[:per_plane] for plane in planes]

@@ -33,8 +33,14 @@ WARMUP_S = 0.1
 MAX_DURATION_S = 24 * 3600.0
 """A stream declaring more than this is refused (a corrupt or hostile header)."""
 
-_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
-           "flt": np.float32, "dbl": np.float64}
+_DTYPES = {
+    "u8": np.uint8,
+    "s16": np.int16,
+    "s32": np.int32,
+    "s64": np.int64,
+    "flt": np.float32,
+    "dbl": np.float64,
+}
 _SCALE = {"s16": 1 / 32768, "s32": 1 / 2147483648, "s64": 1 / 9223372036854775808, "u8": 1 / 128}
 
 
@@ -78,7 +84,8 @@ def open_audio(path: Path) -> tuple[av.container.InputContainer, av.audio.stream
         raise AudioReadError(path, "holds no audio stream")
     stream = container.streams.audio[0]
     try:
-        check_format(path, int(stream.codec_context.sample_rate or 0), stream.codec_context.channels)
+        context = stream.codec_context
+        check_format(path, int(context.sample_rate or 0), int(context.channels))
     except AudioReadError:
         container.close()
         raise
@@ -187,8 +194,9 @@ class ContainerDecoder:
                     break
         except av.error.FFmpegError as error:
             if seek_to is not None:
-                logger.debug("%s: seek to %d failed (%s); decoding from the start", self.path,
-                             seek_to, error)
+                logger.debug(
+                    "%s: seek to %d failed (%s); decoding from the start", self.path, seek_to, error
+                )
                 return None
             raise AudioReadError(self.path, f"cannot decode audio: {_reason(error)}") from None
         return pieces

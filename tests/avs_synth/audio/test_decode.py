@@ -71,10 +71,9 @@ def test_unreadable_and_missing_files_name_the_file(tmp_path: Path) -> None:
         load_audio(tmp_path / "absent.flac")
 
 
+@pytest.mark.usefixtures("no_ffmpeg")
 @pytest.mark.parametrize(("codec", "name"), [("flac", "a.mkv"), ("alac", "a.m4a")])
-def test_lossless_video_containers_are_exact(
-    tmp_path: Path, no_ffmpeg: None, codec: str, name: str
-) -> None:
+def test_lossless_video_containers_are_exact(tmp_path: Path, codec: str, name: str) -> None:
     pcm = _pcm(1.0, 8000)
     write_media(tmp_path / name, pcm, 8000, codec=codec)
     expected = (pcm[:, 0].astype(np.float32) + pcm[:, 1]) / 2 / 32768
@@ -85,9 +84,8 @@ def test_lossless_video_containers_are_exact(
     assert audio_duration(tmp_path / name) == pytest.approx(1.0, abs=1e-3)
 
 
-def test_mp4_with_video_stream_and_aac_needs_no_ffmpeg_program(
-    tmp_path: Path, no_ffmpeg: None
-) -> None:
+@pytest.mark.usefixtures("no_ffmpeg")
+def test_mp4_with_video_stream_and_aac_needs_no_ffmpeg_program(tmp_path: Path) -> None:
     t = np.arange(16000) / 16000
     tone = 0.5 * np.sin(2 * np.pi * 440 * t)
     write_media(tmp_path / "clip.mp4", tone, 16000, video_size=(32, 32))
