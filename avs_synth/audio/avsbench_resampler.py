@@ -28,19 +28,19 @@ decides the picks).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 
 from avs_synth.audio.audio_checks import AudioReadError
-from avs_synth.audio.container import frame_planes, open_audio
+from avs_synth.audio.container import frame_planes, open_audio, plausible_seconds
 
 __all__ = [
     "AVSBENCH_RATE",
     "DECODE_RATE",
     "MoviepyClip",
+    "MoviepyReplay",
     "avsbench_waveform",
     "ffmpeg_printed_duration",
     "moviepy_picks",
@@ -74,93 +74,115 @@ def ffmpeg_printed_duration(duration_us: int) -> float:
     return sum(factor * part for factor, part in zip((1, 60, 3600), parts, strict=True))
 
 
-@dataclass(frozen=True)
-class MoviepyPicks:
-    """Which 44.1 kHz frame each output sample of ``write_audiofile`` takes.
-
-    Attributes:
-        frames: int64 ``[int(16000 * duration)]`` stream positions.
-        horizon: int64, same shape: how far into the stream moviepy had read when it took each
-            sample (a stream shorter than that changes the picks, see :func:`moviepy_picks`).
-    """
-
-    frames: np.ndarray
-    horizon: np.ndarray
-
-
-def moviepy_picks(duration_s: float, stream_frames: int) -> MoviepyPicks:
-    """The frames ``AudioFileClip(...).write_audiofile(fps=16000)`` picks, buffer quirks and all.
+class MoviepyReplay:
+    """Which 44.1 kHz frame each output sample of ``write_audiofile(fps=16000)`` takes.
 
     A replay of moviepy 1.0.3's ``FFMPEG_AudioReader`` (``buffer_around``, ``get_frame``) and
     ``AudioClip.iter_chunks``, on frame numbers instead of samples: the buffer always holds a
-    contiguous run of stream frames, kept as its first frame and length.
+    contiguous run of stream frames, kept as its first frame and length. Chunks are replayed once,
+    as far as asked, and their buffer states kept (four integers a chunk), so any stretch of a
+    long file costs only its own chunks.
 
     Args:
         duration_s: the duration moviepy read (:func:`ffmpeg_printed_duration`).
         stream_frames: the length of the decoded 44.1 kHz stream.
 
     Raises:
-        ValueError: moviepy itself would fail on this clip (an empty stream, or a read pattern
-            that makes it re-open FFmpeg at a seek point).
+        ValueError: (from :meth:`picks`) moviepy itself would fail on this clip: an empty stream,
+            or a read pattern that makes it re-open FFmpeg at a seek point.
     """
-    fps, in_fps = AVSBENCH_RATE, DECODE_RATE
-    nframes = int(in_fps * duration_s)
-    size = min(nframes + 1, READER_BUFFER)
-    read_to = 0  # the FFmpeg pipe's position, in frames asked for (moviepy's ``pos``)
 
-    def read(count: int) -> tuple[int, int]:  # first stream frame and frames got
-        nonlocal read_to
-        first = min(read_to, stream_frames)
-        got = max(0, min(count, stream_frames - read_to))
-        read_to += count
+    def __init__(self, duration_s: float, stream_frames: int) -> None:
+        self.duration_s = duration_s
+        self.stream_frames = stream_frames
+        nframes = int(DECODE_RATE * duration_s)
+        self.size = min(nframes + 1, READER_BUFFER)
+        self.total = int(AVSBENCH_RATE * duration_s)
+        chunks = self.total // WRITE_CHUNK + 1
+        self.bounds = np.linspace(0, self.total, chunks + 1, endpoint=True, dtype=int)
+        # the constructor: buffer_startframe = 1, then buffer_around(1): seek + read_chunk
+        start_frame = max(0, 1 - self.size // 2)
+        self._read_to = start_frame  # the FFmpeg pipe's position in frames asked for (``pos``)
+        first, got = self._read(self.size)
+        self._now = (start_frame, first, got)
+        self._states = np.zeros((chunks, 4), dtype=np.int64)  # start, first, length, read_to
+        self._done = 0
+
+    def _read(self, count: int) -> tuple[int, int]:
+        """``read_chunk(count)``: the first stream frame read and the frames got."""
+        first = min(self._read_to, self.stream_frames)
+        got = max(0, min(count, self.stream_frames - self._read_to))
+        self._read_to += count
         return first, got
 
-    # the constructor: buffer_startframe = 1, then buffer_around(1)
-    start_frame = max(0, 1 - size // 2)
-    read_to = start_frame  # seek(): skip_chunk from 0
-    buf_first, buf_len = read(size)
-    total = int(fps * duration_s)
-    chunks = total // WRITE_CHUNK + 1
-    bounds = np.linspace(0, total, chunks + 1, endpoint=True, dtype=int)
-    frames_out = np.empty(total, dtype=np.int64)
-    horizon = np.empty(total, dtype=np.int64)
-    tt_all = (1.0 / fps) * np.arange(0, total)  # the chunks' times, element for element
-    if total and not ((tt_all >= 0) & (tt_all < duration_s)).all():
-        raise ValueError("moviepy would write silence here (a time past the duration)")
-    wanted_all = np.round(in_fps * tt_all).astype(np.int64)
-    for i in range(chunks):
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        if hi == lo:
-            continue
-        wanted = wanted_all[lo:hi]
-        fr_min, fr_max = int(wanted[0]), int(wanted[-1])
-        around = None
-        if not 0 <= fr_min - start_frame < buf_len:
-            around = fr_min
-        elif not 0 <= fr_max - start_frame < buf_len:
-            around = fr_max
-        if around is not None:  # buffer_around(around)
-            new_start = max(0, around - size // 2)
-            current_end = start_frame + size
-            if not new_start < current_end < new_start + size:
-                raise ValueError("moviepy would re-open FFmpeg at a seek point here")
-            conserved = current_end - new_start + 1
-            kept = min(conserved, buf_len)
-            first, got = read(size - conserved)
-            buf_first, buf_len = buf_first + buf_len - kept, kept + got
-            start_frame = new_start
-        index = wanted - start_frame
-        if buf_len < size // 2:
-            index = index - (size // 2 - buf_len + 1)
-        if buf_len == 0:
-            raise ValueError("the audio stream is empty")
-        index = np.where(index >= buf_len, buf_len - 1, index)  # "repeat the last frame"
-        if (index < -buf_len).any():
-            raise ValueError("moviepy would fail reading its buffer here")
-        index = np.where(index < 0, index + buf_len, index)  # NumPy's negative indexing
-        frames_out[lo:hi] = buf_first + index
-        horizon[lo:hi] = read_to
-    return MoviepyPicks(frames=frames_out, horizon=horizon)
+    @staticmethod
+    def _wanted(lo: int, hi: int) -> np.ndarray:
+        """``np.round(fps * tt)`` for ``tt = (1.0 / 16000) * np.arange(lo, hi)``, as moviepy
+        computes it (the float order matters at the .5 ties)."""
+        return np.round(DECODE_RATE * ((1.0 / AVSBENCH_RATE) * np.arange(lo, hi))).astype(np.int64)
+
+    def _advance(self, last_chunk: int) -> None:
+        size = self.size
+        for chunk in range(self._done, last_chunk + 1):
+            lo, hi = int(self.bounds[chunk]), int(self.bounds[chunk + 1])
+            start_frame, buf_first, buf_len = self._now
+            if hi > lo:
+                if (1.0 / AVSBENCH_RATE) * (hi - 1) >= self.duration_s:
+                    raise ValueError("moviepy would write silence here (a time past the duration)")
+                fr_min, fr_max = (int(v) for v in self._wanted(lo, hi)[[0, -1]])
+                around = None
+                if not 0 <= fr_min - start_frame < buf_len:
+                    around = fr_min
+                elif not 0 <= fr_max - start_frame < buf_len:
+                    around = fr_max
+                if around is not None:  # buffer_around(around)
+                    new_start = max(0, around - size // 2)
+                    current_end = start_frame + size
+                    if not new_start < current_end < new_start + size:
+                        raise ValueError("moviepy would re-open FFmpeg at a seek point here")
+                    conserved = current_end - new_start + 1  # moviepy's one frame too many
+                    kept = min(conserved, buf_len)
+                    _, got = self._read(size - conserved)
+                    buf_first, buf_len = buf_first + buf_len - kept, kept + got
+                    start_frame = new_start
+            self._now = (start_frame, buf_first, buf_len)
+            self._states[chunk] = (start_frame, buf_first, buf_len, self._read_to)
+        self._done = max(self._done, last_chunk + 1)
+
+    def picks(self, start: int, stop: int) -> tuple[np.ndarray, int]:
+        """The stream frames output samples ``start .. stop - 1`` take (int64), and how far into
+        the stream moviepy had read by then (a stream shorter than that changes them)."""
+        start, stop = max(0, start), min(self.total, stop)
+        if stop <= start:
+            return np.zeros(0, dtype=np.int64), 0
+        first_chunk = int(np.searchsorted(self.bounds, start, side="right")) - 1
+        last_chunk = int(np.searchsorted(self.bounds, stop - 1, side="right")) - 1
+        self._advance(last_chunk)
+        out = []
+        half = self.size // 2
+        for chunk in range(first_chunk, last_chunk + 1):
+            lo = max(int(self.bounds[chunk]), start)
+            hi = min(int(self.bounds[chunk + 1]), stop)
+            if hi <= lo:
+                continue
+            start_frame, buf_first, buf_len, _ = (int(v) for v in self._states[chunk])
+            if buf_len == 0:
+                raise ValueError("the audio stream is empty")
+            index = self._wanted(lo, hi) - start_frame
+            if buf_len < half:
+                index = index - (half - buf_len + 1)
+            index = np.where(index >= buf_len, buf_len - 1, index)  # "repeat the last frame"
+            if (index < -buf_len).any():
+                raise ValueError("moviepy would fail reading its buffer here")
+            index = np.where(index < 0, index + buf_len, index)  # NumPy's negative indexing
+            out.append(buf_first + index)
+        return np.concatenate(out), int(self._states[last_chunk, 3])
+
+
+def moviepy_picks(duration_s: float, stream_frames: int) -> np.ndarray:
+    """Every frame :class:`MoviepyReplay` picks for the whole output (int64)."""
+    replay = MoviepyReplay(duration_s, stream_frames)
+    return replay.picks(0, replay.total)[0]
 
 
 class _Pcm44k:
@@ -287,9 +309,18 @@ class MoviepyClip:
             self._pcm.close()
             raise AudioReadError(self.path, "has no duration (moviepy cannot read it)")
         self.duration_s = ffmpeg_printed_duration(int(self._pcm.duration_us))
+        self._replay: MoviepyReplay | None = None
+        if self.duration_s > plausible_seconds(self.path):  # a header that may lie: check it
+            self._pcm.ensure(math.inf)
+            held = self._pcm.size / DECODE_RATE
+            if self.duration_s > 1.05 * held + 1.0:
+                self._pcm.close()
+                raise AudioReadError(
+                    self.path,
+                    f"declares {self.duration_s:.0f} s but holds {held:.1f} s of audio; the "
+                    "header is corrupt",
+                )
         self.frames = int(AVSBENCH_RATE * self.duration_s)
-        self._picks: MoviepyPicks | None = None
-        self._picks_for: int | None = None
 
     def _stream_length(self) -> int:
         """The decoded stream's length: exact once decoded to its end, else as declared."""
@@ -301,40 +332,39 @@ class MoviepyClip:
             return self._pcm.size
         return declared
 
-    def _picks_now(self) -> MoviepyPicks:
+    def _replay_now(self) -> MoviepyReplay:
         length = self._stream_length()
-        if self._picks is None or self._picks_for != length:
-            try:
-                self._picks = moviepy_picks(self.duration_s, length)
-            except ValueError as error:
-                raise AudioReadError(self.path, str(error)) from None
-            self._picks_for = length
-        return self._picks
+        if self._replay is None or self._replay.stream_frames != length:
+            self._replay = MoviepyReplay(self.duration_s, length)
+        return self._replay
+
+    def _picks(self, start: int, stop: int) -> tuple[np.ndarray, int]:
+        try:
+            return self._replay_now().picks(start, stop)
+        except ValueError as error:
+            raise AudioReadError(self.path, str(error)) from None
 
     def read(self, start: int, length: int) -> np.ndarray:
         start = max(0, start)
         stop = min(self.frames, start + length)
         if stop <= start:
             return np.zeros(0, dtype=np.float32)
-        picks = self._picks_now()
-        need = int(picks.frames[start:stop].max()) + 1
-        horizon = int(picks.horizon[stop - 1])
+        frames, horizon = self._picks(start, stop)
         if not self._pcm.ended and horizon + WRITE_CHUNK * 3 >= self._stream_length():
-            self._pcm.ensure(math.inf)  # near the end: exact length
-            picks = self._picks_now()
-            need = int(picks.frames[start:stop].max()) + 1
+            self._pcm.ensure(math.inf)  # near the end: the exact length decides the picks
+            frames, horizon = self._picks(start, stop)
+        need = int(frames.max()) + 1
         pcm = self._pcm.ensure(need)
         if len(pcm) < need:  # the stream is shorter than declared: its real length decides
-            picks = self._picks_now()
-        chosen = np.clip(pcm[picks.frames[start:stop]], -CLIP_LEVEL, CLIP_LEVEL).astype(np.int32)
+            frames, _ = self._picks(start, stop)
+        chosen = np.clip(pcm[frames], -CLIP_LEVEL, CLIP_LEVEL).astype(np.int32)
         return ((chosen[:, 0] + chosen[:, 1]) / np.float32(65536.0)).astype(np.float32)
 
     def stereo_int16(self) -> np.ndarray:
         """The whole wav moviepy writes: int16 ``[frames, 2]`` at 16 kHz."""
-        self._pcm.ensure(math.inf)
-        picks = self._picks_now()
-        pcm = self._pcm.ensure(0)
-        return np.clip(pcm[picks.frames], -CLIP_LEVEL, CLIP_LEVEL).astype(np.int16)
+        pcm = self._pcm.ensure(math.inf)
+        frames, _ = self._picks(0, self.frames)
+        return np.clip(pcm[frames], -CLIP_LEVEL, CLIP_LEVEL).astype(np.int16)
 
     def close(self) -> None:
         """Close the file."""

@@ -23,6 +23,7 @@ from avs_synth.audio.audio_checks import AudioReadError, check_finite, check_for
 from avs_synth.audio.avsbench_resampler import MoviepyClip
 from avs_synth.audio.container import ContainerDecoder
 from avs_synth.audio.decode import Resampler, check_resampler, load_audio, uses_container
+from avs_synth.audio.logmel import check_resample_rates
 from avs_synth.audio.windows import ArrayClip, ClipReader
 
 SEEKABLE_EXTENSIONS = frozenset({".flac", ".wav"})
@@ -149,6 +150,16 @@ class ContainerClip:
         self._decoder.close()
 
 
+def _resamplable(clip: SoundFileClip | ContainerClip, sample_rate: int) -> ClipReader:
+    """The clip, if its rate can be resampled to ``sample_rate`` (else closed and refused)."""
+    try:
+        check_resample_rates(clip.rate, sample_rate)
+    except ValueError as error:
+        clip.close()
+        raise AudioReadError(clip.path, str(error)) from None
+    return clip
+
+
 def open_clip(
     path: Path, *, sample_rate: int = 16_000, resampler: Resampler = "bandlimited"
 ) -> ClipReader:
@@ -171,10 +182,10 @@ def open_clip(
     if suffix in SEEKABLE_EXTENSIONS:
         clip = SoundFileClip(path=path)
         if clip.frames > 0:
-            return clip
+            return _resamplable(clip, sample_rate)
         clip.close()
     if uses_container(path):
-        return ContainerClip(path=path)
+        return _resamplable(ContainerClip(path=path), sample_rate)
     try:
         rate = int(sf.info(str(path)).samplerate)
     except (sf.LibsndfileError, RuntimeError, TypeError):

@@ -26,12 +26,28 @@ from avs_synth.audio.audio_checks import AudioReadError, check_finite, check_for
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["WARMUP_S", "ContainerDecoder", "frame_planes", "frame_samples", "open_audio"]
+__all__ = [
+    "WARMUP_S",
+    "ContainerDecoder",
+    "frame_planes",
+    "frame_samples",
+    "open_audio",
+    "plausible_seconds",
+]
 
 WARMUP_S = 0.1
 """Audio decoded before a seeked stretch and dropped (about four AAC frames at 44.1 kHz)."""
 MAX_DURATION_S = 24 * 3600.0
 """A stream declaring more than this is refused (a corrupt or hostile header)."""
+MIN_BITRATE = 4_000
+"""Bits per second below which no real audio stream goes (the lowest speech codecs use ~6 kb/s):
+a file declaring a longer duration than its size allows at this rate is decoded to be measured."""
+
+
+def plausible_seconds(path: Path) -> float:
+    """The longest audio the file's size allows at :data:`MIN_BITRATE` (plus a second)."""
+    return path.stat().st_size * 8 / MIN_BITRATE + 1.0
+
 
 _DTYPES = {
     "u8": np.uint8,
@@ -85,6 +101,8 @@ def open_audio(path: Path) -> tuple[av.container.InputContainer, av.audio.stream
     stream = container.streams.audio[0]
     try:
         context = stream.codec_context
+        if context is None:
+            raise AudioReadError(path, "cannot decode audio: no decoder for its audio codec")
         check_format(path, int(context.sample_rate or 0), int(context.channels))
     except AudioReadError:
         container.close()
@@ -127,8 +145,8 @@ class ContainerDecoder:
             seconds = float(stream.duration * stream.time_base)
         elif self._container.duration is not None:
             seconds = self._container.duration / 1_000_000
-        if seconds is None or seconds <= 0:
-            return None
+        if seconds is None or seconds <= 0 or seconds > plausible_seconds(self.path):
+            return None  # unknown, or more than the file can hold: decoded to be measured
         if seconds > MAX_DURATION_S:
             raise AudioReadError(self.path, f"declares {seconds:.0f} s of audio; corrupt header")
         return int(round(seconds * self.rate))

@@ -126,7 +126,10 @@ def load_audio(
     mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
     mono = np.ascontiguousarray(mono, dtype=np.float32)
     if native_rate != sample_rate and mono.size > 0:
-        mono = resample(torch.from_numpy(mono), native_rate, sample_rate).numpy()
+        try:
+            mono = resample(torch.from_numpy(mono), native_rate, sample_rate).numpy()
+        except ValueError as error:
+            raise AudioReadError(path, str(error)) from None
     return mono
 
 

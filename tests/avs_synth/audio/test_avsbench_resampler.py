@@ -12,6 +12,7 @@ from moviepy.audio.io.AudioFileClip import AudioFileClip
 
 from avs_synth.audio.avsbench_resampler import (
     MoviepyClip,
+    MoviepyReplay,
     avsbench_waveform,
     ffmpeg_printed_duration,
     moviepy_picks,
@@ -91,22 +92,26 @@ def test_sample_exact_against_moviepy(tmp_path, name, rate, channels, codec):
 
 
 def test_picks_follow_moviepys_buffer_not_just_rounding():
-    picks = moviepy_picks(10.0, 441_000)
+    frames = moviepy_picks(10.0, 441_000)
     k = np.arange(160_000)
     rounded = np.round(44100 * ((1.0 / 16000) * k)).astype(np.int64)  # moviepy's float order
-    assert picks.frames.shape == (160_000,)
+    assert frames.shape == (160_000,)
     # exact until the write chunk (2,000 samples = 5,513 frames) that reaches past the first
     # 200,000-frame buffer refills it; from there one frame earlier per refill
-    first_refill = int(np.argmax(picks.frames != rounded))
+    first_refill = int(np.argmax(frames != rounded))
     assert 200_000 - 5_513 < rounded[first_refill] <= 200_000 and np.array_equal(
-        picks.frames[:first_refill], rounded[:first_refill]
+        frames[:first_refill], rounded[:first_refill]
     )
-    shifts = np.unique(rounded - picks.frames)
+    shifts = np.unique(rounded - frames)
     assert shifts.tolist() == [0, 1, 2, 3]
-    assert 0.40 < np.mean(picks.frames == rounded) < 0.5
+    assert 0.40 < np.mean(frames == rounded) < 0.5
     # a stream shorter than the duration: past its end moviepy repeats its buffer's last frame
     short = moviepy_picks(10.0, 300_000)
-    assert short.frames.max() == 299_999 and short.frames[-1] == 299_999
+    assert short.max() == 299_999 and short[-1] == 299_999
+    # any stretch replayed alone takes the same frames
+    replay = MoviepyReplay(10.0, 441_000)
+    assert np.array_equal(replay.picks(123_456, 140_001)[0], frames[123_456:140_001])
+    assert np.array_equal(replay.picks(5, 2_003)[0], frames[5:2_003])
 
 
 def test_ffmpeg_printed_duration_rounds_to_centiseconds_as_ffmpeg_prints():
