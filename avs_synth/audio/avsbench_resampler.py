@@ -22,7 +22,8 @@ fps=16000)``. What that does, step by step (checked against moviepy itself by th
 of the output: it decodes from the clip's start, as moviepy's FFmpeg does (a seek would change the
 decoded samples of lossy codecs, see :mod:`avs_synth.audio.container`), only as far as the
 stretch needs, and to the stream's end only for stretches near it (where the stream's exact length
-decides the picks).
+decides the picks). A 16-bit WAV / FLAC at 44.1 kHz is read by stretches instead, since FFmpeg
+passes its samples through unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import soundfile as sf
 
 from avs_synth.audio.audio_checks import AudioReadError
 from avs_synth.audio.container import frame_planes, open_audio, plausible_seconds
@@ -129,7 +131,9 @@ class MoviepyReplay:
             if hi > lo:
                 if (1.0 / AVSBENCH_RATE) * (hi - 1) >= self.duration_s:
                     raise ValueError("moviepy would write silence here (a time past the duration)")
-                fr_min, fr_max = (int(v) for v in self._wanted(lo, hi)[[0, -1]])
+                # the chunk's first and last picks (Python floats round half to even, as NumPy)
+                fr_min = round(DECODE_RATE * ((1.0 / AVSBENCH_RATE) * lo))
+                fr_max = round(DECODE_RATE * ((1.0 / AVSBENCH_RATE) * (hi - 1)))
                 around = None
                 if not 0 <= fr_min - start_frame < buf_len:
                     around = fr_min
@@ -196,6 +200,13 @@ class _Pcm44k:
         self.declared_in = _declared_samples(self._stream, self.rate)
         self._frames = self._container.decode(self._stream)
         self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=DECODE_RATE)
+        context = self._stream.codec_context
+        self._direct = (  # FFmpeg would only convert: done here in NumPy, identically
+            self.rate == DECODE_RATE
+            and context.format is not None
+            and context.format.name in ("flt", "fltp")
+            and context.channels in (1, 2)
+        )
         self._parts: list[np.ndarray] = []
         self._size = 0
         self._consumed = 0  # input samples decoded so far
@@ -229,7 +240,8 @@ class _Pcm44k:
                     if not self.ended:
                         self._push(pending)
                         pending, pending_samples = [], 0
-                        self._collect(self._resampler.resample(None))
+                        if not self._direct:
+                            self._collect(self._resampler.resample(None))
                         self.ended = True
                     break
                 data, samples = frame_planes(frame), frame.samples
@@ -251,6 +263,13 @@ class _Pcm44k:
             self._parts = []
         return self._pcm
 
+    def take(self, frames: np.ndarray) -> np.ndarray | None:
+        """The stream's frames at ``frames`` (int16 [n, 2]); None when the stream ends before
+        the last of them (its length is then known: :attr:`ended`)."""
+        need = int(frames.max()) + 1
+        pcm = self.ensure(need)
+        return pcm[frames] if len(pcm) >= need else None
+
     def _push(self, pending: list[list[np.ndarray]]) -> None:
         """Hand decoded frames (their :func:`frame_planes`) to FFmpeg's resampler as one frame."""
         if not pending:
@@ -258,11 +277,27 @@ class _Pcm44k:
         template = self._template
         assert template is not None
         planes = [np.concatenate([piece[k] for piece in pending]) for k in range(len(pending[0]))]
+        if self._direct and template.format.name in ("flt", "fltp"):
+            self._convert_direct(planes, planar=template.format.is_planar)
+            return
         frame = av.AudioFrame.from_ndarray(
             np.stack(planes), format=template.format.name, layout=template.layout.name
         )
         frame.sample_rate = self.rate
         self._collect(self._resampler.resample(frame))
+
+    def _convert_direct(self, planes: list[np.ndarray], *, planar: bool) -> None:
+        """What FFmpeg's swresample does to 44.1 kHz float audio for ``-ac 2 -f s16le``: a mono
+        channel times ``(float)M_SQRT1_2`` into both channels, then ``lrintf(x * 32768)``
+        clipped to int16 (round half to even, no dither)."""
+        channels = len(planes) if planar else int(self._stream.codec_context.channels)
+        samples = np.stack(planes, axis=1) if planar else planes[0].reshape(-1, channels)
+        if channels == 1:
+            samples = np.repeat(samples * np.float32(0.70710678118654752), 2, axis=1)
+        scaled = np.rint(samples.astype(np.float32) * np.float32(32768.0))
+        part = np.clip(scaled, -32768, 32767).astype(np.int16)
+        self._parts.append(part)
+        self._size += len(part)
 
     def _collect(self, frames: list[av.AudioFrame]) -> None:
         for out in frames:
@@ -286,6 +321,79 @@ def _declared_samples(stream: av.audio.stream.AudioStream, rate: int) -> int | N
     return int(round(float(stream.duration * stream.time_base) * rate))
 
 
+class _SeekablePcm44k:
+    """The same stream for a 16-bit WAV / FLAC at 44.1 kHz, read by stretches with soundfile.
+
+    Lossless 16-bit PCM at 44.1 kHz goes through FFmpeg unchanged, except that a mono stream is
+    spread to both channels at -3 dB in FFmpeg's int16 arithmetic: ``(x * 23170 + 16384) >> 15``
+    (``23170 = round(32768 / sqrt(2))``). Reading a stretch directly is exact and avoids decoding
+    from the start.
+    """
+
+    def __init__(self, path: Path, handle: sf.SoundFile) -> None:
+        self.path = path
+        self._handle = handle
+        self.channels = handle.channels
+        container, _ = open_audio(path)  # the duration exactly as FFmpeg computes it
+        with container:
+            self.duration_us = container.duration
+        self.size = int(handle.frames)
+        self.ended = True
+        self.declared_out = self.size
+        self._block_first = 0
+        self._block = np.zeros((0, 2), dtype=np.int16)
+
+    @staticmethod
+    def accepts(handle: sf.SoundFile) -> bool:
+        return (
+            handle.samplerate == DECODE_RATE
+            and handle.subtype == "PCM_16"
+            and handle.channels in (1, 2)
+            and handle.format in ("WAV", "FLAC")
+            and handle.frames > 0
+        )
+
+    def ensure(self, frames: float) -> np.ndarray:
+        return self.take(np.arange(min(self.size, frames), dtype=np.int64))
+
+    def take(self, frames: np.ndarray) -> np.ndarray:
+        if len(frames) == 0:
+            return np.zeros((0, 2), dtype=np.int16)
+        first, last = int(frames.min()), int(frames.max())
+        if not (self._block_first <= first and last < self._block_first + len(self._block)):
+            self._block_first, self._block = first, self._read(first, last + 1 - first)
+        return self._block[frames - self._block_first]
+
+    def _read(self, first: int, count: int) -> np.ndarray:
+        try:
+            self._handle.seek(first)
+            data = self._handle.read(frames=count, dtype="int16", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+            raise AudioReadError(self.path, f"cannot decode audio: {error}") from None
+        if len(data) < count:
+            raise AudioReadError(self.path, "the file holds fewer samples than its header says")
+        if self.channels == 1:
+            spread = ((data[:, 0].astype(np.int32) * 23170 + 16384) >> 15).astype(np.int16)
+            data = np.stack([spread, spread], axis=1)
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _open_pcm44k(path: Path) -> _Pcm44k | _SeekablePcm44k:
+    if path.suffix.lower() in (".wav", ".flac"):
+        try:
+            handle = sf.SoundFile(str(path))
+        except (sf.LibsndfileError, RuntimeError, TypeError):
+            handle = None
+        if handle is not None:
+            if _SeekablePcm44k.accepts(handle):
+                return _SeekablePcm44k(path, handle)
+            handle.close()
+    return _Pcm44k(path)
+
+
 class MoviepyClip:
     """A clip as AVSBench's 16 kHz wav of it (a :class:`ClipReader` at 16 kHz, mono).
 
@@ -304,7 +412,7 @@ class MoviepyClip:
 
     def __init__(self, *, path: Path) -> None:
         self.path = Path(path)
-        self._pcm = _Pcm44k(self.path)
+        self._pcm = _open_pcm44k(self.path)
         if self._pcm.duration_us is None:
             self._pcm.close()
             raise AudioReadError(self.path, "has no duration (moviepy cannot read it)")
@@ -353,18 +461,21 @@ class MoviepyClip:
         if not self._pcm.ended and horizon + WRITE_CHUNK * 3 >= self._stream_length():
             self._pcm.ensure(math.inf)  # near the end: the exact length decides the picks
             frames, horizon = self._picks(start, stop)
-        need = int(frames.max()) + 1
-        pcm = self._pcm.ensure(need)
-        if len(pcm) < need:  # the stream is shorter than declared: its real length decides
+        taken = self._pcm.take(frames)
+        if taken is None:  # the stream is shorter than declared: its real length decides
             frames, _ = self._picks(start, stop)
-        chosen = np.clip(pcm[frames], -CLIP_LEVEL, CLIP_LEVEL).astype(np.int32)
+            taken = self._pcm.take(frames)
+            assert taken is not None
+        chosen = np.clip(taken, -CLIP_LEVEL, CLIP_LEVEL).astype(np.int32)
         return ((chosen[:, 0] + chosen[:, 1]) / np.float32(65536.0)).astype(np.float32)
 
     def stereo_int16(self) -> np.ndarray:
         """The whole wav moviepy writes: int16 ``[frames, 2]`` at 16 kHz."""
-        pcm = self._pcm.ensure(math.inf)
+        self._pcm.ensure(math.inf)
         frames, _ = self._picks(0, self.frames)
-        return np.clip(pcm[frames], -CLIP_LEVEL, CLIP_LEVEL).astype(np.int16)
+        taken = self._pcm.take(frames)
+        assert taken is not None
+        return np.clip(taken, -CLIP_LEVEL, CLIP_LEVEL).astype(np.int16)
 
     def close(self) -> None:
         """Close the file."""

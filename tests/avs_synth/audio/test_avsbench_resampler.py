@@ -55,7 +55,8 @@ CASES = [
     ("aac44k-mono.mp4", 44100, 1, "aac"),
     ("aac48k-stereo.mp4", 48000, 2, "aac"),
     ("aac48k-mono.mp4", 48000, 1, "aac"),
-    ("pcm44k-stereo.flac", 44100, 2, None),
+    ("pcm44k-stereo.flac", 44100, 2, None),  # read by stretches with soundfile
+    ("pcm44k-mono.wav", 44100, 1, None),  # the same, with FFmpeg's int16 -3 dB spread
     ("pcm16k-mono.wav", 16000, 1, None),
 ]
 
