@@ -35,7 +35,7 @@ import av
 import numpy as np
 import soundfile as sf
 
-from avs_synth.audio.audio_checks import AudioReadError
+from avs_synth.audio.audio_checks import AudioReadError, check_finite
 from avs_synth.audio.container import frame_planes, open_audio, plausible_seconds
 
 __all__ = [
@@ -245,6 +245,10 @@ class _Pcm44k:
                         self.ended = True
                     break
                 data, samples = frame_planes(frame), frame.samples
+                if data and data[0].dtype.kind == "f":  # FFmpeg would turn NaN into noise
+                    channels = 1 if frame.format.is_planar else frame.layout.nb_channels
+                    for plane in data:
+                        check_finite(self.path, plane.reshape(-1, channels), first=self._consumed)
                 if self.declared_in is not None and self._consumed + samples > self.declared_in:
                     samples = self.declared_in - self._consumed
                     data = _first_samples(data, frame, samples)
