@@ -190,8 +190,10 @@ class ContainerDecoder:
             if seek_to is not None:
                 offset = int((stream.start_time or 0) + seek_to / self.rate / tb)
                 self._container.seek(offset, stream=stream, backward=True)
-            elif self._decoded_once:
-                self._container.seek(stream.start_time or 0, stream=stream, backward=True)
+            elif self._decoded_once:  # from the start again: a fresh demuxer and decoder, as
+                self._container.close()  # a seek to 0 would not drop the codec's priming again
+                self._container, self._stream = open_audio(self.path)
+                stream, tb = self._stream, self._stream.time_base
             self._decoded_once = True
             pieces: list[np.ndarray] = []
             position = 0

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from avs_synth.audio.clip_reader import open_clip
 from avs_synth.audio.decode import AudioReadError, audio_duration, load_audio
 from tests.support.media_files import no_ffmpeg, write_media  # noqa: F401  (a fixture)
 
@@ -100,6 +101,11 @@ def test_mp4_with_video_stream_and_aac_needs_no_ffmpeg_program(tmp_path: Path) -
     # no noise-substituted bands)
     part = load_audio(tmp_path / "clip.mp4", offset_s=0.5, duration_s=0.25)
     np.testing.assert_allclose(part, samples[8000:12000], rtol=0, atol=1e-6)
+    # a clip reader seeks forward, then back to the start (priming samples dropped both times)
+    reader = open_clip(tmp_path / "clip.mp4")
+    assert (reader.rate, reader.frames) == (16000, 16000)
+    np.testing.assert_allclose(reader.read(9000, 2000), samples[9000:11000], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(reader.read(0, 3000), samples[:3000], rtol=0, atol=1e-6)
 
 
 def test_unreadable_container_names_the_file(tmp_path: Path) -> None:
