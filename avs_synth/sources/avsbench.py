@@ -116,7 +116,7 @@ def read_official_mask(path: str | PathLike[str], subset: Literal["s4", "ms3"]) 
         return np.asarray(image.convert("P"), dtype=np.uint8).astype(np.float32) / 255.0
 
 
-def load_mask(path: str | PathLike[str], subset: Literal["s4", "ms3"] = "s4") -> np.ndarray:
+def load_mask(path: str | PathLike[str], subset: Literal["s4", "ms3"]) -> np.ndarray:
     """A ground-truth mask as booleans ``[H, W]`` for training and scoring, from the official
     reading (:func:`read_official_mask`): S4's dithered mask as is; MS3's target where it is not
     zero (identical to the official target wherever masks hold only 0 and 255; see

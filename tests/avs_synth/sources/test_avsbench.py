@@ -84,7 +84,7 @@ def test_s4_release_layout(tmp_path: Path) -> None:
     (test,) = reader.videos("test")
     assert all(p is not None and p.is_file() for p in test.mask_paths)
     assert test.wav_path == data / "audio_wav/test/dog/0d9u2CymIxc.wav"
-    np.testing.assert_array_equal(load_mask(test.mask_paths[2]), np.eye(4, dtype=bool))
+    np.testing.assert_array_equal(load_mask(test.mask_paths[2], "s4"), np.eye(4, dtype=bool))
     log_mel = load_log_mel(test)
     assert log_mel.shape == (5, 1, 96, 64) and log_mel.dtype == torch.float32
     assert torch.equal(log_mel, torch.full((5, 1, 96, 64), 5.0))
@@ -123,7 +123,7 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
     bad_mask = tmp_path / "bad.png"
     bad_mask.write_bytes(b"\x89PNG\r\n\x1a\n broken")
     with pytest.raises(DataFormatError, match=f"^{bad_mask}: cannot decode mask image"):
-        load_mask(bad_mask)
+        load_mask(bad_mask, "s4")
     bad_pkl = tmp_path / "bad.pkl"
     bad_pkl.write_bytes(pickle.dumps({"log_mel": 1}))
     with pytest.raises(UnsafePickleError, match=f"^{bad_pkl}: "):
