@@ -28,6 +28,7 @@ passes its samples through unchanged.
 
 from __future__ import annotations
 
+import bisect
 import math
 from pathlib import Path
 
@@ -190,28 +191,38 @@ def moviepy_picks(duration_s: float, stream_frames: int) -> np.ndarray:
 
 
 class _Pcm44k:
-    """The 44.1 kHz stereo int16 stream FFmpeg gives moviepy, decoded from the start as needed."""
+    """The 44.1 kHz stereo int16 stream FFmpeg gives moviepy, decoded from the start as needed.
+
+    Every frame is decoded (a lossy decoder's state runs from the start). A 44.1 kHz float stream
+    only needs FFmpeg's sample conversion, so its frames are kept as decoded and only the
+    stretches asked for are converted; any other stream goes through FFmpeg's resampler as it is
+    decoded.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._container, self._stream = open_audio(path)
-        self.rate = int(self._stream.codec_context.sample_rate)
+        self._frames = self._container.decode(self._stream)
+        context = self._stream.codec_context
+        self.rate = int(context.sample_rate)
+        self.channels = int(context.channels)
         self.duration_us = self._container.duration
         self.declared_in = _declared_samples(self._stream, self.rate)
-        self._frames = self._container.decode(self._stream)
-        self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=DECODE_RATE)
-        context = self._stream.codec_context
         self._direct = (  # FFmpeg would only convert: done here in NumPy, identically
             self.rate == DECODE_RATE
             and context.format is not None
             and context.format.name in ("flt", "fltp")
-            and context.channels in (1, 2)
+            and self.channels in (1, 2)
         )
-        self._parts: list[np.ndarray] = []
-        self._size = 0
-        self._consumed = 0  # input samples decoded so far
-        self._template: av.AudioFrame | None = None
+        self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=DECODE_RATE)
+        self._size = 0  # frames out
+        self._consumed = 0  # input samples decoded
         self.ended = False
+        self._template: av.AudioFrame | None = None
+        # direct: each decoded frame's planes and first position; else converted int16 parts
+        self._starts: list[int] = []
+        self._raw: list[tuple[list[np.ndarray], bool]] = []
+        self._parts: list[np.ndarray] = []
         self._pcm = np.zeros((0, 2), dtype=np.int16)
 
     @property
@@ -226,8 +237,8 @@ class _Pcm44k:
         """Frames decoded so far."""
         return self._size
 
-    def ensure(self, frames: float) -> np.ndarray:
-        """The stream's first ``frames`` frames (all of it when it is shorter) as int16 [n, 2]."""
+    def ensure(self, frames: float) -> None:
+        """Decode until ``frames`` frames are out (or the stream ends)."""
         pending: list[list[np.ndarray]] = []
         pending_samples = 0
         try:
@@ -244,15 +255,17 @@ class _Pcm44k:
                             self._collect(self._resampler.resample(None))
                         self.ended = True
                     break
-                data, samples = frame_planes(frame), frame.samples
-                if data and data[0].dtype.kind == "f":  # FFmpeg would turn NaN into noise
-                    channels = 1 if frame.format.is_planar else frame.layout.nb_channels
-                    for plane in data:
-                        check_finite(self.path, plane.reshape(-1, channels), first=self._consumed)
+                samples = frame.samples
                 if self.declared_in is not None and self._consumed + samples > self.declared_in:
                     samples = self.declared_in - self._consumed
-                    data = _first_samples(data, frame, samples)
+                data = _first_samples(frame_planes(frame), frame, samples)
                 self._consumed += samples
+                if self._direct:
+                    self._starts.append(self._size)
+                    self._raw.append((data, frame.format.is_planar))
+                    self._size += samples
+                    continue
+                self._check_finite(data, frame)
                 self._template = frame
                 pending.append(data)
                 pending_samples += samples
@@ -262,17 +275,36 @@ class _Pcm44k:
             self._push(pending)
         except av.error.FFmpegError as error:
             raise AudioReadError(self.path, f"cannot decode audio: {error}") from None
-        if self._parts:
-            self._pcm = np.concatenate([self._pcm, *self._parts])
-            self._parts = []
-        return self._pcm
+
+    def _check_finite(self, planes: list[np.ndarray], frame_or_planar) -> None:
+        """Refuse NaN / infinite float samples (FFmpeg would turn them into noise)."""
+        if not planes or planes[0].dtype.kind != "f":
+            return
+        planar = getattr(getattr(frame_or_planar, "format", None), "is_planar", frame_or_planar)
+        channels = 1 if planar else self.channels
+        for plane in planes:
+            check_finite(self.path, plane.reshape(-1, channels), first=0)
 
     def take(self, frames: np.ndarray) -> np.ndarray | None:
         """The stream's frames at ``frames`` (int16 [n, 2]); None when the stream ends before
         the last of them (its length is then known: :attr:`ended`)."""
-        need = int(frames.max()) + 1
-        pcm = self.ensure(need)
-        return pcm[frames] if len(pcm) >= need else None
+        first, need = int(frames.min()), int(frames.max()) + 1
+        self.ensure(need)
+        if self._size < need:
+            return None
+        if not self._direct:
+            if self._parts:
+                self._pcm = np.concatenate([self._pcm, *self._parts])
+                self._parts = []
+            return self._pcm[frames]
+        lo = bisect.bisect_right(self._starts, first) - 1
+        hi = bisect.bisect_left(self._starts, need)
+        pieces = self._raw[lo:hi]
+        planar = pieces[0][1]
+        planes = [np.concatenate([p[0][k] for p in pieces]) for k in range(len(pieces[0][0]))]
+        self._check_finite(planes, planar)
+        block = self._convert_direct(planes, planar=planar)
+        return block[frames - self._starts[lo]]
 
     def _push(self, pending: list[list[np.ndarray]]) -> None:
         """Hand decoded frames (their :func:`frame_planes`) to FFmpeg's resampler as one frame."""
@@ -281,27 +313,21 @@ class _Pcm44k:
         template = self._template
         assert template is not None
         planes = [np.concatenate([piece[k] for piece in pending]) for k in range(len(pending[0]))]
-        if self._direct and template.format.name in ("flt", "fltp"):
-            self._convert_direct(planes, planar=template.format.is_planar)
-            return
         frame = av.AudioFrame.from_ndarray(
             np.stack(planes), format=template.format.name, layout=template.layout.name
         )
         frame.sample_rate = self.rate
         self._collect(self._resampler.resample(frame))
 
-    def _convert_direct(self, planes: list[np.ndarray], *, planar: bool) -> None:
+    def _convert_direct(self, planes: list[np.ndarray], *, planar: bool) -> np.ndarray:
         """What FFmpeg's swresample does to 44.1 kHz float audio for ``-ac 2 -f s16le``: a mono
         channel times ``(float)M_SQRT1_2`` into both channels, then ``lrintf(x * 32768)``
         clipped to int16 (round half to even, no dither)."""
-        channels = len(planes) if planar else int(self._stream.codec_context.channels)
-        samples = np.stack(planes, axis=1) if planar else planes[0].reshape(-1, channels)
-        if channels == 1:
+        samples = np.stack(planes, axis=1) if planar else planes[0].reshape(-1, self.channels)
+        if self.channels == 1:
             samples = np.repeat(samples * np.float32(0.70710678118654752), 2, axis=1)
         scaled = np.rint(samples.astype(np.float32) * np.float32(32768.0))
-        part = np.clip(scaled, -32768, 32767).astype(np.int16)
-        self._parts.append(part)
-        self._size += len(part)
+        return np.clip(scaled, -32768, 32767).astype(np.int16)
 
     def _collect(self, frames: list[av.AudioFrame]) -> None:
         for out in frames:
@@ -475,7 +501,7 @@ class MoviepyClip:
 
     def stereo_int16(self) -> np.ndarray:
         """The whole wav moviepy writes: int16 ``[frames, 2]`` at 16 kHz."""
-        self._pcm.ensure(math.inf)
+        self._pcm.ensure(math.inf)  # the exact length first
         frames, _ = self._picks(0, self.frames)
         taken = self._pcm.take(frames)
         assert taken is not None
