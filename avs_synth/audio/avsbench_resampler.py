@@ -237,6 +237,13 @@ class _Pcm44k:
         """Frames decoded so far."""
         return self._size
 
+    @property
+    def length_declared_exactly(self) -> bool:
+        """True when the declared duration gives the stream's length before it is decoded: a
+        44.1 kHz stream is cut at exactly that many samples (a lossy codec pads its last frame
+        beyond it); a stream that turns out shorter is still caught by :meth:`take`."""
+        return self._direct and self.declared_in is not None
+
     def ensure(self, frames: float) -> None:
         """Decode until ``frames`` frames are out (or the stream ends)."""
         pending: list[list[np.ndarray]] = []
@@ -370,6 +377,7 @@ class _SeekablePcm44k:
         self.size = int(handle.frames)
         self.ended = True
         self.declared_out = self.size
+        self.length_declared_exactly = True
         self._block_first = 0
         self._block = np.zeros((0, 2), dtype=np.int16)
 
@@ -488,7 +496,8 @@ class MoviepyClip:
         if stop <= start:
             return np.zeros(0, dtype=np.float32)
         frames, horizon = self._picks(start, stop)
-        if not self._pcm.ended and horizon + WRITE_CHUNK * 3 >= self._stream_length():
+        near_end = horizon + WRITE_CHUNK * 3 >= self._stream_length()
+        if near_end and not self._pcm.ended and not self._pcm.length_declared_exactly:
             self._pcm.ensure(math.inf)  # near the end: the exact length decides the picks
             frames, horizon = self._picks(start, stop)
         taken = self._pcm.take(frames)
