@@ -38,6 +38,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image, ImageDraw
 
+from avs_synth.audio.container import add_aac_stream, mux_audio
 from avs_synth.building.config import BuildConfig, BuildInputs, RunOptions, VisualInput
 from avs_synth.building.run import execute_plan, plan_from_inputs
 from avs_synth.building.splits import SplitFractions
@@ -161,19 +162,10 @@ def write_corpus(
 
 def write_aac_mp4(path: Path, samples: np.ndarray, rate: int) -> None:
     """``samples`` ([N] or [N, C] float) as a 128 kb/s AAC track in an mp4, through PyAV."""
-    data = samples[:, None] if samples.ndim == 1 else samples
-    layout = "stereo" if data.shape[1] == 2 else "mono"
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=rate, layout=layout)
-        stream.bit_rate = 128_000
-        for begin in range(0, len(data), 1024):
-            chunk = np.ascontiguousarray(data[begin : begin + 1024].T, dtype=np.float32)
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
-            frame.sample_rate, frame.pts = rate, begin
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+        stream = add_aac_stream(out, rate=rate, channels=channels, bit_rate=128_000)
+        mux_audio(out, stream, samples)
 
 
 def inputs_of(root: Path) -> BuildInputs:

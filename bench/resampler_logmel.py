@@ -23,6 +23,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from avs_synth.audio.container import add_aac_stream, mux_audio
 from avs_synth.audio.decode import load_audio
 from avs_synth.audio.logmel import LogMelFrontend
 from avs_synth.sample_corpus.categories import CATEGORIES
@@ -34,16 +35,8 @@ def _write(path: Path, samples: np.ndarray, rate: int) -> None:
         sf.write(path, samples, rate, subtype="PCM_16")
         return
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=rate, layout="stereo")
-        stream.bit_rate = 128_000
-        for begin in range(0, len(samples), 1024):
-            chunk = np.ascontiguousarray(samples[begin : begin + 1024].T, dtype=np.float32)
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-            frame.sample_rate, frame.pts = rate, begin
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+        stream = add_aac_stream(out, rate=rate, channels=samples.shape[1], bit_rate=128_000)
+        mux_audio(out, stream, samples)
 
 
 def main() -> None:

@@ -16,7 +16,13 @@ import av
 import numpy as np
 from PIL import Image
 
-from avs_synth.audio.container import ContainerDecoder
+from avs_synth.audio.container import (
+    ContainerDecoder,
+    add_aac_stream,
+    error_text,
+    mux_audio,
+    open_stream,
+)
 from avs_synth.errors import DataFormatError
 
 logger = logging.getLogger(__name__)
@@ -43,26 +49,13 @@ def check_picture_size(path: Path, width: int, height: int) -> None:
 
 
 def _open_video(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: video not found")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, OSError, ValueError) as error:
-        raise DataFormatError(path, f"cannot read the video: {_reason(error)}") from None
-    if not container.streams.video:
-        container.close()
-        raise DataFormatError(path, "holds no video stream")
-    stream = container.streams.video[0]
+    container, stream = open_stream(path, "video", DataFormatError)
     try:
         check_picture_size(path, stream.codec_context.width, stream.codec_context.height)
     except DataFormatError:
         container.close()
         raise
-    return container, stream
-
-
-def _reason(error: BaseException) -> str:
-    return " ".join(str(getattr(error, "strerror", None) or error).split())
+    return container, stream  # type: ignore[return-value]
 
 
 def video_duration(path: Path) -> float:
@@ -105,7 +98,7 @@ def grab_frames(path: Path, times: Sequence[float]) -> list[Image.Image]:
                 if pending == len(order):
                     break
     except av.error.FFmpegError as error:
-        raise DataFormatError(path, f"cannot decode the video: {_reason(error)}") from None
+        raise DataFormatError(path, f"cannot decode the video: {error_text(error)}") from None
     if last is None:
         raise DataFormatError(path, "no video frame could be decoded")
     tail = last.to_image().convert("RGB") if pending < len(order) else None
@@ -142,8 +135,7 @@ def _encode(
         audio_stream = None
         if sound is not None:
             samples, sample_rate = sound
-            layout = "stereo" if samples.shape[1] == 2 else "mono"
-            audio_stream = container.add_stream("aac", rate=sample_rate, layout=layout)
+            audio_stream = add_aac_stream(container, rate=sample_rate, channels=samples.shape[1])
         for index, picture in enumerate(pictures):
             with Image.open(picture) as image:
                 rgb = np.asarray(image.convert("RGB"))[:height, :width]
@@ -154,16 +146,7 @@ def _encode(
         for packet in video.encode(None):
             container.mux(packet)
         if audio_stream is not None and sound is not None:
-            samples, sample_rate = sound
-            step = 1024
-            for begin in range(0, len(samples), step):
-                chunk = np.ascontiguousarray(samples[begin : begin + step].T)
-                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
-                frame.sample_rate, frame.pts = sample_rate, begin
-                for packet in audio_stream.encode(frame):
-                    container.mux(packet)
-            for packet in audio_stream.encode(None):
-                container.mux(packet)
+            mux_audio(container, audio_stream, sound[0])
 
 
 def _frame_rate(fps: float):

@@ -1,4 +1,5 @@
-"""Decoding audio from media containers in-process with PyAV (FFmpeg's libraries, from the wheel).
+"""Decoding audio from media containers in-process with PyAV (FFmpeg's libraries, from the wheel),
+and the one way the toolkit writes an AAC stream (:func:`add_aac_stream`, :func:`mux_audio`).
 
 VGGSound clips are often kept as downloaded (``.mp4`` / ``.mkv`` / ``.webm``); their first audio
 stream is decoded here, with no ``ffmpeg`` program involved. Samples come back as float32 at the
@@ -18,20 +19,26 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
 
 from avs_synth.audio.audio_checks import AudioReadError, check_finite, check_format
+from avs_synth.errors import DataFormatError
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "WARMUP_S",
     "ContainerDecoder",
+    "add_aac_stream",
+    "error_text",
     "frame_planes",
     "frame_samples",
+    "mux_audio",
     "open_audio",
+    "open_stream",
     "plausible_seconds",
 ]
 
@@ -82,6 +89,28 @@ def frame_samples(frame: av.AudioFrame) -> np.ndarray:
     return np.ascontiguousarray(data, dtype=np.float32)
 
 
+def open_stream(
+    path: Path, kind: Literal["audio", "video"], error: type[DataFormatError]
+) -> tuple[av.container.InputContainer, av.stream.Stream]:
+    """The media file at ``path`` and its first ``kind`` stream, opened for decoding.
+
+    Raises:
+        FileNotFoundError: no such file.
+        error: (a :class:`DataFormatError`) not a media file, or no such stream (names the file).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {kind} file not found")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, ValueError) as failure:
+        raise error(path, f"cannot decode {kind}: {error_text(failure)}") from None
+    streams = container.streams.audio if kind == "audio" else container.streams.video
+    if not streams:
+        container.close()
+        raise error(path, f"holds no {kind} stream")
+    return container, streams[0]
+
+
 def open_audio(path: Path) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream]:
     """The container at ``path`` and its first audio stream, opened for decoding.
 
@@ -89,16 +118,7 @@ def open_audio(path: Path) -> tuple[av.container.InputContainer, av.audio.stream
         FileNotFoundError: no such file.
         AudioReadError: not a media file, no audio stream, or an impossible declared format.
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: audio file not found")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, OSError, ValueError) as error:
-        raise AudioReadError(path, f"cannot decode audio: {_reason(error)}") from None
-    if not container.streams.audio:
-        container.close()
-        raise AudioReadError(path, "holds no audio stream")
-    stream = container.streams.audio[0]
+    container, stream = open_stream(path, "audio", AudioReadError)
     try:
         context = stream.codec_context
         if context is None:
@@ -107,12 +127,48 @@ def open_audio(path: Path) -> tuple[av.container.InputContainer, av.audio.stream
     except AudioReadError:
         container.close()
         raise
-    return container, stream
+    return container, stream  # type: ignore[return-value]
 
 
-def _reason(error: BaseException) -> str:
+def error_text(error: BaseException) -> str:
+    """A PyAV / OS error as one line of text."""
     text = getattr(error, "strerror", None) or str(error)
     return " ".join(str(text).split()) or type(error).__name__
+
+
+def add_aac_stream(
+    out: av.container.OutputContainer,
+    *,
+    rate: int,
+    channels: int,
+    bit_rate: int | None = None,
+    options: dict[str, str] | None = None,
+) -> av.audio.stream.AudioStream:
+    """An AAC stream (mono or stereo) added to ``out``, to be filled by :func:`mux_audio`."""
+    layout = "stereo" if channels == 2 else "mono"
+    stream = out.add_stream("aac", rate=rate, layout=layout, options=options or {})
+    if bit_rate is not None:
+        stream.bit_rate = bit_rate
+    stream.codec_context.thread_count = 1
+    return stream
+
+
+def mux_audio(
+    out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, samples: np.ndarray
+) -> None:
+    """Encode float ``samples`` (``[n]`` or ``[n, C]`` in [-1, 1)) into ``stream`` and mux them."""
+    data = np.asarray(samples, dtype=np.float32)
+    data = data[:, None] if data.ndim == 1 else data
+    context = stream.codec_context
+    step = context.frame_size or 1024
+    for begin in range(0, len(data), step):
+        chunk = np.ascontiguousarray(data[begin : begin + step].T)
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=stream.layout.name)
+        frame.sample_rate, frame.pts = context.sample_rate, begin
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
 
 
 class ContainerDecoder:
@@ -218,7 +274,7 @@ class ContainerDecoder:
                     "%s: seek to %d failed (%s); decoding from the start", self.path, seek_to, error
                 )
                 return None
-            raise AudioReadError(self.path, f"cannot decode audio: {_reason(error)}") from None
+            raise AudioReadError(self.path, f"cannot decode audio: {error_text(error)}") from None
         return pieces
 
     def close(self) -> None:

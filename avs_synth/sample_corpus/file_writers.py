@@ -18,6 +18,7 @@ import soundfile as sf
 import torch
 from PIL import Image
 
+from avs_synth.audio.container import add_aac_stream, mux_audio
 from avs_synth.sample_corpus.sounds import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -139,20 +140,8 @@ def mp4_bytes(samples: np.ndarray) -> bytes:
         video.width = video.height = MP4_SIZE
         video.pix_fmt = "yuv420p"
         video.codec_context.thread_count = 1
-        audio = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono", options=bitexact)
-        audio.bit_rate = 64_000
-        audio.codec_context.thread_count = 1
-        floats = samples.astype(np.float32) / 32768.0
-        step = audio.codec_context.frame_size or 1024
-        for begin in range(0, len(floats), step):
-            frame = av.AudioFrame.from_ndarray(
-                floats[None, begin : begin + step], format="fltp", layout="mono"
-            )
-            frame.sample_rate, frame.pts = SAMPLE_RATE, begin
-            for packet in audio.encode(frame):
-                out.mux(packet)
-        for packet in audio.encode(None):
-            out.mux(packet)
+        audio = add_aac_stream(out, rate=SAMPLE_RATE, channels=1, bit_rate=64_000, options=bitexact)
+        mux_audio(out, audio, samples.astype(np.float32) / 32768.0)
         black = av.VideoFrame.from_ndarray(
             np.zeros((MP4_SIZE, MP4_SIZE, 3), dtype=np.uint8), format="rgb24"
         )

@@ -55,13 +55,19 @@ def test_audio_pairing_follows_avsbench() -> None:
     assert frame_times(3, 1.0) == pytest.approx([0.96, 1.96, 2.96])
 
 
-def test_frames_and_audio_file(checkpoint: Path, tmp_path: Path) -> None:
+def _frames_and_audio(tmp_path: Path, count: int, seconds: float) -> Path:
+    """``count`` flat 40x30 frames in ``tmp_path / "frames"`` and a tone in ``audio.wav``."""
     frames = tmp_path / "frames"
     frames.mkdir()
-    for i in range(3):
+    for i in range(count):
         pixels = np.full((30, 40, 3), 60 * i, dtype=np.uint8)
         Image.fromarray(pixels).save(frames / f"{i:03d}.png")
-    sf.write(tmp_path / "audio.wav", _tone(2.5), 16000)
+    sf.write(tmp_path / "audio.wav", _tone(seconds), 16000)
+    return frames
+
+
+def test_frames_and_audio_file(checkpoint: Path, tmp_path: Path) -> None:
+    frames = _frames_and_audio(tmp_path, 3, 2.5)
     report = predict(
         checkpoint,
         out_dir=tmp_path / "out",
@@ -154,11 +160,7 @@ def test_non_finite_scores_are_written_as_null_in_strict_json(
         return logits, scores
 
     monkeypatch.setattr(predict_module, "frame_logits", nan_scores)
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i in range(2):
-        Image.new("RGB", (32, 24), (10 * i, 0, 0)).save(frames / f"{i}.png")
-    sf.write(tmp_path / "audio.wav", _tone(2.0), 16000)
+    frames = _frames_and_audio(tmp_path, 2, 2.0)
     report = predict(
         checkpoint,
         out_dir=tmp_path / "out",
