@@ -157,8 +157,6 @@ def list_frames(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-
-
 def predict(
     checkpoint: str | Path,
     *,
