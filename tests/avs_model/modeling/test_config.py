@@ -76,9 +76,9 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
 def test_from_dict_rejects_unknown_fields_and_wrong_types():
     data = preset("autr_tiny").to_dict()
     data["decoder"]["num_querys"] = 3
-    with pytest.raises(
-        ValueError, match=r"model\.decoder: unknown field\(s\) \['num_querys'\] \(did you mean model\.decoder\.num_queries\?\)"
-    ):
+    unknown = r"model\.decoder: unknown field\(s\) \['num_querys'\]"
+    hint = r" \(did you mean model\.decoder\.num_queries\?\)"
+    with pytest.raises(ValueError, match=unknown + hint):
         AuTRConfig.from_dict(data)
     data = preset("autr_tiny").to_dict()
     data["transformer"]["d_model"] = "64"
@@ -123,7 +123,8 @@ def test_load_config_json_and_errors(tmp_path):
         load_config(bad)
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text("preset: autr_tiny\nmask_head:\n  kind_: dot_product\n")
-    with pytest.raises(ValueError, match=r"wrong.yaml: model.mask_head: unknown field.*did you mean model.mask_head.kind"):
+    unknown = r"wrong.yaml: model.mask_head: unknown field.*did you mean model.mask_head.kind"
+    with pytest.raises(ValueError, match=unknown):
         load_config(wrong)
     with pytest.raises(ValueError, match="cannot read AuTR config .*missing.yaml"):
         load_config(tmp_path / "missing.yaml")
