@@ -21,12 +21,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 
+from avs_synth.annotation_index import read_segmentation
 from avs_synth.errors import DataFormatError
 from avs_synth.records import (
     MaskFileSegmentation,
     PolygonSegmentation,
     RLESegmentation,
     Segmentation,
+    StoredSegmentation,
 )
 
 __all__ = [
@@ -53,7 +55,8 @@ def decode_mask(
 
     Args:
         segmentation: polygons (all parts are merged), an RLE (compressed string or uncompressed
-            counts; its size must equal ``(height, width)``), or a mask PNG (read from its zip
+            counts; its size must equal ``(height, width)``), either of them stored in an
+            annotation index (read from it first), or a mask PNG (read from its zip
             member or file, binarised with ``> 0`` and resized with nearest neighbour to
             ``(width, height)`` when its resolution differs).
         height, width: the image size the mask must have.
@@ -68,6 +71,8 @@ def decode_mask(
         raise TypeError(f"height and width must be integers, got {height!r}, {width!r}")
     if height <= 0 or width <= 0:
         raise InvalidSegmentationError(source, f"image size must be positive, got {width}x{height}")
+    if isinstance(segmentation, StoredSegmentation):
+        segmentation = read_segmentation(segmentation)
     if isinstance(segmentation, PolygonSegmentation):
         return _decode_polygons(segmentation.polygons, int(height), int(width), source)
     if isinstance(segmentation, RLESegmentation):

@@ -45,8 +45,14 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from avs_synth.errors import DataFormatError
-from avs_synth.records import Category, ImageRecord, Instance, MaskFileSegmentation
-from avs_synth.safe_paths import UnsafePathError, resolve_under
+from avs_synth.records import (
+    Category,
+    ImageRecord,
+    Instance,
+    MaskFileSegmentation,
+    NormalizedBox,
+)
+from avs_synth.safe_paths import SafeRoot, UnsafePathError
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +142,7 @@ class _MaskSource:
     kind: str  # "zip", "folder" or "missing"
     location: Path | None = None
     members: dict[str, str] = field(default_factory=dict)  # base name -> member / relative path
+    root: SafeRoot | None = None  # checks folder members' names
 
 
 class OpenImagesReader:
@@ -417,17 +424,14 @@ class OpenImagesReader:
         self._mask_sources[bucket] = source
         return source
 
-    def _segmentation(
-        self, image_id: str, mask_path: str, line: int
-    ) -> MaskFileSegmentation | None:
-        source = self._mask_source(image_id)
-        name = source.members.get(mask_path)
-        if name is None or source.location is None:
-            return None
+    def _segmentation(self, source: _MaskSource, name: str, line: int) -> MaskFileSegmentation:
+        assert source.location is not None
         if source.kind == "zip":
             return MaskFileSegmentation(archive=source.location, member=name)
+        if source.root is None:
+            source.root = SafeRoot(source.location)
         return MaskFileSegmentation(
-            path=resolve_under(source.location, name, source=self.segmentation_csv, line=line)
+            path=source.root.resolve(name, source=self.segmentation_csv, line=line)
         )
 
     def image_size(self, path: Path) -> tuple[int, int]:
@@ -445,16 +449,27 @@ class OpenImagesReader:
         ) as error:
             raise DataFormatError(path, f"cannot read the image header: {error}") from None
 
-    def images(self) -> Iterator[ImageRecord]:
+    def images(
+        self, *, categories: Iterable[str] | None = None, read_sizes: bool = True
+    ) -> Iterator[ImageRecord]:
         """Every image with at least one available mask, in ImageID order.
 
         Images whose JPEG is missing or unreadable, and masks absent from their zip / folder, are
         skipped and counted in ``self.skipped`` (logged at the end).
+
+        Args:
+            categories: keep only the instances of these MIDs (an image is still yielded when any
+                of its masks is available); None keeps every instance.
+            read_sizes: read each picture's size from its JPEG header. False (a build's plan):
+                the JPEG is only checked to exist, records carry ``width = height = None`` and
+                instance boxes are :class:`~avs_synth.records.NormalizedBox` (the worker that
+                opens the picture computes the pixel values).
         """
         table = self._table
         negatives = self._negatives
         licenses = self._licenses
         names = self.class_names
+        keep = None if categories is None else set(categories)
         ids = table["ImageID"].to_numpy()
         starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([])
         ends = np.r_[starts[1:], len(ids)] if len(ids) else np.array([])
@@ -463,17 +478,20 @@ class OpenImagesReader:
         ]
         mask_paths, labels, x_min, x_max, y_min, y_max = columns
         lines = table["_line"].to_numpy()
+        root = SafeRoot(self.images_root)
         self.skipped = {"images": 0, "masks": 0}
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             image_id = str(ids[start])
             try:
-                path = resolve_under(
-                    self.images_root,
-                    f"{image_id}.jpg",
-                    source=self.segmentation_csv,
-                    line=int(lines[start]),
+                path = root.resolve(
+                    f"{image_id}.jpg", source=self.segmentation_csv, line=int(lines[start])
                 )
-                width, height = self.image_size(path)
+                if read_sizes:
+                    width, height = self.image_size(path)
+                else:
+                    width = height = None
+                    if not os.path.isfile(path):
+                        raise FileNotFoundError(f"{path}: image not found")
             except (FileNotFoundError, DataFormatError) as error:
                 if not self.skip_unreadable_images or isinstance(error, UnsafePathError):
                     raise
@@ -481,25 +499,36 @@ class OpenImagesReader:
                 self.skipped["images"] += 1
                 continue
             instances = []
+            available = False
+            source = self._mask_source(image_id)
             for row in range(start, end):
-                segmentation = self._segmentation(image_id, str(mask_paths[row]), int(lines[row]))
-                if segmentation is None:
+                label = str(labels[row])
+                name = source.members.get(str(mask_paths[row]))
+                if name is None or source.location is None:
                     self.skipped["masks"] += 1
                     continue
-                x0, x1 = float(x_min[row]) * width, float(x_max[row]) * width
-                y0, y1 = float(y_min[row]) * height, float(y_max[row]) * height
-                label = str(labels[row])
+                available = True
+                if keep is not None and label not in keep:
+                    continue
+                segmentation = self._segmentation(source, name, int(lines[row]))
+                box = NormalizedBox(
+                    float(x_min[row]), float(x_max[row]), float(y_min[row]), float(y_max[row])
+                )
+                if width is None or height is None:
+                    bbox, area = box, box.area_fraction
+                else:
+                    bbox, area = box.to_pixels(width, height)
                 instances.append(
                     Instance(
                         instance_id=str(mask_paths[row]),
                         category_id=label,
                         category_name=names.get(label, label),
-                        bbox=(x0, y0, x1 - x0, y1 - y0),
-                        area=max(0.0, x1 - x0) * max(0.0, y1 - y0),
+                        bbox=bbox,
+                        area=area,
                         segmentation=segmentation,
                     )
                 )
-            if not instances:
+            if not available:
                 self.skipped["images"] += 1
                 continue
             license_url, attribution = licenses.get(image_id, (None, None))
