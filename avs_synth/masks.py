@@ -30,6 +30,7 @@ from avs_synth.records import (
     Segmentation,
     StoredSegmentation,
 )
+from avs_synth.zip_members import ZipMemberError, read_member
 
 __all__ = [
     "InvalidSegmentationError",
@@ -218,15 +219,26 @@ def read_mask_png(segmentation: MaskFileSegmentation | str | PathLike[str]) -> n
         if segmentation.member is None:
             raise ValueError("MaskFileSegmentation with an archive needs a member name")
         where, member = segmentation.archive, segmentation.member
-        handle = _open_zip(Path(where))
-        try:
-            data = handle.read(member)
-        except KeyError:
-            raise FileNotFoundError(f"{where}[{member}]: no such member in the archive") from None
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
-            raise InvalidSegmentationError(
-                where, f"cannot read mask: {error}", member=member
-            ) from None
+        data = None
+        if segmentation.offset is not None:
+            try:
+                data = read_member(Path(where), member, segmentation.offset)
+            except ZipMemberError as error:
+                raise InvalidSegmentationError(
+                    where, f"cannot read mask: {error}", member=member
+                ) from None
+        if data is None:
+            handle = _open_zip(Path(where))
+            try:
+                data = handle.read(member)
+            except KeyError:
+                raise FileNotFoundError(
+                    f"{where}[{member}]: no such member in the archive"
+                ) from None
+            except (zipfile.BadZipFile, OSError, EOFError) as error:
+                raise InvalidSegmentationError(
+                    where, f"cannot read mask: {error}", member=member
+                ) from None
     elif segmentation.path is not None:
         where, member = segmentation.path, None
         data = Path(where).read_bytes()

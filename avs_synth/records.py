@@ -56,13 +56,16 @@ class RLESegmentation:
 class MaskFileSegmentation:
     """A per-instance mask PNG (Open Images), read from ``archive`` (a zip) or from a folder.
 
-    ``member`` is the file name inside the zip when ``archive`` is set, else ``path`` is the PNG.
-    The PNG may have another resolution than its image: decoders resize it (nearest neighbour).
+    ``member`` is the file name inside the zip when ``archive`` is set, else ``path`` is the PNG;
+    ``offset``, where known, is the member's local header offset in the zip (read from there
+    without parsing the zip's directory). The PNG may have another resolution than its image:
+    decoders resize it (nearest neighbour).
     """
 
     path: Path | None = None
     archive: Path | None = None
     member: str | None = None
+    offset: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

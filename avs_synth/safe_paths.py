@@ -8,6 +8,7 @@ dataset's folder.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from os import PathLike
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -63,6 +64,11 @@ def resolve_under(
     return candidate
 
 
+# Names made of these characters, no empty, "." or ".." part, are fine without further parsing.
+_PART = r"(?!\.{1,2}(?:/|$))[A-Za-z0-9_.+-]+"
+_PLAIN_NAME = re.compile(rf"(?!\.){_PART}(?:/{_PART})*")
+
+
 def _lexical_problem(name: object) -> str | None:
     """Why a name is refused without looking at the disk (None: it is not)."""
     if not isinstance(name, str) or not name:
@@ -94,32 +100,66 @@ class SafeRoot:
 
     def __init__(self, root: str | PathLike[str]) -> None:
         self.root = root
-        self._root_abs = Path(os.path.abspath(root))
-        self._resolved_root = Path(os.path.realpath(self._root_abs))
-        self._folders: dict[Path, Path] = {}
+        self._root_abs = os.path.abspath(root)
+        self._resolved_root = os.path.realpath(self._root_abs)
+        self._folders: dict[str, str] = {}
 
     def resolve(
-        self, name: str, *, source: str | PathLike[str] | None = None, line: int | None = None
+        self,
+        name: str,
+        *,
+        source: str | PathLike[str] | None = None,
+        line: int | None = None,
+        must_exist: bool = False,
     ) -> Path:
-        """``root / name``, refused as :func:`resolve_under` refuses it.
+        """``root / name``, refused as :func:`resolve_under` refuses it (see :meth:`check`)."""
+        return Path(self.check(name, source=source, line=line, must_exist=must_exist))
+
+    def check(
+        self,
+        name: str,
+        *,
+        source: str | PathLike[str] | None = None,
+        line: int | None = None,
+        must_exist: bool = False,
+    ) -> str:
+        """``root / name`` as a string (no ``Path`` made), refused as :func:`resolve_under`
+        refuses it.
+
+        Args:
+            name: the relative file name as written in the annotation.
+            source: the annotation file the name came from (named in the error).
+            line: its line or row, where known.
+            must_exist: also check that a file is there (with the same ``lstat``).
 
         Raises:
             UnsafePathError: when the name escapes the root.
+            FileNotFoundError: ``must_exist`` and no file is there.
         """
-        problem = _lexical_problem(name)
+        if isinstance(name, str) and _PLAIN_NAME.fullmatch(name):
+            relative = name  # the common case: no pathlib parsing needed
+            problem = None
+        else:
+            problem = _lexical_problem(name)
+            relative = str(PurePosixPath(name)) if problem is None else ""
         if problem is None:
-            candidate = self._root_abs / PurePosixPath(name)
-            folder = candidate.parent
+            candidate = os.path.join(self._root_abs, relative)
+            folder, base = os.path.split(candidate)
             real_folder = self._folders.get(folder)
             if real_folder is None:
-                real_folder = self._folders[folder] = Path(os.path.realpath(folder))
-            resolved = real_folder / candidate.name if candidate != self._root_abs else real_folder
+                real_folder = self._folders[folder] = os.path.realpath(folder)
+            resolved = os.path.join(real_folder, base)
             try:
-                if stat.S_ISLNK(os.lstat(candidate).st_mode):
-                    resolved = Path(os.path.realpath(candidate))
+                mode = os.lstat(candidate).st_mode
             except OSError:  # nothing there (or not reachable): the folder's real path decides
-                pass
-            if _inside(resolved, self._resolved_root):
+                mode = None
+            if mode is not None and stat.S_ISLNK(mode):
+                resolved = os.path.realpath(candidate)
+                mode = os.stat(resolved).st_mode if os.path.exists(resolved) else None
+            root = self._resolved_root
+            if resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep):
+                if must_exist and (mode is None or not stat.S_ISREG(mode)):
+                    raise FileNotFoundError(f"{candidate}: file not found")
                 return candidate
             problem = f"it resolves to {resolved}, outside the root (symlink escape)"
         where = source if source is not None else self.root

@@ -198,14 +198,15 @@ def _write_openimages(root: Path, n: int, rng: np.random.Generator, media: Path)
         writer = csv.writer(h)
         writer.writerow(["LabelName", "DisplayName"])
         writer.writerows([c["mid"], c["display_name"]] for c in classes)
-    segmentable = sorted(set(accepted) | set(others[: 350 - len(accepted)]))
+    unmatched = others[: 350 - len(accepted)]
+    segmentable = sorted(set(accepted) | set(unmatched))
     (base / "classes-segmentation.txt").write_text("".join(m + "\n" for m in segmentable))
     ids = sorted({"".join(rng.choice(list(HEX), 16)) for _ in range(int(pictures * 1.01) + 8)})
     ids = ids[:pictures]
     owners = np.sort(rng.integers(0, len(ids), size=masks))
     order = rng.permutation(masks)  # the CSV is not sorted by ImageID
     is_accepted = rng.random(masks) < ACCEPTED_SHARE
-    labels = np.where(is_accepted, rng.choice(accepted, masks), rng.choice(segmentable, masks))
+    labels = np.where(is_accepted, rng.choice(accepted, masks), rng.choice(unmatched, masks))
     boxes = rng.uniform(0, 1, size=(masks, 4))
     png = _png()
     (base / "train-masks").mkdir(parents=True, exist_ok=True)
@@ -271,25 +272,27 @@ def _write_vggsound(root: Path, n: int, rng: np.random.Generator, media: Path) -
 
 
 def generate(root: Path, n: int) -> Path:
-    """Inputs at ``n`` LVIS instances (everything else scaled alike) under ``root``; cached."""
-    done = root / "DONE"
-    if done.exists():
-        return root
-    if root.exists():
-        shutil.rmtree(root)
+    """Inputs at ``n`` LVIS instances (everything else scaled alike) under ``root``; each dataset
+    is cached (a ``.done-{name}`` file marks it complete)."""
     media = root / "media"
-    media.mkdir(parents=True)
+    media.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     picture = rng.integers(0, 255, size=(HEIGHT // 8, WIDTH // 8, 3), dtype=np.uint8)
     Image.fromarray(picture).resize((WIDTH, HEIGHT)).save(media / "picture.jpg", quality=90)
     t = np.arange(160_000) / 16_000
     sound = 0.3 * np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
     sf.write(media / "clip.flac", sound.astype(np.float32), 16_000, format="FLAC")
-    started = time.monotonic()
-    _write_lvis(root, n, rng, media)
-    _write_openimages(root, n, rng, media)
-    _write_vggsound(root, n, rng, media)
-    done.write_text(f"generated in {time.monotonic() - started:.0f} s\n")
+    for name, write in (
+        ("lvis", _write_lvis),
+        ("openimages", _write_openimages),
+        ("vggsound", _write_vggsound),
+    ):
+        done = root / f".done-{name}"
+        if not done.exists():
+            shutil.rmtree(root / name, ignore_errors=True)
+            started = time.monotonic()
+            write(root, n, np.random.default_rng(len(name)), media)
+            done.write_text(f"generated in {time.monotonic() - started:.0f} s\n")
     return root
 
 

@@ -125,7 +125,9 @@ def read_image_records(
     *,
     skipped: Counter[str] | None = None,
     categories: Mapping[str, set[str]] | None = None,
+    negatives: bool = True,
     index_dir: Path | None = None,
+    unused: Counter[str] | None = None,
 ) -> Iterator[ImageRecord]:
     """Every image record of the visual inputs, in the order given.
 
@@ -135,8 +137,12 @@ def read_image_records(
             masks not found), as ``{source}_reader_skipped_{what}``.
         categories: source → the category ids whose instances are kept (a build's matched
             ones); None keeps every instance (and Open Images sizes are read from the JPEGs).
+        negatives: with ``categories``, whether Open Images pictures whose only use is as a
+            negative (a verified-absent label among ``categories``) are wanted; the pictures
+            left out are checked as usual and counted in ``unused``.
         index_dir: where the LVIS / COCO geometry of the kept instances is stored
             (``index-{n}-{source}.bin``); None keeps it in the records.
+        unused: receives the count of Open Images records read but not yielded, by source.
     """
     for number, vis in enumerate(visual):
         logger.info("reading %s %s", vis.source, vis.annotations or f"{vis.root} ({vis.split})")
@@ -156,7 +162,13 @@ def read_image_records(
             from avs_synth.sources.openimages import OpenImagesReader
 
             reader = OpenImagesReader(root=vis.root, split=vis.split or "train")
-            yield from reader.images(categories=wanted, read_sizes=categories is None)
+            yield from reader.images(
+                categories=wanted,
+                negative_categories=wanted if negatives else None,
+                read_sizes=categories is None,
+            )
+            if unused is not None:
+                unused[vis.source] += reader.unused
         if skipped is not None:
             for what, count in (getattr(reader, "skipped", None) or {}).items():
                 if count:

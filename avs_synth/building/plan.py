@@ -201,6 +201,8 @@ def _positives(
     config: BuildConfig,
     dropped: Counter[str],
 ) -> list[_Candidate]:
+    if not record.instances:
+        return []
     not_exhaustive = set(record.not_exhaustive_category_ids)
     crowd_categories = {i.category_id for i in record.instances if i.is_crowd}
     by_category: dict[str, list[Instance]] = defaultdict(list)
@@ -229,9 +231,11 @@ def _positives(
                 for label in classes_of[(record.source, cat)]:
                     groups.append((label, safe_key_part(inst.instance_id), [inst]))
     out: list[_Candidate] = []
-    order = {inst.instance_id: n for n, inst in enumerate(record.instances)}
+    order: dict[str, int] = {}
     for label, suffix, insts in groups:
-        insts = sorted(insts, key=lambda i: order[i.instance_id])
+        if len(insts) > 1:
+            order = order or {inst.instance_id: n for n, inst in enumerate(record.instances)}
+            insts = sorted(insts, key=lambda i: order[i.instance_id])
         small = _too_small(record, insts, config.min_mask_area)
         if small is None:
             dropped["unreadable_image"] += 1

@@ -1,24 +1,25 @@
-"""The plan on disk: one JSON file per shard, read by the worker that writes the shard.
+"""The plan on disk: one file per shard, read by the worker that writes the shard.
 
 A full-size plan holds hundreds of thousands of triplets. Keeping it in the parent process would
 make every worker start from a large parent, and keep that memory held through the whole write
 phase; so the planner stores each :class:`~avs_synth.building.plan.ShardUnit` as
-``units/{name}.json`` in a plan folder and hands the parent a :class:`StoredPlan`: the plan's
+``units/{name}.msgpack`` in a plan folder and hands the parent a :class:`StoredPlan`: the plan's
 facts and a few fields per shard. Instances travel by reference (an annotation-index record, a
 mask file); only triplets built from in-memory records (tests, other callers of
 :func:`~avs_synth.building.plan.make_plan`) carry their polygons inline.
 
-Files are plain JSON (floats round-trip exactly, ``NaN`` and infinities included): a plan folder
-is data, never code.
+Files are MessagePack (plain data: floats round-trip exactly, ``NaN`` and infinities included;
+a plan folder is data, never code), written and read by msgspec.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from avs_synth.building.plan import BuildPlan, ShardUnit, TripletSpec
 from avs_synth.records import (
@@ -97,6 +98,7 @@ def _segmentation(seg: Segmentation) -> dict[str, Any]:
                 None if seg.path is None else str(seg.path),
                 None if seg.archive is None else str(seg.archive),
                 seg.member,
+                seg.offset,
             ]
         }
     if isinstance(seg, PolygonSegmentation):
@@ -112,11 +114,12 @@ def _segmentation_from(value: dict[str, Any]) -> Segmentation:
         path, offset, length = value["index"]
         return StoredSegmentation(path=Path(path), offset=offset, length=length)
     if "mask_file" in value:
-        path, archive, member = value["mask_file"]
+        path, archive, member, offset = value["mask_file"]
         return MaskFileSegmentation(
             path=None if path is None else Path(path),
             archive=None if archive is None else Path(archive),
             member=member,
+            offset=offset,
         )
     if "polygons" in value:
         return PolygonSegmentation(polygons=tuple(tuple(p) for p in value["polygons"]))
@@ -215,7 +218,7 @@ def _spec_from(value: dict[str, Any]) -> TripletSpec:
 
 
 def encode_unit(unit: ShardUnit) -> bytes:
-    """One unit as UTF-8 JSON."""
+    """One unit as MessagePack."""
     value = {
         "name": unit.name,
         "split": unit.split,
@@ -224,12 +227,12 @@ def encode_unit(unit: ShardUnit) -> bytes:
         "triplets": [_spec(s) for s in unit.triplets],
         "clips": [_clip(c) for c in unit.clips],
     }
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return msgspec.msgpack.encode(value)
 
 
 def decode_unit(data: bytes) -> ShardUnit:
     """A unit from :func:`encode_unit`'s bytes."""
-    value = json.loads(data)
+    value = msgspec.msgpack.decode(data)
     return ShardUnit(
         name=value["name"],
         split=value["split"],
@@ -245,7 +248,7 @@ def decode_unit(data: bytes) -> ShardUnit:
 
 def unit_path(folder: Path, name: str) -> Path:
     """Where unit ``name`` is stored."""
-    return Path(folder) / UNITS_DIR / f"{name}.json"
+    return Path(folder) / UNITS_DIR / f"{name}.msgpack"
 
 
 def load_unit(folder: Path, name: str) -> ShardUnit:

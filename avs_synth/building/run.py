@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import multiprocessing
@@ -337,13 +338,29 @@ def plan_from_inputs(
     categories: dict[str, set[str]] = {}
     for m in matches:
         categories.setdefault(m.source, set()).add(m.visual_id)
+    unused: Counter[str] = Counter()
     records = read_image_records(
-        inputs.visual, skipped=reader_skipped, categories=categories, index_dir=Path(folder)
+        inputs.visual,
+        skipped=reader_skipped,
+        categories=categories,
+        negatives=config.negative_ratio > 0,
+        index_dir=Path(folder),
+        unused=unused,
     )
-    plan = make_plan(
-        records=records, clips=clips, matches=matches, config=config, exclusion=exclusion
-    )
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # millions of long-lived objects, no cycles: the collector would rescan them
+    try:
+        plan = make_plan(
+            records=records, clips=clips, matches=matches, config=config, exclusion=exclusion
+        )
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     plan.dropped.update(reader_skipped)
+    for source, count in unused.items():  # read, checked, of no use to this plan
+        plan.sources.setdefault(source, {})["records"] = (
+            plan.sources.get(source, {}).get("records", 0) + count
+        )
     logger.info(
         "plan: %d shards, %s",
         len(plan.units),
