@@ -41,6 +41,10 @@ __all__ = [
 ]
 
 
+MAX_COORDINATE = 1e7
+"""Largest polygon coordinate (pixels, either sign) drawn; larger ones are refused as invalid."""
+
+
 class InvalidSegmentationError(DataFormatError):
     """A polygon, RLE or mask PNG that does not describe a valid mask."""
 
@@ -65,7 +69,8 @@ def decode_mask(
             and RLE; mask PNG errors name the PNG (and zip member) itself.
 
     Raises:
-        InvalidSegmentationError: fewer than 3 points, an odd or non-finite coordinate list, an
+        InvalidSegmentationError: fewer than 3 points, an odd or non-finite coordinate list, a
+            coordinate beyond :data:`MAX_COORDINATE`, an
             RLE whose counts do not cover ``height * width`` pixels, a PNG that cannot be read.
     """
     if not (isinstance(height, int | np.integer) and isinstance(width, int | np.integer)):
@@ -108,6 +113,11 @@ def _decode_polygons(
         if not all(math.isfinite(v) for v in coords):
             raise InvalidSegmentationError(
                 source, f"polygon part {index} has a non-finite coordinate"
+            )
+        if max(abs(v) for v in coords) > MAX_COORDINATE:
+            # pycocotools' rasteriser overflows (and crashes the process) on huge coordinates
+            raise InvalidSegmentationError(
+                source, f"polygon part {index} has a coordinate beyond {MAX_COORDINATE:g} pixels"
             )
         parts.append(coords)
     rles = mask_utils.frPyObjects(parts, height, width)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import io
 import json
 import math
@@ -93,15 +94,22 @@ _links: dict[Path, int] = {}
 
 def _link(source: Path, target: Path) -> None:
     """Hard-link ``source`` (one of its copies: a file takes at most 65,000 links) to ``target``."""
-    count = _links.get(source, 0)
-    _links[source] = count + 1
-    copy = source.with_name(f"{source.stem}-{count // _LINKS_PER_COPY}{source.suffix}")
-    if not copy.exists():
-        shutil.copyfile(source, copy)
-    try:
-        os.link(copy, target)
-    except FileExistsError:
-        pass
+    while True:
+        count = _links.get(source, 0)
+        copy = source.with_name(f"{source.stem}-{count // _LINKS_PER_COPY}{source.suffix}")
+        if not copy.exists():
+            shutil.copyfile(source, copy)
+        try:
+            os.link(copy, target)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            if error.errno != errno.EMLINK:
+                raise
+            _links[source] = (count // _LINKS_PER_COPY + 1) * _LINKS_PER_COPY  # next copy
+            continue
+        _links[source] = count + 1
+        return
 
 
 def _write_lvis(root: Path, n: int, rng: np.random.Generator, media: Path) -> None:
