@@ -209,31 +209,32 @@ def _write_openimages(root: Path, n: int, rng: np.random.Generator, media: Path)
     unmatched = others[: 350 - len(accepted)]
     segmentable = sorted(set(accepted) | set(unmatched))
     (base / "classes-segmentation.txt").write_text("".join(m + "\n" for m in segmentable))
-    ids = sorted({"".join(rng.choice(list(HEX), 16)) for _ in range(int(pictures * 1.01) + 8)})
-    ids = ids[:pictures]
+    raw = np.unique(rng.integers(0, 2**64 - 1, size=int(pictures * 1.01) + 8, dtype=np.uint64))
+    ids = [f"{v:016x}" for v in rng.permutation(raw)[:pictures].tolist()]
+    ids.sort()
     owners = np.sort(rng.integers(0, len(ids), size=masks))
     order = rng.permutation(masks)  # the CSV is not sorted by ImageID
     is_accepted = rng.random(masks) < ACCEPTED_SHARE
     labels = np.where(is_accepted, rng.choice(accepted, masks), rng.choice(unmatched, masks))
-    boxes = rng.uniform(0, 1, size=(masks, 4))
+    boxes = np.sort(rng.uniform(0, 1, size=(masks, 2, 2)), axis=2).reshape(masks, 4).tolist()
+    ious = rng.uniform(0.5, 1, size=masks).tolist()
+    clicks = [  # a pool of realistic Clicks values (4-8 clicks), not tied to their box
+        ";".join(f"{x:.5f} {y:.5f} {int(c)}" for x, y, c in rng.random((int(k), 3)).tolist())
+        for k in rng.integers(4, 9, size=997)
+    ]
     png = _png()
     (base / "train-masks").mkdir(parents=True, exist_ok=True)
     zips = {c: zipfile.ZipFile(base / "train-masks" / f"train-masks-{c}.zip", "w") for c in HEX}
     rows = []
+    label_list, owner_list = labels.tolist(), owners.tolist()
     for k in order.tolist():
-        image_id = ids[owners[k]]
-        label = str(labels[k])
-        box_id = f"{k:08x}"
-        name = f"{image_id}_{label.replace('/', '')}_{box_id}.png"
-        x0, x1 = sorted(boxes[k, :2].tolist())
-        y0, y1 = sorted(boxes[k, 2:].tolist())
-        clicks = ";".join(
-            f"{rng.uniform(x0, x1):.5f} {rng.uniform(y0, y1):.5f} {int(rng.integers(0, 2))}"
-            for _ in range(int(rng.integers(4, 9)))
-        )
+        image_id = ids[owner_list[k]]
+        label = label_list[k]
+        name = f"{image_id}_{label.replace('/', '')}_{k:08x}.png"
+        x0, x1, y0, y1 = boxes[k]
         rows.append(
-            f"{name},{image_id},{label},{box_id},{x0:.6f},{x1:.6f},{y0:.6f},{y1:.6f},"
-            f"{rng.uniform(0.5, 1):.5f},{clicks}\n"
+            f"{name},{image_id},{label},{k:08x},{x0:.6f},{x1:.6f},{y0:.6f},{y1:.6f},"
+            f"{ious[k]:.5f},{clicks[k % len(clicks)]}\n"
         )
         info = zipfile.ZipInfo(name, date_time=(2019, 1, 1, 0, 0, 0))
         zips[image_id[0]].writestr(info, png, compress_type=zipfile.ZIP_STORED)
@@ -244,11 +245,15 @@ def _write_openimages(root: Path, n: int, rng: np.random.Generator, media: Path)
         h.write("PredictedIoU,Clicks\n")
         h.writelines(rows)
     rows = []
+    picks = rng.integers(0, len(mids), size=(len(ids), 6)).tolist()
+    confident = (rng.random((len(ids), 6)) < 0.6).astype(int).tolist()
     with (base / "oidv7-train-annotations-human-imagelabels.csv").open("w", encoding="utf-8") as h:
         h.write("ImageID,Source,LabelName,Confidence\n")
-        for image_id in ids:
-            for mid in rng.choice(mids, size=6, replace=False).tolist():
-                h.write(f"{image_id},verification,{mid},{int(rng.random() < 0.6)}\n")
+        for image_id, chosen, sure in zip(ids, picks, confident, strict=True):
+            h.writelines(
+                f"{image_id},verification,{mids[m]},{c}\n"
+                for m, c in zip(chosen, sure, strict=True)
+            )
     with (base / "train-images-with-rotation.csv").open("w", encoding="utf-8") as h:
         h.write("ImageID,Subset,OriginalURL,OriginalLandingURL,License,AuthorProfileURL,Author,")
         h.write("Title,OriginalSize,OriginalMD5,Thumbnail300KURL,Rotation\n")
