@@ -139,12 +139,12 @@ class ShardUnit:
         return len(self.clips) if self.split == BANK else len(self.triplets)
 
 
-@dataclass(frozen=True)
-class BuildPlan:
-    """The whole build, decided.
+@dataclass(frozen=True, kw_only=True)
+class PlanFacts:
+    """What a plan decided, apart from its shards' content (shared by the plan in memory and the
+    plan stored on disk).
 
     Args:
-        units: every shard, in plan order (triplet splits, then the bank).
         plan_hash: sha256 of the tool version, the configuration and every unit's content.
         audio_classes: the accepted VGGSound labels, sorted.
         class_categories: audio class → the visual categories matched to it.
@@ -156,7 +156,6 @@ class BuildPlan:
             split).
     """
 
-    units: tuple[ShardUnit, ...]
     plan_hash: str
     audio_classes: tuple[str, ...]
     class_categories: dict[str, tuple[VisualCategoryRef, ...]]
@@ -175,6 +174,17 @@ class BuildPlan:
             "sources": {k: dict(v) for k, v in sorted(self.sources.items())},
             "dropped_while_planning": dict(sorted(self.dropped.items())),
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildPlan(PlanFacts):
+    """The whole build, decided (the other fields are :class:`PlanFacts`').
+
+    Args:
+        units: every shard, in plan order (triplet splits, then the bank).
+    """
+
+    units: tuple[ShardUnit, ...]
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from avs_synth.building.plan import BuildPlan, ShardUnit, TripletSpec
+from avs_synth.building.plan import BuildPlan, PlanFacts, ShardUnit, TripletSpec
 from avs_synth.records import (
     AudioClip,
     Instance,
@@ -56,10 +56,10 @@ class UnitHeader:
     audio_class: str | None = None
 
 
-@dataclass(frozen=True)
-class StoredPlan:
-    """A plan whose shards are on disk (see the module docstring); the other fields are those of
-    :class:`~avs_synth.building.plan.BuildPlan`.
+@dataclass(frozen=True, kw_only=True)
+class StoredPlan(PlanFacts):
+    """A plan whose shards are on disk (see the module docstring; the other fields are
+    :class:`~avs_synth.building.plan.PlanFacts`').
 
     Args:
         folder: the plan folder.
@@ -69,17 +69,7 @@ class StoredPlan:
 
     folder: Path
     units: tuple[UnitHeader, ...]
-    plan_hash: str
-    audio_classes: tuple[str, ...]
-    class_categories: dict[str, tuple[VisualCategoryRef, ...]]
-    dropped: dict[str, int] = field(default_factory=dict)
-    pictures: dict[str, int] = field(default_factory=dict)
-    clips: dict[str, int] = field(default_factory=dict)
-    sources: dict[str, dict[str, int]] = field(default_factory=dict)
-    exclusion: dict[str, Any] = field(default_factory=dict)
     planned_per_class: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    summary = BuildPlan.summary
 
     def load_unit(self, name: str) -> ShardUnit:
         """The full unit ``name`` (read from its file)."""

@@ -12,20 +12,18 @@ COCO annotates every instance of its 80 categories in every image, so records ca
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Mapping
 from os import PathLike
-from pathlib import Path
+from typing import Any
 
-from avs_synth.annotation_index import AnnotationIndexWriter
 from avs_synth.errors import DataFormatError
-from avs_synth.records import Category, ImageRecord
-from avs_synth.safe_paths import SafeRoot
-from avs_synth.sources.coco_format import COCOStyleFile, image_entries, image_size, license_lookup
+from avs_synth.records import Category, ImageRecord, Instance
+from avs_synth.sources.coco_format import COCOStyleReader
 
 logger = logging.getLogger(__name__)
 
 
-class COCOReader:
+class COCOReader(COCOStyleReader):
     """Reads a COCO instances file.
 
     Args:
@@ -39,10 +37,7 @@ class COCOReader:
     """
 
     def __init__(self, *, annotations: str | PathLike[str], images_root: str | PathLike[str]):
-        self.annotations = Path(annotations)
-        self.images_root = Path(images_root)
-        self._file = COCOStyleFile(self.annotations)
-        self._licenses = license_lookup({"licenses": self._file.licenses})
+        super().__init__(annotations=annotations, images_root=images_root)
         try:
             self._categories = [
                 Category(source="coco", category_id=str(cat["id"]), name=str(cat["name"]))
@@ -50,47 +45,27 @@ class COCOReader:
             ]
         except (KeyError, TypeError) as error:
             raise DataFormatError(self.annotations, f"malformed category entry: {error}") from None
-        self._category_names = self._file.category_names()
-        self._root = SafeRoot(self.images_root)
 
     @property
     def categories(self) -> list[Category]:
         """The COCO categories, by id (ids 1-90 with gaps)."""
         return list(self._categories)
 
-    def __len__(self) -> int:
-        return len(self._file.images)
-
-    def images(
-        self,
-        *,
-        categories: Iterable[str] | None = None,
-        index: AnnotationIndexWriter | None = None,
-    ) -> Iterator[ImageRecord]:
-        """Every image of the file, in file order, with its instances (crowd ones included).
-
-        Args:
-            categories: keep only the instances of these category ids (the others are neither
-                decoded nor checked); None keeps every instance.
-            index: store the instances' geometry there (they hold a reference to it).
-        """
-        by_image = self._file.annotations_by_image(categories)
-        names = self._category_names
-        for image in image_entries(self._file):
-            image_id = image.get("id")
-            width, height = image_size(image, self.annotations)
-            file_name = image.get("file_name")
-            if not file_name:
-                raise DataFormatError(self.annotations, f"image {image_id}: missing file_name")
-            anns = by_image.get(image_id, ())
-            yield ImageRecord(
-                source="coco",
-                image_id=str(image_id),
-                path=self._root.resolve(str(file_name), source=self.annotations),
-                width=width,
-                height=height,
-                instances=tuple(self._file.instances(anns, names, index)),
-                exhaustive=True,
-                license=self._licenses.get(image.get("license")),
-                attribution=image.get("flickr_url") or image.get("coco_url"),
-            )
+    def _record(
+        self, image: Mapping[str, Any], width: int, height: int, instances: tuple[Instance, ...]
+    ) -> ImageRecord:
+        image_id = image.get("id")
+        file_name = image.get("file_name")
+        if not file_name:
+            raise DataFormatError(self.annotations, f"image {image_id}: missing file_name")
+        return ImageRecord(
+            source="coco",
+            image_id=str(image_id),
+            path=self._root.resolve(str(file_name), source=self.annotations),
+            width=width,
+            height=height,
+            instances=instances,
+            exhaustive=True,
+            license=self._licenses.get(image.get("license")),
+            attribution=image.get("flickr_url") or image.get("coco_url"),
+        )

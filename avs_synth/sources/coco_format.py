@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
+from os import PathLike
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +23,14 @@ import msgspec
 
 from avs_synth.annotation_index import AnnotationIndexWriter
 from avs_synth.errors import DataFormatError
-from avs_synth.records import Instance, PolygonSegmentation, RLESegmentation, Segmentation
+from avs_synth.records import (
+    ImageRecord,
+    Instance,
+    PolygonSegmentation,
+    RLESegmentation,
+    Segmentation,
+)
+from avs_synth.safe_paths import SafeRoot
 
 T = TypeVar("T")
 _UNSET = msgspec.UNSET
@@ -292,3 +300,55 @@ def image_entries(file: COCOStyleFile) -> Iterator[Mapping[str, Any]]:
         if not isinstance(image, Mapping):
             raise DataFormatError(file.path, f"image #{number} is not an object")
         yield image
+
+
+class COCOStyleReader:
+    """What the LVIS and COCO readers share: the parsed file, its licences and category names,
+    the images folder guard, and :meth:`images`; a subclass says how an image entry becomes a
+    record (:meth:`_record`).
+
+    Args:
+        annotations: the JSON file.
+        images_root: the images folder (file names are checked to stay under it).
+
+    Raises:
+        FileNotFoundError: the annotation file does not exist.
+        DataFormatError: invalid or truncated JSON, missing keys (names the file).
+    """
+
+    def __init__(self, *, annotations: str | PathLike[str], images_root: str | PathLike[str]):
+        self.annotations = Path(annotations)
+        self.images_root = Path(images_root)
+        self._file = COCOStyleFile(self.annotations)
+        self._licenses = license_lookup({"licenses": self._file.licenses})
+        self._category_names = self._file.category_names()
+        self._root = SafeRoot(self.images_root)
+
+    def __len__(self) -> int:
+        return len(self._file.images)
+
+    def images(
+        self,
+        *,
+        categories: Iterable[str] | None = None,
+        index: AnnotationIndexWriter | None = None,
+    ) -> Iterator[ImageRecord]:
+        """Every image of the file, in file order, with its instances and annotation flags.
+
+        Args:
+            categories: keep only the instances of these category ids (the others are neither
+                decoded nor checked); None keeps every instance.
+            index: store the instances' geometry there (they hold a reference to it).
+        """
+        by_image = self._file.annotations_by_image(categories)
+        names = self._category_names
+        for image in image_entries(self._file):
+            width, height = image_size(image, self.annotations)
+            anns = by_image.get(image.get("id"), ())
+            instances = tuple(self._file.instances(anns, names, index))
+            yield self._record(image, width, height, instances)
+
+    def _record(
+        self, image: Mapping[str, Any], width: int, height: int, instances: tuple[Instance, ...]
+    ) -> ImageRecord:
+        raise NotImplementedError

@@ -17,17 +17,15 @@ Every name is checked to stay under ``images_root``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
-from avs_synth.annotation_index import AnnotationIndexWriter
 from avs_synth.errors import DataFormatError
-from avs_synth.records import Category, ImageRecord
-from avs_synth.safe_paths import SafeRoot
-from avs_synth.sources.coco_format import COCOStyleFile, image_entries, image_size, license_lookup
+from avs_synth.records import Category, ImageRecord, Instance
+from avs_synth.sources.coco_format import COCOStyleReader
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +38,7 @@ def _ids(values: Any, what: str, image_id: Any, path: Path) -> tuple[str, ...]:
     return tuple(str(v) for v in values)
 
 
-class LVISReader:
+class LVISReader(COCOStyleReader):
     """Reads an LVIS annotation file (``lvis_v1_train.json``, ``lvis_v1_val.json``).
 
     Args:
@@ -54,10 +52,7 @@ class LVISReader:
     """
 
     def __init__(self, *, annotations: str | PathLike[str], images_root: str | PathLike[str]):
-        self.annotations = Path(annotations)
-        self.images_root = Path(images_root)
-        self._file = COCOStyleFile(self.annotations)
-        self._licenses = license_lookup({"licenses": self._file.licenses})
+        super().__init__(annotations=annotations, images_root=images_root)
         try:
             self._categories = [
                 Category(
@@ -73,19 +68,14 @@ class LVISReader:
             ]
         except (KeyError, TypeError, AttributeError) as error:
             raise DataFormatError(self.annotations, f"malformed category entry: {error}") from None
-        self._category_names = self._file.category_names()
         self._split_dirs: dict[str, bool] = {}
-        self._root = SafeRoot(self.images_root)
 
     @property
     def categories(self) -> list[Category]:
         """All LVIS categories, by id, with synonyms, synset, frequency and definition."""
         return list(self._categories)
 
-    def __len__(self) -> int:
-        return len(self._file.images)
-
-    def image_path(self, image: dict[str, Any]) -> Path:
+    def image_path(self, image: Mapping[str, Any]) -> Path:
         """The file of one LVIS image entry (see the module docstring)."""
         url = image.get("coco_url")
         if url:
@@ -109,42 +99,27 @@ class LVISReader:
             )
         return self._root.resolve(relative, source=self.annotations)
 
-    def images(
-        self,
-        *,
-        categories: Iterable[str] | None = None,
-        index: AnnotationIndexWriter | None = None,
-    ) -> Iterator[ImageRecord]:
-        """Every image of the file, in file order, with its instances and annotation flags.
-
-        Args:
-            categories: keep only the instances of these category ids (the others are neither
-                decoded nor checked); None keeps every instance.
-            index: store the instances' geometry there (they hold a reference to it).
-        """
-        by_image = self._file.annotations_by_image(categories)
-        names = self._category_names
-        for image in image_entries(self._file):
-            image_id = image.get("id")
-            width, height = image_size(image, self.annotations)
-            anns = by_image.get(image_id, ())
-            yield ImageRecord(
-                source="lvis",
-                image_id=str(image_id),
-                path=self.image_path(image),
-                width=width,
-                height=height,
-                instances=tuple(self._file.instances(anns, names, index)),
-                negative_category_ids=_ids(
-                    image.get("neg_category_ids"), "neg_category_ids", image_id, self.annotations
-                ),
-                not_exhaustive_category_ids=_ids(
-                    image.get("not_exhaustive_category_ids"),
-                    "not_exhaustive_category_ids",
-                    image_id,
-                    self.annotations,
-                ),
-                exhaustive=False,
-                license=self._licenses.get(image.get("license")),
-                attribution=image.get("flickr_url") or image.get("coco_url"),
-            )
+    def _record(
+        self, image: Mapping[str, Any], width: int, height: int, instances: tuple[Instance, ...]
+    ) -> ImageRecord:
+        image_id = image.get("id")
+        return ImageRecord(
+            source="lvis",
+            image_id=str(image_id),
+            path=self.image_path(image),
+            width=width,
+            height=height,
+            instances=instances,
+            negative_category_ids=_ids(
+                image.get("neg_category_ids"), "neg_category_ids", image_id, self.annotations
+            ),
+            not_exhaustive_category_ids=_ids(
+                image.get("not_exhaustive_category_ids"),
+                "not_exhaustive_category_ids",
+                image_id,
+                self.annotations,
+            ),
+            exhaustive=False,
+            license=self._licenses.get(image.get("license")),
+            attribution=image.get("flickr_url") or image.get("coco_url"),
+        )
