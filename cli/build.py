@@ -96,12 +96,13 @@ def _echo_dry_run(report: dict[str, Any]) -> None:
     exclusion = report["clip_exclusion"]
     if exclusion:
         rows, videos = exclusion["rows_excluded"], exclusion["videos_excluded_total"]
+        lists = ", ".join(f"{k} {n}" for k, n in exclusion["ids_per_list"].items()) or "none"
         typer.echo(
             f"excluded clips: {rows['train']} train and {rows['test']} test rows of "
-            f"{videos} videos ({exclusion['ids']} excluded ids: "
-            + ", ".join(f"{k} {n}" for k, n in exclusion["ids_per_list"].items())
-            + ")"
+            f"{videos} videos ({exclusion['ids']} excluded ids: {lists})"
         )
+        if not exclusion["avsbench"]:
+            typer.echo("AVSBench clips are kept (--keep-avsbench-clips)")
 
 
 def build(

@@ -32,8 +32,6 @@ Steps:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -43,19 +41,17 @@ from typing import Any
 
 from PIL import Image
 
-from avs_synth import __version__
 from avs_synth.building.avsbench_exclusion import ClipExclusion
 from avs_synth.building.config import BuildConfig
+from avs_synth.building.plan_hash import compute_plan_hash
 from avs_synth.building.splits import assign_clips, assign_pictures, picture_key
 from avs_synth.records import (
     AudioClip,
     ImageRecord,
     Instance,
-    MaskFileSegmentation,
     NormalizedBox,
-    StoredSegmentation,
 )
-from avs_synth.schema import BANK, SCHEMA_VERSION, SPLITS, VisualCategoryRef, safe_key_part
+from avs_synth.schema import BANK, SPLITS, VisualCategoryRef, safe_key_part
 from avs_synth.schema import shard_name as make_shard_name
 from avs_synth.seeded_order import seeded_sorted
 
@@ -581,7 +577,7 @@ def make_plan(
             "videos_excluded": {s: len(excluded_videos.get(s, ())) for s in ("train", "test")},
             "videos_excluded_total": len(set().union(*excluded_videos.values())),
         }
-    plan_hash = _plan_hash(config, units, audio_classes, exclusion)
+    plan_hash = compute_plan_hash(config, units, audio_classes, exclusion)
     return BuildPlan(
         units=tuple(units),
         plan_hash=plan_hash,
@@ -593,73 +589,3 @@ def make_plan(
         sources={k: dict(sorted(v.items())) for k, v in sorted(sources.items())},
         exclusion=exclusion_record,
     )
-
-
-def _segmentation_identity(inst: Instance, index_digests: dict[Path, str]) -> str:
-    seg = inst.segmentation
-    if isinstance(seg, MaskFileSegmentation):
-        return f"maskfile:{seg.member or (seg.path.name if seg.path else '')}"
-    if isinstance(seg, StoredSegmentation):
-        digest = index_digests.get(seg.path)
-        if digest is None:
-            digest = index_digests[seg.path] = _file_digest(seg.path)
-        return f"index:{digest}:{seg.offset}:{seg.length}"
-    return hashlib.blake2b(repr(seg).encode("utf-8"), digest_size=16).hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _clip_identity(clip: AudioClip) -> str:
-    name = clip.path.name if clip.path is not None else ""
-    return f"{clip.clip_id}|{clip.label}|{clip.split}|{name}"
-
-
-def _plan_hash(
-    config: BuildConfig,
-    units: Sequence[ShardUnit],
-    classes: Sequence[str],
-    exclusion: ClipExclusion | None,
-) -> str:
-    """sha256 of what decides the output bytes; machine-specific absolute paths are left out."""
-    digest = hashlib.sha256()
-    header = {
-        "tool_version": __version__,
-        "schema_version": SCHEMA_VERSION,
-        "config": config.as_dict(),
-        "audio_classes": list(classes),
-        "excluded_videos": exclusion.digest if exclusion is not None else None,
-    }
-    index_digests: dict[Path, str] = {}
-    digest.update(json.dumps(header, sort_keys=True, default=str).encode("utf-8"))
-    for unit in units:
-        digest.update(f"\n#{unit.name}|{unit.split}|{unit.audio_class}".encode())
-        for spec in unit.triplets:
-            parts = [
-                spec.key,
-                spec.split,
-                spec.audio_class,
-                str(spec.negative),
-                spec.source,
-                spec.image_id,
-                spec.image_path.name,
-                f"{spec.width}x{spec.height}",
-                _clip_identity(spec.clip),
-                repr([(c.source, c.id, c.name) for c in spec.categories]),
-                repr(spec.license),
-                repr(spec.attribution),
-            ]
-            for inst in spec.instances:
-                parts.append(
-                    f"{inst.instance_id}:{inst.category_id}:{inst.bbox}:{inst.area}:"
-                    f"{_segmentation_identity(inst, index_digests)}"
-                )
-            digest.update(("\n" + "|".join(parts)).encode("utf-8"))
-        for clip in unit.clips:
-            digest.update(("\n" + _clip_identity(clip)).encode("utf-8"))
-    return digest.hexdigest()

@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -376,7 +377,12 @@ def _plan_in_child(
 ) -> tuple[StoredPlan, dict[str, Any]]:
     """:func:`plan_from_inputs` in a child process, so that its memory is gone once it is done."""
     with ProcessPoolExecutor(max_workers=1, mp_context=_pool_context()) as executor:
-        return executor.submit(plan_from_inputs, inputs, config, folder).result()
+        try:
+            return executor.submit(plan_from_inputs, inputs, config, folder).result()
+        except BrokenProcessPool:
+            raise BuildInputError(
+                "the planning process stopped without a result (killed, or out of memory?)"
+            ) from None
 
 
 def build_dataset(

@@ -26,6 +26,10 @@ Files, looked for under ``root`` (and ``root/annotations``) unless given explici
 
 The segmentation CSV has no crowd flag, so ``is_crowd`` is False; ``area`` is the box area in
 pixels. Records are yielded in ImageID order.
+
+Why this module is long: one reader over the six kinds of files of one download (segmentation
+CSV, class lists, image labels, image info, mask zips or folders, pictures), which share the
+reader's state (the sorted table, the mask sources); each part is a short method.
 """
 
 from __future__ import annotations
