@@ -19,6 +19,8 @@ import timm
 import torch
 from torch import Tensor, nn
 
+from avs_model.modeling.weights import WeightFile
+
 logger = logging.getLogger(__name__)
 
 STRIDES = (4, 8, 16, 32)
@@ -68,8 +70,9 @@ class Backbone(nn.Module):
         self.strides: list[int] = list(self.body.feature_info.reduction())
         if self.strides != list(STRIDES):
             raise ValueError(f"timm model {name!r} gave strides {self.strides}, need {STRIDES}")
+        self.weights: WeightFile | None = None  # what was loaded (None: random init)
         if pretrained_path is not None:
-            load_backbone_weights(self.body, pretrained_path, model_name=name)
+            self.weights = load_backbone_weights(self.body, pretrained_path, model_name=name)
         self.frozen = frozen
         if frozen:
             self.body.requires_grad_(False)
@@ -215,11 +218,12 @@ def _normalise(key: str) -> str:
     return key.replace("_", ".")
 
 
-def load_backbone_weights(body: nn.Module, path: str | Path, *, model_name: str) -> None:
+def load_backbone_weights(body: nn.Module, path: str | Path, *, model_name: str) -> WeightFile:
     """Load local weights into a ``features_only`` model; every tensor it has must be filled.
 
     Head tensors the features model lacks (classifier, final norm) are ignored; a missing or
-    wrongly shaped tensor raises ``ValueError`` naming the file.
+    wrongly shaped tensor raises ``ValueError`` naming the file. Returns the file read and its
+    sha256.
     """
     file = resolve_weights_file(path)
     state = read_state_dict(file)
@@ -264,10 +268,13 @@ def load_backbone_weights(body: nn.Module, path: str | Path, *, model_name: str)
             f"{len(mismatched)} of the wrong shape (e.g. {mismatched[:3]})"
         )
     body.load_state_dict(loaded, strict=True)
+    record = WeightFile.of(file)
     logger.info(
-        "loaded %d tensors into %s from %s (%d unused)",
+        "loaded %d tensors into %s from %s (sha256 %s; %d unused)",
         len(used),
         model_name,
         file,
+        record.sha256,
         len(state) - len(used),
     )
+    return record

@@ -325,10 +325,13 @@ def _log_summary(summary: BuildSummary, plan: StoredPlan) -> None:
 
 
 def plan_from_inputs(
-    inputs: BuildInputs, config: BuildConfig, folder: Path
+    inputs: BuildInputs, config: BuildConfig, folder: Path | None = None
 ) -> tuple[StoredPlan, dict[str, Any]]:
     """Read every input and plan the build into ``folder`` (the annotation indexes and the
-    units); returns the stored plan and the category-map record."""
+    units; None: a new temporary folder, ``plan.folder``, which the caller may delete once the
+    plan is executed); returns the stored plan and the category-map record."""
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="avs-synth-plan-"))
     check_inputs(inputs)
     matches, map_info = read_accepted_matches(inputs.matches)
     if not matches:

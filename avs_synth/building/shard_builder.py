@@ -35,6 +35,7 @@ from avs_synth.building.plan import ShardUnit, TripletSpec
 from avs_synth.building.shard_writer import ShardWriter, remove_stale_temps, write_atomic
 from avs_synth.errors import DataFormatError
 from avs_synth.masks import decode_mask as decode_instance_mask
+from avs_synth.masks import mask_box
 from avs_synth.records import AudioClip, Instance, NormalizedBox
 from avs_synth.schema import (
     AUDIO,
@@ -185,15 +186,6 @@ def _resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(image.resize((width, height), Image.Resampling.BOX)) >= 128
 
 
-def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    rows = np.flatnonzero(mask.any(axis=1))
-    if len(rows) == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
-    return (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
-
-
 def _close(item: object) -> None:
     close = getattr(item, "close", None)
     if close is not None:
@@ -318,7 +310,7 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
         image_reencoded=picture.reencoded,
         instance_ids=tuple(i.instance_id for i in spec.instances),
         instances=tuple(_instance_ref(i, width, height) for i in spec.instances),
-        bbox=_mask_box(mask),
+        bbox=mask_box(mask),
         area=area,
         area_fraction=round(area / float(picture.width * picture.height), 6),
         audio=_audio_meta(

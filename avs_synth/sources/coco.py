@@ -12,6 +12,7 @@ COCO annotates every instance of its 80 categories in every image, so records ca
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from os import PathLike
 from typing import Any
@@ -28,8 +29,10 @@ class COCOReader(COCOStyleReader):
 
     Args:
         annotations: ``instances_{split}.json``.
-        images_root: the folder holding the split's images (``train2017/``); ``file_name`` is
-            joined onto it and checked to stay under it.
+        images_root: the COCO root (holding ``train2017/`` and ``val2017/``: the split folder
+            is the one named in the annotation file, ``instances_val2017.json`` -> ``val2017/``,
+            or in the images' ``coco_url``), or the split's folder itself; ``file_name`` is
+            joined onto it and checked to stay under ``images_root``.
 
     Raises:
         FileNotFoundError: the annotation file does not exist.
@@ -51,6 +54,24 @@ class COCOReader(COCOStyleReader):
         """The COCO categories, by id (ids 1-90 with gaps)."""
         return list(self._categories)
 
+    def _split_folder(self) -> str:
+        """``"val2017/"`` when ``images_root`` is the COCO root holding that split's folder, else
+        ``""`` (``images_root`` is the split's folder)."""
+        folder = getattr(self, "_folder", None)
+        if folder is not None:
+            return folder
+        names = [self.annotations.stem.rsplit("_", 1)[-1]]  # instances_val2017 -> val2017
+        images = self._file.images
+        url = images[0].get("coco_url") if images and isinstance(images[0], dict) else None
+        if isinstance(url, str) and "/" in url:
+            names.append(url.rstrip("/").split("/")[-2])
+        self._folder = ""
+        for name in names:
+            if re.fullmatch(r"[A-Za-z0-9_-]+", name) and (self.images_root / name).is_dir():
+                self._folder = f"{name}/"
+                break
+        return self._folder
+
     def _record(
         self, image: Mapping[str, Any], width: int, height: int, instances: tuple[Instance, ...]
     ) -> ImageRecord:
@@ -61,7 +82,7 @@ class COCOReader(COCOStyleReader):
         return ImageRecord(
             source="coco",
             image_id=str(image_id),
-            path=self._root.resolve(str(file_name), source=self.annotations),
+            path=self._root.resolve(f"{self._split_folder()}{file_name}", source=self.annotations),
             width=width,
             height=height,
             instances=instances,
