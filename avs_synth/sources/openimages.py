@@ -152,6 +152,30 @@ class _MaskSource:
     root: SafeRoot | None = None  # checks folder members' names
 
 
+class _LicenseTable:
+    """ImageID → (licence, attribution) of the image info CSV's rows, made when asked (a build
+    asks for a third of the ~1 M pictures); the last row of an ImageID wins."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self._license = table["License"].to_numpy()
+        blank = np.full(len(table), "", dtype=object)
+        self._author = table["Author"].to_numpy() if "Author" in table else blank
+        self._url = (
+            table["OriginalLandingURL"].to_numpy() if "OriginalLandingURL" in table else blank
+        )
+        self._rows = dict(zip(table["ImageID"].tolist(), range(len(table)), strict=True))
+
+    def get(
+        self, image_id: str, default: tuple[str | None, str | None] = (None, None)
+    ) -> tuple[str | None, str | None]:
+        row = self._rows.get(image_id)
+        if row is None:
+            return default
+        who, url = self._author[row], self._url[row]
+        attribution = " ".join(part for part in (who, f"({url})" if url else "") if part)
+        return (self._license[row] or None, attribution or None)
+
+
 class OpenImagesReader:
     """Reads Open Images instance-segmentation annotations for one split.
 
@@ -387,7 +411,8 @@ class OpenImagesReader:
                 confidence = chunk["Confidence"].to_numpy()
                 if np.isnan(confidence).any():
                     raise ValueError("not a number")
-                rows = chunk[(confidence == 0) & chunk["ImageID"].isin(wanted).to_numpy()]
+                chunk = chunk[confidence == 0]
+                rows = chunk[wanted.get_indexer(chunk["ImageID"]) >= 0]  # one hash table
                 for image_id, label in zip(rows["ImageID"], rows["LabelName"], strict=True):
                     negatives.setdefault(image_id, []).append(label)
             return {k: tuple(sorted(set(v))) for k, v in negatives.items()}
@@ -406,13 +431,14 @@ class OpenImagesReader:
                     f"Confidence is not a number: {chunk['Confidence'].iloc[bad[0]]!r}",
                     line=int(chunk.index[bad[0]]) + 2,
                 )
-            rows = chunk[(confidence.to_numpy() == 0) & chunk["ImageID"].isin(wanted).to_numpy()]
+            chunk = chunk[confidence.to_numpy() == 0]
+            rows = chunk[wanted.get_indexer(chunk["ImageID"]) >= 0]
             for image_id, label in zip(rows["ImageID"], rows["LabelName"], strict=True):
                 negatives.setdefault(image_id, []).append(label)
         return {k: tuple(sorted(set(v))) for k, v in negatives.items()}
 
     @cached_property
-    def _licenses(self) -> dict[str, tuple[str | None, str | None]]:
+    def _licenses(self) -> _LicenseTable | dict[str, tuple[str | None, str | None]]:
         """ImageID → (licence, attribution) from the image info CSV, where present."""
         path = self.image_info
         if path is None:
@@ -426,20 +452,8 @@ class OpenImagesReader:
         ]
         table = read_csv_checked(path, ("ImageID", "License"), usecols=usecols)
         assert isinstance(table, pd.DataFrame)
-        table = table[table["ImageID"].isin(pd.Index(self.image_ids))]
-        author = table["Author"] if "Author" in table else pd.Series("", index=table.index)
-        landing = (
-            table["OriginalLandingURL"]
-            if "OriginalLandingURL" in table
-            else pd.Series("", index=table.index)
-        )
-        out: dict[str, tuple[str | None, str | None]] = {}
-        for image_id, license_url, who, url in zip(
-            table["ImageID"], table["License"], author, landing, strict=True
-        ):
-            attribution = " ".join(part for part in (who, f"({url})" if url else "") if part)
-            out[image_id] = (license_url or None, attribution or None)
-        return out
+        table = table[pd.Index(self.image_ids).get_indexer(table["ImageID"]) >= 0]
+        return _LicenseTable(table)
 
     # --- masks and images ---------------------------------------------------------------------
 
