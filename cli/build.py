@@ -186,6 +186,13 @@ def build(
     silence_db: Annotated[
         float, typer.Option(help="Windows below this RMS level (dBFS) are silent.")
     ] = -45.0,
+    resampler: Annotated[
+        str,
+        typer.Option(
+            help="How clips become 16 kHz audio: avsbench (exactly as AVSBench made its wavs: "
+            "moviepy over FFmpeg, no anti-alias filter) or bandlimited (sinc resampling)."
+        ),
+    ] = "avsbench",
     negative_ratio: Annotated[
         float, typer.Option(help="Verified-absent negatives per positive (0: none).")
     ] = 0.0,
@@ -239,6 +246,7 @@ def build(
                 fixed_start_s=window_start,
                 silence_dbfs=silence_db,
             ),
+            resampler=resampler,  # type: ignore[arg-type]
             negative_ratio=negative_ratio,
             max_side=max_side,
             jpeg_quality=jpeg_quality,

@@ -24,7 +24,7 @@ def sample_corpus(
         bool, typer.Option("--overwrite", help="Replace a sample corpus already in OUT.")
     ] = False,
     mp4: Annotated[
-        bool, typer.Option("--mp4/--no-mp4", help="Also write mp4 clips (needs ffmpeg).")
+        bool, typer.Option("--mp4/--no-mp4", help="Also write mp4 clips (AAC, through PyAV).")
     ] = True,
 ) -> None:
     """Write a small corpus (synthetic pictures and sounds, real category ids) in the real on-disk

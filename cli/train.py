@@ -470,7 +470,14 @@ def predict(
     ] = None,
     image_size: SizeOpt = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
-    video: Annotated[bool, typer.Option(help="Also encode overlay.mp4 (needs FFmpeg).")] = True,
+    video: Annotated[bool, typer.Option(help="Also encode overlay.mp4.")] = True,
+    resampler: Annotated[
+        str,
+        typer.Option(
+            help="How the audio becomes 16 kHz: avsbench (exactly as AVSBench made its wavs) or "
+            "bandlimited (sinc resampling)."
+        ),
+    ] = "avsbench",
 ) -> None:
     """Masks and overlays for a video, or for frames plus an audio file."""
     from avs_model.evaluation.predict import IMAGE_SUFFIXES
@@ -490,13 +497,15 @@ def predict(
             image_size=image_size,
             device=device,
             write_video=video,
+            resampler=resampler,  # type: ignore[arg-type]
         )
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
         raise _fail(str(error)) from None
     for frame in report.frames:
         state = "sounding" if frame.sounding else "gated"
+        score = "  NaN" if frame.score is None else f"{frame.score:.3f}"
         typer.echo(
-            f"frame {frame.index:4d}  t={frame.time_s:7.2f}s  score {frame.score:.3f}  "
+            f"frame {frame.index:4d}  t={frame.time_s:7.2f}s  score {score}  "
             f"{state:<8}  mask {frame.mask_fraction:.1%}  {frame.overlay}"
         )
     if report.video is not None:

@@ -9,6 +9,9 @@
   give their one annotated frame (``frames="annotated"``), every other case its five frames.
   Audio is the clip's log-mel ``.pkl`` (read by the restricted unpickler of
   :mod:`avs_synth.safe_pickle`) or its wav (through the VGGish frontend): one example per frame.
+  Masks are read as the official loaders read them (:func:`avs_synth.sources.avsbench.load_mask`:
+  S4 dithered by PIL's ``convert('1')``); for scoring (``with_gt``) the dataset first logs how
+  many masks hold values other than 0 and 255 (:func:`~avs_synth.sources.avsbench.mask_census`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from avs_synth.audio.logmel import waveform_to_examples
 from avs_synth.errors import DataFormatError
 from avs_synth.records import AVSBenchVideo
 from avs_synth.seeded_order import seeded_key, seeded_sorted
-from avs_synth.sources.avsbench import NUM_FRAMES, load_log_mel, load_mask
+from avs_synth.sources.avsbench import NUM_FRAMES, load_log_mel, load_mask, mask_census
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +158,11 @@ class AVSBenchDataset(Dataset):
         self.with_gt = with_gt
         self.seed = seed
         self.epoch = 0
+        if with_gt:
+            for subset in sorted({v.subset for v in self.videos}):
+                census = mask_census([v for v in self.videos if v.subset == subset])
+                log = logger.warning if census.off_binary else logger.info
+                log("%s", census.describe(subset))
 
     def set_epoch(self, epoch: int) -> None:
         """Change the augmentation draws (call once per epoch)."""
@@ -190,7 +198,7 @@ class AVSBenchDataset(Dataset):
         for k in self.frame_indices(video):
             image = _read_frame(video.frame_paths[k])
             mask_path = video.mask_paths[k]
-            mask = load_mask(mask_path) if mask_path is not None else None
+            mask = load_mask(mask_path, video.subset) if mask_path is not None else None
             if mask is not None and mask.shape != (image.height, image.width):
                 # masks are scored at their own resolution; the model's target follows the frame
                 mask_for_frame = _resize_mask(mask, (image.height, image.width))

@@ -4,14 +4,20 @@ Frames and audio are paired as AVSBench pairs them: by default one frame per sec
 taken near the end of second ``i`` and given the VGGish example of that second (the clip's
 examples computed as AVSBench does: 0.96 s hops from the start, the last one repeated when the
 audio is short). With ``--fps f`` frame ``i`` is taken near ``(i + 1) / f`` s and given the
-0.975 s of audio that end there. A video's audio is read through FFmpeg; frames are grabbed with
-FFmpeg too. Given frames (a folder or a list of images) and an audio file, frame ``i`` stands for
-the same instant.
+0.975 s of audio that end there. A video's frames and audio are read in-process through PyAV
+(:mod:`avs_model.evaluation.video_io`; no ``ffmpeg`` program). Given frames (a folder or a list of
+images) and an audio file, frame ``i`` stands for the same instant.
+
+The audio becomes 16 kHz with ``resampler``: ``avsbench`` (the default: exactly as AVSBench made
+its wavs, so the model hears what it was evaluated on) or ``bandlimited`` (see
+:mod:`avs_synth.audio.decode`). Pictures over PIL's decompression-bomb limit are refused with the
+file named.
 
 Outputs in ``--out``: ``masks/frame_{i:05d}.png`` (binary, the picture's resolution),
 ``overlays/frame_{i:05d}.png`` (the mask tinted over the picture with the frame's time and
-sounding score), ``overlay.mp4`` when FFmpeg is installed (with the input's audio), and
-``predictions.json``.
+sounding score), ``overlay.mp4`` (with the input's audio), and ``predictions.json`` (strict JSON:
+a score that is not a finite number, from a model gone NaN, is written as ``null`` and warned
+about).
 """
 
 from __future__ import annotations
@@ -20,11 +26,9 @@ import json
 import logging
 import math
 import random
-import shutil
-import subprocess
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +39,16 @@ from avs_model.data.augment import JointTransform, ResizeConfig
 from avs_model.data.frame_batch import FrameSample, collate_frames
 from avs_model.evaluation.evaluate import load_model
 from avs_model.evaluation.loop import frame_logits, model_inputs
+from avs_model.evaluation.video_io import (
+    check_picture_size,
+    encode_overlay_video,
+    grab_frames,
+    video_duration,
+)
 from avs_model.runtime.amp import resolve_precision
 from avs_model.runtime.distributed import resolve_device
 from avs_model.runtime.train_config import TrainConfig
-from avs_synth.audio.decode import FFmpegNotFoundError, load_audio
+from avs_synth.audio.decode import Resampler, check_resampler, load_audio
 from avs_synth.audio.logmel import EXAMPLE_SAMPLES, SAMPLE_RATE, waveform_to_examples
 from avs_synth.errors import DataFormatError
 from avs_synth.overlay import mask_overlay
@@ -57,7 +67,7 @@ class PredictedFrame:
     Attributes:
         index: frame number.
         time_s: the instant the frame stands for.
-        score: the best query's sounding score (sigmoid).
+        score: the best query's sounding score (sigmoid); None when not a finite number.
         sounding: False when the gate emptied the mask.
         mask_fraction: fraction of the picture in the mask.
         mask: path of the mask PNG.
@@ -66,7 +76,7 @@ class PredictedFrame:
 
     index: int
     time_s: float
-    score: float
+    score: float | None
     sounding: bool
     mask_fraction: float
     mask: str
@@ -103,80 +113,31 @@ def audio_examples(samples: np.ndarray, num_frames: int, fps: float) -> torch.Te
     return torch.stack(out).float()
 
 
-def _ffmpeg() -> str:
-    found = shutil.which("ffmpeg")
-    if found is None:
-        raise FFmpegNotFoundError(
-            "`ffmpeg` was not found on the PATH; it is needed to read frames from a video "
-            "(install FFmpeg, or give --frames and --audio instead)"
-        )
-    return found
-
-
-def video_duration(path: Path) -> float:
-    """A video's duration in seconds (ffprobe)."""
-    _ffmpeg()
-    ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
-        raise FFmpegNotFoundError("`ffprobe` (shipped with FFmpeg) was not found on the PATH")
-    command = [
-        ffprobe,
-        "-v",
-        "error",
-        "-show_entries",
-        "format=duration",
-        "-of",
-        "csv=p=0",
-        str(path),
-    ]
-    result = subprocess.run(command, capture_output=True, check=False)
-    try:
-        return float(result.stdout.decode().strip().splitlines()[0])
-    except (ValueError, IndexError):
-        detail = result.stderr.decode("utf-8", "replace").strip()
-        raise DataFormatError(path, f"cannot read the video's duration: {detail}") from None
-
-
-def grab_frame(path: Path, time_s: float) -> Image.Image:
-    """The first video frame at or after ``time_s`` (FFmpeg); near the end of a video, where no
-    frame starts after ``time_s``, the last frame before it."""
-    detail = "no frame decoded"
-    for back in np.arange(0.0, 2.01, 0.1):
-        at = max(0.0, time_s - float(back))
-        command = [
-            _ffmpeg(),
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-ss",
-            f"{at:.3f}",
-            "-i",
-            str(path),
-            "-frames:v",
-            "1",
-            "-f",
-            "image2pipe",
-            "-vcodec",
-            "png",
-            "pipe:1",
-        ]
-        result = subprocess.run(command, capture_output=True, check=False)
-        if result.returncode == 0 and result.stdout:
-            return Image.open(BytesIO(result.stdout)).convert("RGB")
-        detail = result.stderr.decode("utf-8", "replace").strip() or detail
-        if result.returncode != 0 or at == 0.0:
-            break
-    raise DataFormatError(path, f"cannot read a frame at {time_s:.2f} s: {detail}")
-
-
 def read_image(path: Path) -> Image.Image:
+    """A picture as RGB; one over the decompression-bomb limit is refused before it is decoded.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataFormatError: not a readable picture, or too large (names the file).
+    """
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                check_picture_size(path, image.width, image.height)
+                return image.convert("RGB")
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: image not found") from None
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as error:
+    except DataFormatError:
+        raise
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as error:
         raise DataFormatError(path, f"cannot decode image: {error}") from None
 
 
@@ -196,45 +157,6 @@ def list_frames(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def encode_video(frames_pattern: str, out: Path, *, fps: float, audio: Path | None) -> Path | None:
-    """Overlay PNGs → ``out`` (H.264 when available, else MPEG-4), with ``audio`` muxed in."""
-    if shutil.which("ffmpeg") is None:
-        logger.info("FFmpeg not found: no overlay video (the overlay PNGs are written)")
-        return None
-    for codec in (["-c:v", "libx264", "-pix_fmt", "yuv420p"], ["-c:v", "mpeg4", "-q:v", "3"]):
-        command = [
-            _ffmpeg(),
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-framerate",
-            f"{fps:g}",
-            "-i",
-            frames_pattern,
-        ]
-        if audio is not None:
-            command += [
-                "-i",
-                str(audio),
-                "-map",
-                "0:v:0",
-                "-map",
-                "1:a:0?",
-                "-c:a",
-                "aac",
-                "-shortest",
-            ]
-        command += ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", *codec, str(out)]
-        result = subprocess.run(command, capture_output=True, check=False)
-        if result.returncode == 0:
-            return out
-        logger.debug("ffmpeg %s failed: %s", codec[1], result.stderr.decode(errors="replace"))
-    logger.warning("FFmpeg could not encode %s; the overlay PNGs are written", out)
-    return None
-
-
 def predict(
     checkpoint: str | Path,
     *,
@@ -249,13 +171,14 @@ def predict(
     device: str = "auto",
     batch_size: int = 8,
     write_video: bool = True,
+    resampler: Resampler = "avsbench",
 ) -> PredictionReport:
     """Predict sounding-object masks (see the module docstring).
 
     Args:
         checkpoint: an ``avs-train`` checkpoint.
         out_dir: the output folder.
-        video: a video file (frames and audio from it, through FFmpeg).
+        video: a video file (frames and audio from it, through PyAV).
         frames: images or folders of images (with ``audio``), instead of ``video``.
         audio: the audio file of ``frames`` (any format :func:`load_audio` reads).
         fps: frames per second (1: AVSBench's pairing).
@@ -264,12 +187,16 @@ def predict(
         image_size: the model input side (default: the checkpoint's training size).
         device: ``auto``, ``cpu``, ``cuda``.
         batch_size: frames per forward pass.
-        write_video: also encode ``overlay.mp4`` when FFmpeg is there.
+        write_video: also encode ``overlay.mp4``.
+        resampler: how the audio becomes 16 kHz: ``avsbench`` or ``bandlimited``.
     """
     if (video is None) == (not frames):
         raise ValueError("give either a video, or frames with an audio file")
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    if not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps}")
+    if gate_threshold is not None and not math.isfinite(gate_threshold):
+        raise ValueError(f"gate_threshold must be a number, got {gate_threshold}")
+    check_resampler(resampler, SAMPLE_RATE)
     out = Path(out_dir)
     torch_device = resolve_device(device)
     model, ckpt = load_model(checkpoint, torch_device)
@@ -288,8 +215,8 @@ def predict(
         duration = video_duration(video)
         count = max(1, int(math.floor(duration * fps + 1e-6)))
         times = frame_times(count, fps)
-        pictures = [grab_frame(video, t) for t in times]
-        samples = load_audio(video, sample_rate=SAMPLE_RATE)
+        pictures = grab_frames(video, times)
+        samples = load_audio(video, sample_rate=SAMPLE_RATE, resampler=resampler)
         audio_source = video
     else:
         if audio is None:
@@ -297,7 +224,7 @@ def predict(
         paths = list_frames([Path(f) for f in frames])
         pictures = [read_image(p) for p in paths]
         times = frame_times(len(pictures), fps)
-        samples = load_audio(audio, sample_rate=SAMPLE_RATE)
+        samples = load_audio(audio, sample_rate=SAMPLE_RATE, resampler=resampler)
         audio_source = Path(audio)
     examples = audio_examples(samples, len(pictures), fps)  # [T, 1, 96, 64]
 
@@ -336,6 +263,7 @@ def predict(
                 mask_path = out / "masks" / f"frame_{i:05d}.png"
                 overlay_path = out / "overlays" / f"frame_{i:05d}.png"
                 Image.fromarray(mask.astype(np.uint8) * 255).save(mask_path)
+                finite = math.isfinite(score)
                 caption = f"t={times[i]:.2f}s  sounding score {score:.2f}"
                 if not sounding:
                     caption += " (silent: gated)"
@@ -344,20 +272,25 @@ def predict(
                     PredictedFrame(
                         index=i,
                         time_s=round(times[i], 4),
-                        score=round(float(score), 6),
+                        score=round(float(score), 6) if finite else None,
                         sounding=sounding,
                         mask_fraction=round(float(mask.mean()), 6),
                         mask=str(mask_path),
                         overlay=str(overlay_path),
                     )
                 )
+    not_finite = sum(r.score is None for r in results)
+    if not_finite:
+        logger.warning(
+            "%d of %d frames got a sounding score that is not a number (the model output NaN or "
+            "infinity); predictions.json holds null for them",
+            not_finite,
+            len(results),
+        )
     video_path = None
     if write_video:
-        video_path = encode_video(
-            str(out / "overlays" / "frame_%05d.png"),
-            out / "overlay.mp4",
-            fps=fps,
-            audio=audio_source,
+        video_path = encode_overlay_video(
+            [Path(r.overlay) for r in results], out / "overlay.mp4", fps=fps, audio=audio_source
         )
     predictions = out / "predictions.json"
     predictions.write_text(
@@ -365,11 +298,13 @@ def predict(
             {
                 "checkpoint": str(checkpoint),
                 "fps": fps,
+                "resampler": resampler,
                 "gate_threshold": threshold if gate else None,
                 "video": str(video_path) if video_path else None,
                 "frames": [asdict(r) for r in results],
             },
             indent=2,
+            allow_nan=False,  # strict JSON, whatever the model gives
         )
     )
     return PredictionReport(frames=results, video=video_path, predictions_json=predictions)

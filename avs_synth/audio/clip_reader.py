@@ -1,9 +1,15 @@
-"""Opening a clip for windowing: seek-and-read for FLAC / WAV, whole decoding otherwise.
+"""Opening a clip for windowing, with one of the two resamplers of :mod:`avs_synth.audio.decode`.
 
-A 10-s clip is read through :func:`open_clip`: FLAC and WAV files are seeked with soundfile and
-only the stretches a window policy asks for are decoded (at the file's own rate, channels
-averaged exactly as :func:`avs_synth.audio.decode.load_audio` does); other formats (MP3, OGG, video
-containers through FFmpeg) are decoded whole once by :func:`~avs_synth.audio.decode.load_audio`.
+A 10-s clip is read through :func:`open_clip`, and only the stretches a window policy asks for are
+decoded:
+
+- ``bandlimited``: FLAC and WAV files are seeked with soundfile (:class:`SoundFileClip`), video
+  containers with PyAV (:class:`ContainerClip`), at the file's own rate, channels averaged
+  exactly as :func:`avs_synth.audio.decode.load_audio` does; the chosen window is resampled
+  alone (:func:`avs_synth.audio.windows.extract`). MP3 and OGG are decoded whole once.
+- ``avsbench``: the clip is seen at 16 kHz as AVSBench's wav of it
+  (:class:`~avs_synth.audio.avsbench_resampler.MoviepyClip`), so windows are measured and cut
+  from exactly the audio AVSBench would have made.
 """
 
 from __future__ import annotations
@@ -13,7 +19,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from avs_synth.audio.decode import FFMPEG_EXTENSIONS, AudioReadError, load_audio
+from avs_synth.audio.audio_checks import AudioReadError, check_finite, check_format
+from avs_synth.audio.avsbench_resampler import MoviepyClip
+from avs_synth.audio.container import ContainerDecoder
+from avs_synth.audio.decode import Resampler, check_resampler, load_audio, uses_container
+from avs_synth.audio.logmel import check_resample_rates
 from avs_synth.audio.windows import ArrayClip, ClipReader
 
 SEEKABLE_EXTENSIONS = frozenset({".flac", ".wav"})
@@ -58,6 +68,11 @@ class SoundFileClip:
         self.rate = int(self._handle.samplerate)
         self.frames = int(self._handle.frames)
         self.channels = int(self._handle.channels)
+        try:
+            check_format(self.path, self.rate, self.channels)
+        except AudioReadError:
+            self._handle.close()
+            raise
         self._margin = int(round(self.READ_MARGIN_S * self.rate))
         self._block_start = 0
         self._block = np.zeros(0, dtype=np.float32)
@@ -78,6 +93,7 @@ class SoundFileClip:
             data = self._handle.read(frames=count, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, TypeError) as error:
             raise AudioReadError(self.path, f"cannot decode audio: {error}") from None
+        check_finite(self.path, data, first=begin)
         self._block_start, self._block = begin, downmix(data)
 
     def close(self) -> None:
@@ -85,27 +101,93 @@ class SoundFileClip:
         self._handle.close()
 
 
-def open_clip(path: Path, *, sample_rate: int = 16_000) -> ClipReader:
+class ContainerClip:
+    """A clip in a video / media container, read window by window through PyAV.
+
+    Reads are widened and kept as :class:`SoundFileClip` does; each stretch is decoded from a
+    seek (see :mod:`avs_synth.audio.container`).
+
+    Args:
+        path: the file.
+
+    Raises:
+        FileNotFoundError, AudioReadError: the file is missing or cannot be decoded (a stream
+            that declares no length is decoded whole here).
+    """
+
+    READ_MARGIN_S = 0.025
+
+    def __init__(self, *, path: Path) -> None:
+        self.path = Path(path)
+        self._decoder = ContainerDecoder(path=self.path)
+        self.rate = self._decoder.rate
+        self._margin = int(round(self.READ_MARGIN_S * self.rate))
+        self._block_start = 0
+        self._block = np.zeros(0, dtype=np.float32)
+        frames = self._decoder.declared_frames
+        if frames is None:  # no declared length: decode it all once
+            try:
+                self._block = downmix(self._decoder.decode(0, None))
+            except AudioReadError:
+                self._decoder.close()
+                raise
+            frames = len(self._block)
+        self.frames = frames
+
+    def read(self, start: int, length: int) -> np.ndarray:
+        start = max(0, start)
+        offset = start - self._block_start
+        if offset < 0 or offset + length > len(self._block):
+            begin = max(0, start - self._margin)
+            count = length + (start - begin) + self._margin
+            self._block_start = begin
+            self._block = downmix(self._decoder.decode(begin, begin + count))
+            offset = start - begin
+        return self._block[offset : offset + length]
+
+    def close(self) -> None:
+        """Close the file (the cache closes clips it drops)."""
+        self._decoder.close()
+
+
+def _resamplable(clip: SoundFileClip | ContainerClip, sample_rate: int) -> ClipReader:
+    """The clip, if its rate can be resampled to ``sample_rate`` (else closed and refused)."""
+    try:
+        check_resample_rates(clip.rate, sample_rate)
+    except ValueError as error:
+        clip.close()
+        raise AudioReadError(clip.path, str(error)) from None
+    return clip
+
+
+def open_clip(
+    path: Path, *, sample_rate: int = 16_000, resampler: Resampler = "bandlimited"
+) -> ClipReader:
     """A reader of the clip at ``path``.
 
     Args:
         path: the clip file.
-        sample_rate: the rate formats without seeking are decoded at when soundfile cannot tell
-            their own rate (video containers).
+        sample_rate: the rate of the windows (16 kHz for ``avsbench``).
+        resampler: ``avsbench`` (a reader at 16 kHz: AVSBench's wav of the clip) or
+            ``bandlimited`` (a reader at the clip's own rate).
 
     Raises:
         FileNotFoundError, AudioReadError: as :func:`avs_synth.audio.decode.load_audio`.
     """
     path = Path(path)
+    check_resampler(resampler, sample_rate)
+    if resampler == "avsbench":
+        return MoviepyClip(path=path)
     suffix = path.suffix.lower()
     if suffix in SEEKABLE_EXTENSIONS:
         clip = SoundFileClip(path=path)
         if clip.frames > 0:
-            return clip
-    rate = sample_rate
-    if suffix not in FFMPEG_EXTENSIONS:
-        try:
-            rate = int(sf.info(str(path)).samplerate)
-        except (sf.LibsndfileError, RuntimeError, TypeError):
-            rate = sample_rate
+            return _resamplable(clip, sample_rate)
+        clip.close()
+    if uses_container(path):
+        return _resamplable(ContainerClip(path=path), sample_rate)
+    try:
+        rate = int(sf.info(str(path)).samplerate)
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        rate = sample_rate
     return ArrayClip(samples=load_audio(path, sample_rate=rate), rate=rate)

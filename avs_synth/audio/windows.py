@@ -25,6 +25,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from avs_synth.audio.logmel import check_resample_rates
 from avs_synth.seeded_order import seeded_key
 
 WindowPolicy = Literal["fixed", "loudest", "nonsilent"]
@@ -207,6 +208,7 @@ def _resampler(rate: int, out_rate: int):
     its kernel computed once per pair of rates."""
     from torchaudio.transforms import Resample
 
+    check_resample_rates(rate, out_rate)
     return Resample(orig_freq=rate, new_freq=out_rate)
 
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from avs_synth.audio.decode import RESAMPLERS, Resampler
 from avs_synth.audio.windows import WindowConfig
 from avs_synth.building.splits import SplitFractions
 
@@ -68,6 +69,8 @@ class BuildConfig:
         max_per_category: most samples per audio class over all splits (0: no limit).
         fractions: split fractions over pictures.
         window: the audio window settings.
+        resampler: how clips become 16 kHz windows: ``avsbench`` (exactly as AVSBench made its
+            wavs; the default, for builds evaluated on AVSBench) or ``bandlimited``.
         negative_ratio: negatives per positive in each split (0: none).
         max_side: resize pictures whose longer side exceeds this (None: keep original bytes).
         jpeg_quality: JPEG quality of re-encoded pictures.
@@ -86,6 +89,7 @@ class BuildConfig:
     max_per_category: int = 0
     fractions: SplitFractions = field(default_factory=SplitFractions)
     window: WindowConfig = field(default_factory=WindowConfig)
+    resampler: Resampler = "avsbench"
     negative_ratio: float = 0.0
     max_side: int | None = None
     jpeg_quality: int = 95
@@ -107,6 +111,10 @@ class BuildConfig:
             raise ValueError(f"max_side must be at least 16 pixels, got {self.max_side}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
+        if self.resampler not in RESAMPLERS:
+            raise ValueError(f"resampler must be one of {RESAMPLERS}, got {self.resampler!r}")
+        if self.resampler == "avsbench" and self.window.sample_rate != 16_000:
+            raise ValueError("the avsbench resampler makes 16 kHz windows (window sample_rate)")
         if self.shard_size < 1 or self.bank_clips_per_shard < 1:
             raise ValueError("shard_size and bank_clips_per_shard must be >= 1")
 

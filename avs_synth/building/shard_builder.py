@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from avs_synth.audio.clip_reader import open_clip
-from avs_synth.audio.decode import AudioReadError
+from avs_synth.audio.decode import AudioReadError, Resampler
 from avs_synth.audio.windows import (
     ArrayClip,
     ClipReader,
@@ -195,8 +195,9 @@ def _close(item: object) -> None:
 class _ClipCache:
     """Opened clips (or why they failed) of the last few clips a worker used."""
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, resampler: Resampler) -> None:
         self.sample_rate = sample_rate
+        self.resampler = resampler
         self._items: OrderedDict[str, ClipReader | SampleSkipped] = OrderedDict()
 
     def get(self, clip: AudioClip) -> ClipReader:
@@ -226,7 +227,7 @@ class _ClipCache:
         if clip.path is None:
             return SampleSkipped("missing_file", f"clip {clip.clip_id} has no file")
         try:
-            return open_clip(clip.path, sample_rate=self.sample_rate)
+            return open_clip(clip.path, sample_rate=self.sample_rate, resampler=self.resampler)
         except FileNotFoundError:
             return SampleSkipped("missing_file", str(clip.path))
         except (AudioReadError, DataFormatError) as error:
@@ -328,7 +329,7 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
 
 
 def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str, Any]:
-    clips = _ClipCache(config.window.sample_rate)
+    clips = _ClipCache(config.window.sample_rate, config.resampler)
     skipped: Counter[str] = Counter()
     per_category: Counter[str] = Counter()
     per_source: Counter[str] = Counter()
@@ -359,7 +360,7 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
 
 
 def _build_bank(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str, Any]:
-    clips = _ClipCache(config.window.sample_rate)
+    clips = _ClipCache(config.window.sample_rate, config.resampler)
     skipped: Counter[str] = Counter()
     clips_used = 0
     label = unit.audio_class or ""

@@ -1,5 +1,6 @@
 """Byte-reproducible file writers: PNG, JPEG, JSON, CSV, zip, audio (wav / flac / ogg with a fixed
-stream serial), mp4 through FFmpeg, and tensor pickles without memory addresses."""
+stream serial), mp4 through PyAV (FFmpeg's libraries, bit-exact mode), and tensor pickles without
+memory addresses."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ import io
 import json
 import logging
 import pickle
-import subprocess
 import zipfile
 from pathlib import Path
 
+import av
 import numpy as np
 import soundfile as sf
 import torch
 from PIL import Image
 
+from avs_synth.audio.container import add_aac_stream, mux_audio
 from avs_synth.sample_corpus.sounds import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -123,21 +125,38 @@ def audio_bytes(samples: np.ndarray, fmt: str, serial: int) -> bytes:
     return buf.getvalue()
 
 
-def write_mp4(path: Path, samples: np.ndarray) -> None:
-    """A tiny black video with ``samples`` (int16, 16 kHz) as its AAC track, bit-exact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+MP4_FPS = 4
+MP4_SIZE = 64
+
+
+def mp4_bytes(samples: np.ndarray) -> bytes:
+    """A tiny black video with ``samples`` (int16, 16 kHz mono) as its AAC track, byte-identical
+    for identical samples (FFmpeg's bit-exact flags, no metadata, one thread)."""
+    buffer = io.BytesIO()
     seconds = len(samples) / SAMPLE_RATE
-    cmd = [
-        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"color=c=black:s=64x64:r=4:d={seconds:g}",
-        "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
-        "-map", "0:v", "-map", "1:a", "-c:v", "mpeg4", "-q:v", "5", "-c:a", "aac", "-b:a", "64k",
-        "-shortest", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
-        "-map_metadata", "-1", "-threads", "1", str(path),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, input=samples.astype("<i2").tobytes(), capture_output=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed writing {path}: {proc.stderr.decode(errors='replace')}")
+    bitexact = {"fflags": "+bitexact", "flags": "+bitexact"}
+    with av.open(buffer, "w", format="mp4", options={"fflags": "+bitexact"}) as out:
+        video = out.add_stream("mpeg4", rate=MP4_FPS, options={"flags": "+bitexact", "qscale": "5"})
+        video.width = video.height = MP4_SIZE
+        video.pix_fmt = "yuv420p"
+        video.codec_context.thread_count = 1
+        audio = add_aac_stream(out, rate=SAMPLE_RATE, channels=1, bit_rate=64_000, options=bitexact)
+        mux_audio(out, audio, samples.astype(np.float32) / 32768.0)
+        black = av.VideoFrame.from_ndarray(
+            np.zeros((MP4_SIZE, MP4_SIZE, 3), dtype=np.uint8), format="rgb24"
+        )
+        for index in range(max(1, int(round(seconds * MP4_FPS)))):
+            black.pts = index
+            for packet in video.encode(black):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+def write_mp4(path: Path, samples: np.ndarray) -> None:
+    """Write :func:`mp4_bytes` to ``path``."""
+    write_bytes(path, mp4_bytes(samples))
 
 
 def tensor_pickle_bytes(tensor: torch.Tensor) -> bytes:

@@ -36,8 +36,8 @@ Layout under ``OUT``::
     vggsound/vggsound.csv               no header: youtube_id,start_seconds,label,split
     vggsound/clips/                     10 s, 16 kHz mono clips named {ytid}_{start:06d}.ext,
                                         {ytid}_{start}.ext or {ytid}_{start}_{end}.ext; wav
-                                        (int16), flac, ogg, mp4 (AAC + a tiny black video; needs
-                                        ffmpeg); one row per split has no file (as in real,
+                                        (int16), flac, ogg, mp4 (AAC + a tiny black video, written
+                                        by PyAV); one row per split has no file (as in real,
                                         incomplete downloads)
     avsbench/Single-source/s4_meta_data.csv (name,start,category,split)
     avsbench/Single-source/s4_data/visual_frames/{split}/{category}/{name}/{name}_{k}.png
@@ -59,7 +59,8 @@ Layout under ``OUT``::
 Every picture holds 2-4 objects of different categories; every AVSBench frame holds the sounding
 object(s) and silent objects of other categories, so segmentation needs the audio. Everything
 is a pure function of ``seed`` and the size: two runs write byte-identical files (fixed zip
-timestamps, fixed PNG / JPEG encoder settings, fixed Ogg serial numbers, bit-exact ffmpeg).
+timestamps, fixed PNG / JPEG encoder settings, fixed Ogg serial numbers, bit-exact FFmpeg encoders
+through PyAV).
 """
 
 from __future__ import annotations
@@ -157,8 +158,7 @@ def write_sample_corpus(
         size: a preset name (``tiny``, ``small``, ``medium``) or a :class:`CorpusSize`.
         overwrite: replace a corpus already there (only the corpus's own top-level entries are
             removed); without it an existing corpus is an error.
-        mp4: write an mp4 clip per VGGSound split (needs ffmpeg; skipped with a warning if
-            ffmpeg is missing).
+        mp4: write an mp4 clip per VGGSound split (through PyAV).
     """
     size_name, corpus_size = resolve_size(size)
     out = Path(out)

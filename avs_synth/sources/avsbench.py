@@ -19,12 +19,20 @@ Paths, as the official data loaders build them (``k`` = 1..5):
 
 ``log_mel_path`` and ``wav_path`` are set only when the file exists; frame and mask paths are
 built without touching the disk.
+
+Ground-truth masks are read as the official loaders read them (:func:`read_official_mask`): S4
+opens a mask with PIL's ``convert('1')``, which Floyd-Steinberg-dithers grey values; MS3 does
+``convert('P')`` then ``ToTensor()``, so its target is the palette index (or grey level) / 255,
+with no threshold. On masks holding only 0 and 255 both are plain binary masks;
+:func:`mask_census` counts the masks that hold other values (grey, anti-aliased edges, palette
+indices such as 1), where the official reading matters.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Literal
@@ -34,7 +42,6 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from avs_synth.errors import DataFormatError
-from avs_synth.masks import binarize_mask_image
 from avs_synth.records import AVSBenchVideo
 from avs_synth.safe_paths import resolve_under
 from avs_synth.safe_pickle import load_tensor_pickle
@@ -77,22 +84,105 @@ def locate_avsbench(root: str | PathLike[str], subset: Literal["s4", "ms3"]) -> 
     )
 
 
-def load_mask(path: str | PathLike[str]) -> np.ndarray:
-    """An AVSBench ground-truth mask PNG as booleans ``[H, W]`` (``> 0``; palette PNGs by index).
+def _open_mask(path: Path) -> Image.Image:
+    try:
+        image = Image.open(path)
+        image.load()
+        return image
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: mask not found") from None
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as error:
+        raise DataFormatError(path, f"cannot decode mask image: {error}") from None
+
+
+def read_official_mask(path: str | PathLike[str], subset: Literal["s4", "ms3"]) -> np.ndarray:
+    """A ground-truth mask exactly as the official AVSBench loader gives it (``[H, W]``).
+
+    - ``s4``: ``Image.open(path).convert('1')`` then ``ToTensor()``: booleans, grey values
+      Floyd-Steinberg-dithered (a 50 % grey area becomes a checkerboard).
+    - ``ms3``: ``Image.open(path).convert('P')`` then ``ToTensor()``: float32 palette index (the
+      grey level for an ``L`` image) divided by 255, no threshold.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataFormatError: not a readable image (names the file).
+    """
+    if subset not in _RELEASE_FOLDER:
+        raise ValueError(f"subset must be 's4' or 'ms3', got {subset!r}")
+    path = Path(path)
+    with _open_mask(path) as image:
+        if subset == "s4":
+            return np.array(image.convert("1"), dtype=bool)
+        return np.asarray(image.convert("P"), dtype=np.uint8).astype(np.float32) / 255.0
+
+
+def load_mask(path: str | PathLike[str], subset: Literal["s4", "ms3"]) -> np.ndarray:
+    """A ground-truth mask as booleans ``[H, W]`` for training and scoring, from the official
+    reading (:func:`read_official_mask`): S4's dithered mask as is; MS3's target where it is not
+    zero (identical to the official target wherever masks hold only 0 and 255; see
+    :func:`mask_census` for the masks where it is not).
 
     Raises:
         FileNotFoundError: no such file.
         DataFormatError: the file is not a readable image (names the file).
     """
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return binarize_mask_image(image)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: mask not found") from None
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as error:
-        raise DataFormatError(path, f"cannot decode mask image: {error}") from None
+    official = read_official_mask(path, subset)
+    return official if official.dtype == bool else official > 0
+
+
+@dataclass
+class MaskCensus:
+    """How many ground-truth masks hold values other than 0 and 255.
+
+    Attributes:
+        masks: masks read.
+        off_binary: masks holding any other value (grey levels, anti-aliased edges, palette
+            indices other than 0 and 255).
+        examples: up to five such masks.
+    """
+
+    masks: int = 0
+    off_binary: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def describe(self, subset: str) -> str:
+        """One line for the log."""
+        rule = {
+            "s4": "the official S4 loader dithers them (PIL convert('1')), as done here",
+            "ms3": "the official MS3 loader scores them as soft targets (index / 255); here "
+            "they count as foreground wherever not 0",
+        }[subset]
+        where = f" (e.g. {', '.join(self.examples[:2])})" if self.examples else ""
+        return (
+            f"AVSBench {subset.upper()}: {self.off_binary} of {self.masks} ground-truth masks hold "
+            f"values other than 0 and 255{where}; {rule}"
+        )
+
+
+def stored_values(path: str | PathLike[str]) -> np.ndarray:
+    """The distinct values a mask PNG stores (palette indices, grey levels, or RGB channel
+    values), as the file holds them."""
+    with _open_mask(Path(path)) as image:
+        if image.mode == "1":
+            return np.unique(np.asarray(image, dtype=np.uint8) * 255)
+        return np.unique(np.asarray(image))
+
+
+def mask_census(videos: list[AVSBenchVideo]) -> MaskCensus:
+    """Counts the masks of ``videos`` holding values other than 0 and 255 (see
+    :class:`MaskCensus`); a missing or unreadable mask raises as :func:`load_mask`."""
+    census = MaskCensus()
+    for video in videos:
+        for path in video.mask_paths:
+            if path is None:
+                continue
+            census.masks += 1
+            values = stored_values(path)
+            if not np.isin(values, (0, 255)).all():
+                census.off_binary += 1
+                if len(census.examples) < 5:
+                    census.examples.append(str(path))
+    return census
 
 
 def load_log_mel(video: AVSBenchVideo | str | PathLike[str]) -> torch.Tensor:

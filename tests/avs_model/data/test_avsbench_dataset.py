@@ -145,3 +145,26 @@ def test_epoch_sampler_splits_ranks_and_resumes() -> None:
     ranks = [list(EpochSampler(length=10, seed=0, epoch=2, rank=r, world_size=3)) for r in range(3)]
     assert [len(r) for r in ranks] == [4, 4, 4] and set(sum(ranks, [])) == set(range(10))
     assert list(EpochSampler(length=10, seed=0, epoch=2, start=4)) == full[4:]
+
+
+def test_scoring_masks_are_read_as_the_official_loader_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "bench"
+    shutil.copytree(write_mini_avsbench(tmp_path / "src"), root)
+    video = AVSBenchReader(root=root, subset="s4").videos("test")[0]
+    grey = Image.open(video.mask_paths[0]).convert("L")
+    grey_array = np.where(np.asarray(grey) > 0, 128, 0).astype(np.uint8)  # a grey sounding object
+    Image.fromarray(grey_array).save(video.mask_paths[0])
+    with caplog.at_level("INFO"):
+        dataset = AVSBenchDataset(videos=[video], resize=ResizeConfig(size=16), with_gt=True)
+    assert "1 of 5 ground-truth masks hold values other than 0 and 255" in caplog.text
+    gt = dataset[0][0].gt_mask
+    expected = np.array(Image.open(video.mask_paths[0]).convert("1"), dtype=bool)  # dithered
+    assert gt is not None and np.array_equal(gt.numpy(), expected)
+    assert 0 < gt.sum() < (grey_array > 0).sum()

@@ -6,11 +6,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from avs_synth.errors import DataFormatError
 from avs_synth.safe_pickle import UnsafePickleError
 from avs_synth.sources import AVSBenchReader
-from avs_synth.sources.avsbench import load_log_mel, load_mask
+from avs_synth.sources.avsbench import (
+    load_log_mel,
+    load_mask,
+    mask_census,
+    read_official_mask,
+)
 from tests.support.fixtures_sources import write_png
 
 
@@ -78,7 +84,7 @@ def test_s4_release_layout(tmp_path: Path) -> None:
     (test,) = reader.videos("test")
     assert all(p is not None and p.is_file() for p in test.mask_paths)
     assert test.wav_path == data / "audio_wav/test/dog/0d9u2CymIxc.wav"
-    np.testing.assert_array_equal(load_mask(test.mask_paths[2]), np.eye(4, dtype=bool))
+    np.testing.assert_array_equal(load_mask(test.mask_paths[2], "s4"), np.eye(4, dtype=bool))
     log_mel = load_log_mel(test)
     assert log_mel.shape == (5, 1, 96, 64) and log_mel.dtype == torch.float32
     assert torch.equal(log_mel, torch.full((5, 1, 96, 64), 5.0))
@@ -99,7 +105,7 @@ def test_ms3_layout_and_palette_masks(tmp_path: Path) -> None:
     assert video.mask_paths[4] == data / "gt_masks/val/AbC_-1/AbC_-1_5.png"
     assert load_log_mel(video).shape == (5, 1, 96, 64)  # [5, 96, 64] is given its channel axis
     palette = write_png(tmp_path / "p.png", np.array([[0, 1], [2, 0]]), mode="P")
-    np.testing.assert_array_equal(load_mask(palette), [[False, True], [True, False]])
+    np.testing.assert_array_equal(load_mask(palette, "ms3"), [[False, True], [True, False]])
 
 
 def test_errors_name_the_file(tmp_path: Path) -> None:
@@ -117,10 +123,60 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
     bad_mask = tmp_path / "bad.png"
     bad_mask.write_bytes(b"\x89PNG\r\n\x1a\n broken")
     with pytest.raises(DataFormatError, match=f"^{bad_mask}: cannot decode mask image"):
-        load_mask(bad_mask)
+        load_mask(bad_mask, "s4")
     bad_pkl = tmp_path / "bad.pkl"
     bad_pkl.write_bytes(pickle.dumps({"log_mel": 1}))
     with pytest.raises(UnsafePickleError, match=f"^{bad_pkl}: "):
         load_log_mel(bad_pkl)
     with pytest.raises(FileNotFoundError, match="no AVSBench MS3 layout"):
         AVSBenchReader(root=tmp_path, subset="ms3")
+
+
+def _anti_aliased_disk(size: int = 32) -> np.ndarray:
+    """A 0/255 disk whose rim pixels hold their coverage as grey (as an anti-aliased drawing)."""
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    distance = np.hypot(yy - size / 2, xx - size / 2)
+    coverage = np.clip(size / 3 - distance + 0.5, 0.0, 1.0)
+    return np.round(coverage * 255).astype(np.uint8)
+
+
+def test_s4_masks_are_dithered_as_pil_convert_1_does(tmp_path: Path) -> None:
+    grey = write_png(tmp_path / "grey.png", np.full((16, 16), 128))
+    mask = read_official_mask(grey, "s4")
+    assert mask.dtype == bool and 0.4 < mask.mean() < 0.6  # dithered, not all on (> 0) or off
+    assert mask[:, :-1].any() and not mask.all()
+    assert np.array_equal(load_mask(grey, "s4"), mask)
+    disk = _anti_aliased_disk()
+    path = write_png(tmp_path / "disk.png", disk)
+    dithered = load_mask(path, "s4")
+    assert dithered[disk == 255].all() and not dithered[disk == 0].any()  # exact where binary
+    rim = (disk > 0) & (disk < 255)
+    assert rim.sum() > 20 and 0.2 < dithered[rim].mean() < 0.8  # the rim is dithered
+    # a plain 0/255 mask reads the same every way
+    binary = write_png(tmp_path / "binary.png", (disk >= 128).astype(np.uint8) * 255)
+    assert np.array_equal(load_mask(binary, "s4"), disk >= 128)
+    assert np.array_equal(read_official_mask(binary, "ms3"), (disk >= 128).astype(np.float32))
+
+
+def test_ms3_targets_are_the_palette_index_over_255_without_threshold(tmp_path: Path) -> None:
+    grey = write_png(tmp_path / "grey.png", np.array([[0, 128], [255, 64]]))
+    target = read_official_mask(grey, "ms3")
+    assert target.dtype == np.float32
+    np.testing.assert_array_equal(target, np.array([[0, 128], [255, 64]], np.float32) / 255)
+    palette = write_png(tmp_path / "palette.png", np.array([[0, 1], [255, 0]]), mode="P")
+    np.testing.assert_array_equal(
+        read_official_mask(palette, "ms3"), np.array([[0, 1], [255, 0]], np.float32) / 255
+    )
+    np.testing.assert_array_equal(load_mask(palette, "ms3"), [[False, True], [True, False]])
+
+
+def test_mask_census_counts_masks_holding_other_values_than_0_and_255(tmp_path: Path) -> None:
+    root = _s4(tmp_path)
+    (test,) = AVSBenchReader(root=root, subset="s4").videos("test")
+    assert (mask_census([test]).masks, mask_census([test]).off_binary) == (5, 0)
+    write_png(test.mask_paths[1], _anti_aliased_disk(4))
+    Image.fromarray(np.eye(4, dtype=bool)).save(test.mask_paths[2])  # mode "1": binary
+    census = mask_census([test])
+    assert (census.masks, census.off_binary) == (5, 1)
+    assert census.examples == [str(test.mask_paths[1])]
+    assert "1 of 5 ground-truth masks hold values other than 0 and 255" in census.describe("s4")

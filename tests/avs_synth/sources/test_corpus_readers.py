@@ -178,7 +178,9 @@ def test_avsbench_reader_agrees_with_the_drawing(corpus, subset) -> None:
             sounding_labels = [
                 i["label"] for i in drawn["instances"] if k + 1 in i["sounding_seconds"]
             ]
-            assert np.array_equal(load_mask(mask_path), np.isin(label_map, sounding_labels))
+            assert np.array_equal(
+                load_mask(mask_path, video.subset), np.isin(label_map, sounding_labels)
+            )
         log_mel = load_log_mel(video)
         assert log_mel.shape == (5, 1, 96, 64)
         expected = waveform_to_examples(load_audio(video.wav_path), num_examples=5)
