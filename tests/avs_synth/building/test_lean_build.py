@@ -2,10 +2,11 @@
 dry run that plans without writing.
 
 ``reference_shard_sha256.json`` holds the sha256 of every shard that the build before the lean
-planner (commit 0ac3da3: ``lvis.LVIS`` / ``pycocotools`` readers, Open Images sizes from the JPEG
+planner (main at f932fbb: ``lvis.LVIS`` / ``pycocotools`` readers, Open Images sizes from the JPEG
 headers, the plan in the parent's memory) wrote for the two configurations below on the test
-sample corpus. Shard bytes depend on the JPEG and FLAC encoders that wrote the corpus: with other
-versions of Pillow / libsndfile, regenerate the file with that commit's code.
+sample corpus (the same check passed against the build of 0ac3da3, before the PyAV audio). Shard
+bytes depend on the encoders that wrote the corpus: with other versions of Pillow, PyAV or
+libsndfile, regenerate the file with that commit's code.
 """
 
 from __future__ import annotations
