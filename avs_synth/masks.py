@@ -21,13 +21,16 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 
+from avs_synth.annotation_index import read_segmentation
 from avs_synth.errors import DataFormatError
 from avs_synth.records import (
     MaskFileSegmentation,
     PolygonSegmentation,
     RLESegmentation,
     Segmentation,
+    StoredSegmentation,
 )
+from avs_synth.zip_members import ZipMemberError, read_member
 
 __all__ = [
     "InvalidSegmentationError",
@@ -36,6 +39,10 @@ __all__ = [
     "read_mask_png",
     "rle_string_to_counts",
 ]
+
+
+MAX_COORDINATE = 1e7
+"""Largest polygon coordinate (pixels, either sign) drawn; larger ones are refused as invalid."""
 
 
 class InvalidSegmentationError(DataFormatError):
@@ -53,7 +60,8 @@ def decode_mask(
 
     Args:
         segmentation: polygons (all parts are merged), an RLE (compressed string or uncompressed
-            counts; its size must equal ``(height, width)``), or a mask PNG (read from its zip
+            counts; its size must equal ``(height, width)``), either of them stored in an
+            annotation index (read from it first), or a mask PNG (read from its zip
             member or file, binarised with ``> 0`` and resized with nearest neighbour to
             ``(width, height)`` when its resolution differs).
         height, width: the image size the mask must have.
@@ -61,13 +69,16 @@ def decode_mask(
             and RLE; mask PNG errors name the PNG (and zip member) itself.
 
     Raises:
-        InvalidSegmentationError: fewer than 3 points, an odd or non-finite coordinate list, an
+        InvalidSegmentationError: fewer than 3 points, an odd or non-finite coordinate list, a
+            coordinate beyond :data:`MAX_COORDINATE`, an
             RLE whose counts do not cover ``height * width`` pixels, a PNG that cannot be read.
     """
     if not (isinstance(height, int | np.integer) and isinstance(width, int | np.integer)):
         raise TypeError(f"height and width must be integers, got {height!r}, {width!r}")
     if height <= 0 or width <= 0:
         raise InvalidSegmentationError(source, f"image size must be positive, got {width}x{height}")
+    if isinstance(segmentation, StoredSegmentation):
+        segmentation = read_segmentation(segmentation)
     if isinstance(segmentation, PolygonSegmentation):
         return _decode_polygons(segmentation.polygons, int(height), int(width), source)
     if isinstance(segmentation, RLESegmentation):
@@ -102,6 +113,11 @@ def _decode_polygons(
         if not all(math.isfinite(v) for v in coords):
             raise InvalidSegmentationError(
                 source, f"polygon part {index} has a non-finite coordinate"
+            )
+        if max(abs(v) for v in coords) > MAX_COORDINATE:
+            # pycocotools' rasteriser overflows (and crashes the process) on huge coordinates
+            raise InvalidSegmentationError(
+                source, f"polygon part {index} has a coordinate beyond {MAX_COORDINATE:g} pixels"
             )
         parts.append(coords)
     rles = mask_utils.frPyObjects(parts, height, width)
@@ -213,15 +229,26 @@ def read_mask_png(segmentation: MaskFileSegmentation | str | PathLike[str]) -> n
         if segmentation.member is None:
             raise ValueError("MaskFileSegmentation with an archive needs a member name")
         where, member = segmentation.archive, segmentation.member
-        handle = _open_zip(Path(where))
-        try:
-            data = handle.read(member)
-        except KeyError:
-            raise FileNotFoundError(f"{where}[{member}]: no such member in the archive") from None
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
-            raise InvalidSegmentationError(
-                where, f"cannot read mask: {error}", member=member
-            ) from None
+        data = None
+        if segmentation.offset is not None:
+            try:
+                data = read_member(Path(where), member, segmentation.offset)
+            except ZipMemberError as error:
+                raise InvalidSegmentationError(
+                    where, f"cannot read mask: {error}", member=member
+                ) from None
+        if data is None:
+            handle = _open_zip(Path(where))
+            try:
+                data = handle.read(member)
+            except KeyError:
+                raise FileNotFoundError(
+                    f"{where}[{member}]: no such member in the archive"
+                ) from None
+            except (zipfile.BadZipFile, OSError, EOFError) as error:
+                raise InvalidSegmentationError(
+                    where, f"cannot read mask: {error}", member=member
+                ) from None
     elif segmentation.path is not None:
         where, member = segmentation.path, None
         data = Path(where).read_bytes()

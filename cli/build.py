@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from avs_synth.audio.windows import WindowConfig
 from avs_synth.building.config import BuildConfig, BuildInputs, RunOptions, VisualInput
 from avs_synth.building.inputs import BuildInputError, corpus_inputs
-from avs_synth.building.run import build_dataset
+from avs_synth.building.run import build_dataset, dry_run
 from avs_synth.building.splits import SplitFractions
 from avs_synth.errors import DataFormatError
 
@@ -34,11 +35,19 @@ def _inputs(
     vggsound_csv: Path | None,
     vggsound_clips: Path | None,
     matches: Path | None,
+    avsbench: Path | None,
+    exclude_clips: list[Path],
 ) -> BuildInputs:
     if corpus is not None:
         if lvis or coco or openimages or vggsound_csv or vggsound_clips:
-            raise BuildInputError("--corpus sets every input: give it alone (with --matches)")
-        return corpus_inputs(corpus, matches=matches)
+            raise BuildInputError(
+                "--corpus sets every input: give it alone (with --matches, --avsbench, "
+                "--exclude-clips)"
+            )
+        found = corpus_inputs(corpus, matches=matches)
+        return replace(
+            found, avsbench=avsbench or found.avsbench, exclude_clips=tuple(exclude_clips)
+        )
     if lvis and lvis_images is None:
         raise BuildInputError("--lvis needs --lvis-images")
     if coco and len(coco_images) not in (1, len(coco)):
@@ -58,7 +67,42 @@ def _inputs(
         vggsound_csv=vggsound_csv,
         vggsound_clips=vggsound_clips,
         matches=matches,
+        avsbench=avsbench,
+        exclude_clips=tuple(exclude_clips),
     )
+
+
+def _echo_dry_run(report: dict[str, Any]) -> None:
+    """The plan of a dry run, as a few readable lines."""
+    planned, shards = report["planned"], report["shards"]
+    typer.echo(f"plan {report['plan_hash'][:16]} (dry run: nothing decoded or written)")
+    for split in ("train", "val", "test"):
+        typer.echo(
+            f"{split}: {planned[split]} triplets in {shards[split]} shards, "
+            f"{report['pictures'].get(split, 0)} pictures, {report['clips'].get(split, 0)} clips"
+        )
+    typer.echo(f"bank: {planned['bank']} clips in {shards['bank']} shards")
+    per_class = report["planned_per_class"]
+    labels = sorted({label for counts in per_class.values() for label in counts})
+    if labels:
+        width = max(len(label) for label in labels)
+        typer.echo(f"{'audio class':<{width}}  train    val   test   bank")
+        for label in labels:
+            counts = [per_class.get(s, {}).get(label, 0) for s in ("train", "val", "test", "bank")]
+            typer.echo(f"{label:<{width}}  " + " ".join(f"{n:>6}" for n in counts))
+    dropped = report["dropped_while_planning"]
+    if dropped:
+        typer.echo("left out while planning: " + ", ".join(f"{r} {n}" for r, n in dropped.items()))
+    exclusion = report["clip_exclusion"]
+    if exclusion:
+        rows, videos = exclusion["rows_excluded"], exclusion["videos_excluded_total"]
+        lists = ", ".join(f"{k} {n}" for k, n in exclusion["ids_per_list"].items()) or "none"
+        typer.echo(
+            f"excluded clips: {rows['train']} train and {rows['test']} test rows of "
+            f"{videos} videos ({exclusion['ids']} excluded ids: {lists})"
+        )
+        if not exclusion["avsbench"]:
+            typer.echo("AVSBench clips are kept (--keep-avsbench-clips)")
 
 
 def build(
@@ -93,6 +137,28 @@ def build(
         Path | None,
         typer.Option(help="Category matching table (default: the packaged matches.csv)."),
     ] = None,
+    avsbench: Annotated[
+        Path | None,
+        typer.Option(
+            help="AVSBench folder: the clips of its S4, MS3 and AVSBench-semantic videos are "
+            "left out of every split and the bank (with --corpus: its avsbench/)."
+        ),
+    ] = None,
+    exclude_clips: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="File of YouTube ids (or {id}_{start} clip names, or their SHA-256) whose clips "
+            "are left out (repeatable)."
+        ),
+    ] = None,
+    keep_avsbench_clips: Annotated[
+        bool,
+        typer.Option(
+            "--keep-avsbench-clips",
+            help="Keep clips of AVSBench videos (the packaged S4 list and --avsbench are not "
+            "applied): such a build contaminates AVSBench zero- and few-shot numbers.",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of every choice.")] = 0,
     mask_mode: Annotated[
         str, typer.Option(help="semantic: union of the class's instances; instance: one each.")
@@ -141,6 +207,14 @@ def build(
     num_partitions: Annotated[int, typer.Option(help="Machines sharing the build.")] = 1,
     partition: Annotated[int, typer.Option(help="This machine's partition, from 0.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    dry_run_: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Plan only and print the counts per split, audio class and reason; nothing "
+            "is decoded and --out is left untouched.",
+        ),
+    ] = False,
 ) -> None:
     """Build WebDataset shards of (image, mask, audio) triplets; rerun to resume."""
     try:
@@ -155,6 +229,8 @@ def build(
             vggsound_csv=vggsound_csv,
             vggsound_clips=vggsound_clips,
             matches=matches,
+            avsbench=avsbench,
+            exclude_clips=exclude_clips or [],
         )
         config = BuildConfig(
             seed=seed,
@@ -177,7 +253,11 @@ def build(
             shard_size=shard_size,
             audio_bank=audio_bank,
             bank_clips_per_shard=bank_clips_per_shard,
+            exclude_avsbench=not keep_avsbench_clips,
         )
+        if dry_run_:
+            _echo_dry_run(dry_run(inputs=inputs, config=config))
+            return
         run = RunOptions(
             workers=workers, num_partitions=num_partitions, partition=partition, progress=progress
         )

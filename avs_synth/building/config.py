@@ -43,12 +43,17 @@ class BuildInputs:
         vggsound_csv: ``vggsound.csv`` (``youtube_id,start_seconds,label,split``).
         vggsound_clips: the folder of clip files.
         matches: the category matching table (None: the packaged ``category_maps/matches.csv``).
+        avsbench: the user's AVSBench folder, whose S4 / MS3 / AVSBench-semantic YouTube ids are
+            excluded from the audio (with the packaged S4 list; see ``exclude_avsbench``).
+        exclude_clips: files of further YouTube ids (or clip names, or their SHA-256) to exclude.
     """
 
     visual: tuple[VisualInput, ...]
     vggsound_csv: Path
     vggsound_clips: Path
     matches: Path | None = None
+    avsbench: Path | None = None
+    exclude_clips: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,9 @@ class BuildConfig:
         shard_size: triplets per shard.
         audio_bank: write the audio bank beside the train shards.
         bank_clips_per_shard: clips per audio-bank shard (each shard holds one audio class).
+        exclude_avsbench: leave out every clip of a video of AVSBench (the packaged S4 list and
+            the ids of ``BuildInputs.avsbench``); False keeps them (the build then contaminates
+            AVSBench zero- and few-shot numbers).
     """
 
     seed: int = 0
@@ -88,6 +96,7 @@ class BuildConfig:
     shard_size: int = 1000
     audio_bank: bool = True
     bank_clips_per_shard: int = 100
+    exclude_avsbench: bool = True
 
     def __post_init__(self) -> None:
         if self.mask_mode not in MASK_MODES:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from avs_synth.building.config import BuildInputs, VisualInput
+from avs_synth.annotation_index import AnnotationIndexWriter
+from avs_synth.building.avsbench_exclusion import ClipExclusion, load_exclusion
+from avs_synth.building.config import BuildConfig, BuildInputs, VisualInput
 from avs_synth.building.plan import CategoryMatch
 from avs_synth.records import AudioClip, ImageRecord
 
@@ -34,8 +37,9 @@ def packaged_matches() -> Path:
 def corpus_inputs(corpus: Path, *, matches: Path | None = None) -> BuildInputs:
     """Inputs laid out as the sample corpus writes them: LVIS (``lvis/lvis_v1_{train,val}.json``
     over the COCO pictures), COCO (``coco/annotations/instances_{split}.json`` and
-    ``coco/{split}/``), Open Images (``openimages/`` and its split folders) and VGGSound
-    (``vggsound/vggsound.csv``, ``vggsound/clips/``); each dataset is used when it is there.
+    ``coco/{split}/``), Open Images (``openimages/`` and its split folders), VGGSound
+    (``vggsound/vggsound.csv``, ``vggsound/clips/``) and AVSBench (``avsbench/``, whose videos'
+    clips are excluded); each dataset is used when it is there.
 
     Args:
         corpus: the corpus folder.
@@ -69,6 +73,7 @@ def corpus_inputs(corpus: Path, *, matches: Path | None = None) -> BuildInputs:
         vggsound_csv=corpus / "vggsound" / "vggsound.csv",
         vggsound_clips=corpus / "vggsound" / "clips",
         matches=matches,
+        avsbench=corpus / "avsbench" if (corpus / "avsbench").is_dir() else None,
     )
 
 
@@ -96,37 +101,79 @@ def check_inputs(inputs: BuildInputs) -> None:
     need(inputs.vggsound_csv, "VGGSound CSV")
     need(inputs.vggsound_clips, "VGGSound clips", folder=True)
     need(inputs.matches or packaged_matches(), "category matches")
+    if inputs.avsbench is not None:
+        need(inputs.avsbench, "AVSBench", folder=True)
+    for path in inputs.exclude_clips:
+        need(path, "--exclude-clips")
+
+
+def read_exclusion(inputs: BuildInputs, config: BuildConfig) -> ClipExclusion:
+    """The YouTube videos whose clips the build leaves out (see
+    :mod:`avs_synth.building.avsbench_exclusion`)."""
+    try:
+        return load_exclusion(
+            avsbench=config.exclude_avsbench,
+            avsbench_root=inputs.avsbench,
+            exclude_files=inputs.exclude_clips,
+        )
+    except FileNotFoundError as error:
+        raise BuildInputError(str(error)) from None
 
 
 def read_image_records(
-    visual: Sequence[VisualInput], *, skipped: Counter[str] | None = None
+    visual: Sequence[VisualInput],
+    *,
+    skipped: Counter[str] | None = None,
+    categories: Mapping[str, set[str]] | None = None,
+    negatives: bool = True,
+    index_dir: Path | None = None,
+    unused: Counter[str] | None = None,
 ) -> Iterator[ImageRecord]:
     """Every image record of the visual inputs, in the order given.
 
     Args:
         visual: the inputs.
-        skipped: receives what the readers skipped (Open Images pictures whose JPEG is missing or
-            unreadable, masks not found), as ``{source}_reader_skipped_{what}``.
+        skipped: receives what the readers skipped (Open Images pictures whose JPEG is missing,
+            masks not found), as ``{source}_reader_skipped_{what}``.
+        categories: source → the category ids whose instances are kept (a build's matched
+            ones); None keeps every instance (and Open Images sizes are read from the JPEGs).
+        negatives: with ``categories``, whether Open Images pictures whose only use is as a
+            negative (a verified-absent label among ``categories``) are wanted; the pictures
+            left out are checked as usual and counted in ``unused``.
+        index_dir: where the LVIS / COCO geometry of the kept instances is stored
+            (``index-{n}-{source}.bin``); None keeps it in the records.
+        unused: receives the count of Open Images records read but not yielded, by source.
     """
-    for vis in visual:
+    for number, vis in enumerate(visual):
         logger.info("reading %s %s", vis.source, vis.annotations or f"{vis.root} ({vis.split})")
-        if vis.source == "lvis":
-            from avs_synth.sources.lvis import LVISReader
-
-            reader: Any = LVISReader(annotations=vis.annotations, images_root=vis.images_root)
-        elif vis.source == "coco":
-            from avs_synth.sources.coco import COCOReader
-
-            reader = COCOReader(annotations=vis.annotations, images_root=vis.images_root)
+        wanted = None if categories is None else categories.get(vis.source, set())
+        index = None
+        if vis.source in ("lvis", "coco"):
+            if vis.source == "lvis":
+                from avs_synth.sources.lvis import LVISReader as Reader
+            else:
+                from avs_synth.sources.coco import COCOReader as Reader  # type: ignore[assignment]
+            reader: Any = Reader(annotations=vis.annotations, images_root=vis.images_root)
+            if index_dir is not None:
+                index = AnnotationIndexWriter(index_dir / f"index-{number:02d}-{vis.source}.bin")
+            with index if index is not None else nullcontext():
+                yield from reader.images(categories=wanted, index=index)
         else:
             from avs_synth.sources.openimages import OpenImagesReader
 
             reader = OpenImagesReader(root=vis.root, split=vis.split or "train")
-        yield from reader.images()
+            yield from reader.images(
+                categories=wanted,
+                negative_categories=wanted if negatives else None,
+                read_sizes=categories is None,
+            )
+            if unused is not None:
+                unused[vis.source] += reader.unused
         if skipped is not None:
             for what, count in (getattr(reader, "skipped", None) or {}).items():
                 if count:
                     skipped[f"{vis.source}_reader_skipped_{what}"] += count
+        del reader  # the parsed file goes before the next one is read
 
 
 def read_clips(csv_path: Path, clips_root: Path) -> list[AudioClip]:

@@ -6,9 +6,11 @@ machine build and the union of a partitioned build write the same bytes.
 - ``manifest.json``: tool and schema version, seed, plan hash, the configuration (filters,
   window, splits, mask mode), the category map's sha256 and accepted rows, the audio classes with
   their visual categories, per split the sample counts (total, positives, negatives, per audio
-  class, per source) and the shards with their sha256, and the audio bank's shards per class.
-- ``report.json``: skipped samples by reason (per split and in total) and the candidates left out
-  while planning.
+  class, per source) and the shards with their sha256, the audio bank's shards per class, and
+  the clip exclusion (``clip_exclusion``: the lists applied and the VGGSound rows and videos they
+  removed, by VGGSound split).
+- ``report.json``: skipped samples by reason (per split and in total), the candidates left out
+  while planning and the clip exclusion.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from avs_synth import __version__
 from avs_synth.building.config import BuildConfig
-from avs_synth.building.plan import BuildPlan
+from avs_synth.building.plan_store import StoredPlan
 from avs_synth.schema import BANK, SCHEMA_VERSION, SPLITS
 
 
@@ -33,7 +35,7 @@ def _sum_counters(parts: Sequence[Mapping[str, Any]], field: str) -> dict[str, i
 
 def make_manifest(
     *,
-    plan: BuildPlan,
+    plan: StoredPlan,
     config: BuildConfig,
     parts: Sequence[Mapping[str, Any]],
     category_map: Mapping[str, Any],
@@ -81,8 +83,10 @@ def make_manifest(
             "shard_size": config.shard_size,
             "audio_bank": config.audio_bank,
             "bank_clips_per_shard": config.bank_clips_per_shard,
+            "exclude_avsbench": config.exclude_avsbench,
         },
         "category_map": dict(category_map),
+        "clip_exclusion": dict(plan.exclusion),
         "audio_classes": [
             {
                 "label": label,
@@ -111,7 +115,7 @@ def make_manifest(
     }
 
 
-def make_report(*, plan: BuildPlan, parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def make_report(*, plan: StoredPlan, parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Skipped samples by reason (per split, bank and total) and the planning exclusions."""
     per_split = {
         split: _sum_counters([p for p in parts if p["split"] == split], "skipped")
@@ -129,4 +133,5 @@ def make_report(*, plan: BuildPlan, parts: Sequence[Mapping[str, Any]]) -> dict[
             for split in (*SPLITS, BANK)
         },
         "dropped_while_planning": dict(sorted(plan.dropped.items())),
+        "clip_exclusion": dict(plan.exclusion),
     }

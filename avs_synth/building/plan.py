@@ -8,12 +8,16 @@ of work: each is built by one worker, in any order, on any machine.
 
 Steps:
 
+0. Clips of the excluded YouTube videos (AVSBench's, see
+   :mod:`avs_synth.building.avsbench_exclusion`) are left out, in every split and the bank.
 1. Pictures: the first record of each picture wins (LVIS before COCO).
 2. Positives per picture: the matched categories that are neither crowd-annotated (semantic
    mode: the category's mask would be incomplete) nor marked not exhaustively annotated;
    semantic mode gives one candidate per audio class (the union of its categories' instances),
    instance mode one per instance and audio class. Candidates below ``min_mask_area`` (by
-   annotated area) or of an audio class without any clip file are dropped.
+   annotated area; for records without an image size, by normalised box area, the picture's
+   header being read only when that is too close to the threshold to tell) or of an audio class
+   without any clip file are dropped.
 3. Splits by picture (over the pictures with a candidate); candidates whose audio class has no
    clip in the split's VGGSound pool are dropped; ``max_per_picture`` keeps a picture's first
    candidates in seeded order, ``max_per_category`` the first per audio class.
@@ -28,19 +32,26 @@ Steps:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from avs_synth import __version__
+from PIL import Image
+
+from avs_synth.building.avsbench_exclusion import ClipExclusion
 from avs_synth.building.config import BuildConfig
+from avs_synth.building.plan_hash import compute_plan_hash
 from avs_synth.building.splits import assign_clips, assign_pictures, picture_key
-from avs_synth.records import AudioClip, ImageRecord, Instance, MaskFileSegmentation
-from avs_synth.schema import BANK, SCHEMA_VERSION, SPLITS, VisualCategoryRef, safe_key_part
+from avs_synth.records import (
+    AudioClip,
+    ImageRecord,
+    Instance,
+    NormalizedBox,
+)
+from avs_synth.schema import BANK, SPLITS, VisualCategoryRef, safe_key_part
 from avs_synth.schema import shard_name as make_shard_name
 from avs_synth.seeded_order import seeded_sorted
 
@@ -74,8 +85,10 @@ class TripletSpec:
         audio_class: the VGGSound label.
         negative: True for a verified-absent pairing (empty mask).
         categories: the categories in the mask (negatives: the ones verified absent).
-        source, image_id, image_path, width, height, license, attribution: the picture.
-        instances: the instances whose union is the mask (empty for a negative).
+        source, image_id, image_path, width, height, license, attribution: the picture
+            (``width`` and ``height`` None: read from the picture by the worker).
+        instances: the instances whose union is the mask (empty for a negative); their geometry
+            by reference where the reader stored it in an annotation index.
         clip: the VGGSound clip the window is cut from.
     """
 
@@ -87,8 +100,8 @@ class TripletSpec:
     source: str
     image_id: str
     image_path: Path
-    width: int
-    height: int
+    width: int | None
+    height: int | None
     instances: tuple[Instance, ...]
     clip: AudioClip
     license: str | None = None
@@ -122,12 +135,12 @@ class ShardUnit:
         return len(self.clips) if self.split == BANK else len(self.triplets)
 
 
-@dataclass(frozen=True)
-class BuildPlan:
-    """The whole build, decided.
+@dataclass(frozen=True, kw_only=True)
+class PlanFacts:
+    """What a plan decided, apart from its shards' content (shared by the plan in memory and the
+    plan stored on disk).
 
     Args:
-        units: every shard, in plan order (triplet splits, then the bank).
         plan_hash: sha256 of the tool version, the configuration and every unit's content.
         audio_classes: the accepted VGGSound labels, sorted.
         class_categories: audio class → the visual categories matched to it.
@@ -135,9 +148,10 @@ class BuildPlan:
         pictures: pictures per split.
         clips: usable clips per split.
         sources: per source, records read and pictures kept.
+        exclusion: the clip exclusion lists and what they removed (rows and videos by VGGSound
+            split).
     """
 
-    units: tuple[ShardUnit, ...]
     plan_hash: str
     audio_classes: tuple[str, ...]
     class_categories: dict[str, tuple[VisualCategoryRef, ...]]
@@ -145,6 +159,7 @@ class BuildPlan:
     pictures: dict[str, int] = field(default_factory=dict)
     clips: dict[str, int] = field(default_factory=dict)
     sources: dict[str, dict[str, int]] = field(default_factory=dict)
+    exclusion: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         """The plan's deterministic facts for the manifest."""
@@ -155,6 +170,17 @@ class BuildPlan:
             "sources": {k: dict(v) for k, v in sorted(self.sources.items())},
             "dropped_while_planning": dict(sorted(self.dropped.items())),
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildPlan(PlanFacts):
+    """The whole build, decided (the other fields are :class:`PlanFacts`').
+
+    Args:
+        units: every shard, in plan order (triplet splits, then the bank).
+    """
+
+    units: tuple[ShardUnit, ...]
 
 
 @dataclass
@@ -181,6 +207,8 @@ def _positives(
     config: BuildConfig,
     dropped: Counter[str],
 ) -> list[_Candidate]:
+    if not record.instances:
+        return []
     not_exhaustive = set(record.not_exhaustive_category_ids)
     crowd_categories = {i.category_id for i in record.instances if i.is_crowd}
     by_category: dict[str, list[Instance]] = defaultdict(list)
@@ -196,7 +224,6 @@ def _positives(
             dropped["crowd_category"] += 1
         else:
             usable[cat] = insts
-    image_area = float(record.width * record.height)
     groups: list[tuple[str, str, list[Instance]]] = []  # (audio class, suffix, instances)
     if config.mask_mode == "semantic":
         per_class: dict[str, list[Instance]] = defaultdict(list)
@@ -210,10 +237,16 @@ def _positives(
                 for label in classes_of[(record.source, cat)]:
                     groups.append((label, safe_key_part(inst.instance_id), [inst]))
     out: list[_Candidate] = []
-    order = {inst.instance_id: n for n, inst in enumerate(record.instances)}
+    order: dict[str, int] = {}
     for label, suffix, insts in groups:
-        insts = sorted(insts, key=lambda i: order[i.instance_id])
-        if image_area <= 0 or sum(i.area for i in insts) / image_area < config.min_mask_area:
+        if len(insts) > 1:
+            order = order or {inst.instance_id: n for n, inst in enumerate(record.instances)}
+            insts = sorted(insts, key=lambda i: order[i.instance_id])
+        small = _too_small(record, insts, config.min_mask_area)
+        if small is None:
+            dropped["unreadable_image"] += 1
+            continue
+        if small:
             dropped["small_mask"] += 1
             continue
         cats: dict[str, str] = {}
@@ -234,6 +267,29 @@ def _positives(
             )
         )
     return out
+
+
+_BORDERLINE = 1e-9  # relative distance to the threshold below which normalised areas cannot tell
+
+
+def _too_small(record: ImageRecord, insts: Sequence[Instance], threshold: float) -> bool | None:
+    """Whether the instances' annotated area is below ``threshold`` of the picture's (None: the
+    picture's size was needed and its header could not be read)."""
+    if record.width is not None and record.height is not None:
+        image_area = float(record.width * record.height)
+        return image_area <= 0 or sum(float(i.area) for i in insts) / image_area < threshold
+    fraction = sum(float(i.area) for i in insts)  # normalised boxes: the area is a fraction
+    if abs(fraction - threshold) > _BORDERLINE * threshold:
+        return fraction < threshold
+    # Too close to call: decide with pixel boxes, as a reader that opened the picture would.
+    try:
+        with Image.open(record.path) as image:
+            width, height = image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+    boxes = [i.bbox for i in insts]
+    areas = [b.to_pixels(width, height)[1] for b in boxes if isinstance(b, NormalizedBox)]
+    return sum(areas) / float(width * height) < threshold
 
 
 def _negatives(
@@ -294,6 +350,7 @@ def make_plan(
     clips: Iterable[AudioClip],
     matches: Sequence[CategoryMatch],
     config: BuildConfig,
+    exclusion: ClipExclusion | None = None,
 ) -> BuildPlan:
     """Plan a build (see the module docstring for the steps).
 
@@ -302,6 +359,7 @@ def make_plan(
         clips: VGGSound clips (clips without a file are left out and counted).
         matches: the accepted category matches.
         config: the build settings.
+        exclusion: the YouTube videos whose clips are left out (None: none).
     """
     seed = config.seed
     dropped: Counter[str] = Counter()
@@ -326,7 +384,15 @@ def make_plan(
     # Clips: usable ones (a file, an accepted class), split by VGGSound split.
     usable_clips: list[AudioClip] = []
     seen_clips: set[str] = set()
+    excluded_rows: Counter[str] = Counter()
+    excluded_videos: dict[str, set[str]] = defaultdict(set)
     for clip in clips:
+        if exclusion is not None and exclusion.excludes(clip.youtube_id):
+            excluded_rows[clip.split] += 1
+            excluded_videos[clip.split].add(clip.youtube_id)
+            if clip.label in class_index:
+                dropped["excluded_clip"] += 1
+            continue
         if clip.label not in class_index:
             continue
         if clip.clip_id in seen_clips:
@@ -503,7 +569,15 @@ def make_plan(
     clip_counts: Counter[str] = Counter()
     for (split, _), pool in pools.items():
         clip_counts[split] += len(pool)
-    plan_hash = _plan_hash(config, units, audio_classes)
+    exclusion_record: dict[str, Any] = {}
+    if exclusion is not None:
+        exclusion_record = {
+            **exclusion.summary(),
+            "rows_excluded": {s: excluded_rows.get(s, 0) for s in ("train", "test")},
+            "videos_excluded": {s: len(excluded_videos.get(s, ())) for s in ("train", "test")},
+            "videos_excluded_total": len(set().union(*excluded_videos.values())),
+        }
+    plan_hash = compute_plan_hash(config, units, audio_classes, exclusion)
     return BuildPlan(
         units=tuple(units),
         plan_hash=plan_hash,
@@ -513,54 +587,5 @@ def make_plan(
         pictures={s: pictures.get(s, 0) for s in SPLITS},
         clips={s: clip_counts.get(s, 0) for s in SPLITS},
         sources={k: dict(sorted(v.items())) for k, v in sorted(sources.items())},
+        exclusion=exclusion_record,
     )
-
-
-def _segmentation_identity(inst: Instance) -> str:
-    seg = inst.segmentation
-    if isinstance(seg, MaskFileSegmentation):
-        return f"maskfile:{seg.member or (seg.path.name if seg.path else '')}"
-    return hashlib.blake2b(repr(seg).encode("utf-8"), digest_size=16).hexdigest()
-
-
-def _clip_identity(clip: AudioClip) -> str:
-    name = clip.path.name if clip.path is not None else ""
-    return f"{clip.clip_id}|{clip.label}|{clip.split}|{name}"
-
-
-def _plan_hash(config: BuildConfig, units: Sequence[ShardUnit], classes: Sequence[str]) -> str:
-    """sha256 of what decides the output bytes; machine-specific absolute paths are left out."""
-    digest = hashlib.sha256()
-    header = {
-        "tool_version": __version__,
-        "schema_version": SCHEMA_VERSION,
-        "config": config.as_dict(),
-        "audio_classes": list(classes),
-    }
-    digest.update(json.dumps(header, sort_keys=True, default=str).encode("utf-8"))
-    for unit in units:
-        digest.update(f"\n#{unit.name}|{unit.split}|{unit.audio_class}".encode())
-        for spec in unit.triplets:
-            parts = [
-                spec.key,
-                spec.split,
-                spec.audio_class,
-                str(spec.negative),
-                spec.source,
-                spec.image_id,
-                spec.image_path.name,
-                f"{spec.width}x{spec.height}",
-                _clip_identity(spec.clip),
-                repr([(c.source, c.id, c.name) for c in spec.categories]),
-                repr(spec.license),
-                repr(spec.attribution),
-            ]
-            for inst in spec.instances:
-                parts.append(
-                    f"{inst.instance_id}:{inst.category_id}:{inst.bbox}:{inst.area}:"
-                    f"{_segmentation_identity(inst)}"
-                )
-            digest.update(("\n" + "|".join(parts)).encode("utf-8"))
-        for clip in unit.clips:
-            digest.update(("\n" + _clip_identity(clip)).encode("utf-8"))
-    return digest.hexdigest()

@@ -1,6 +1,12 @@
 """`avs-synth build`: plan the triplets, write the shards in parallel, resumably, partitionably.
 
-- Plan first (:func:`avs_synth.building.plan.make_plan`): a deterministic list of shards.
+- Plan first (:func:`avs_synth.building.plan.make_plan`): a deterministic list of shards. The
+  plan is made in a child process that reads the inputs lean (instances of the matched
+  categories only, their geometry in an annotation index) and stores the plan in a temporary
+  folder (:mod:`avs_synth.building.plan_store`), then exits: the parent, and the workers it
+  starts, never hold the inputs or the plan, only a few fields per shard; each worker reads its
+  shard's triplets from the folder.
+- ``dry_run`` stops there: counts per split, audio class and reason, nothing decoded or written.
 - ``plan.json`` in the output folder records the plan hash; a rerun with another plan is refused
   (so a resumed build never mixes shards of two plans).
 - Each shard is a unit of work, built by one worker
@@ -15,15 +21,18 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import multiprocessing
 import signal
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,10 +45,12 @@ from avs_synth.building.inputs import (
     check_inputs,
     read_accepted_matches,
     read_clips,
+    read_exclusion,
     read_image_records,
 )
 from avs_synth.building.manifest import make_manifest, make_report
-from avs_synth.building.plan import BuildPlan, ShardUnit, make_plan
+from avs_synth.building.plan import BuildPlan, make_plan
+from avs_synth.building.plan_store import StoredPlan, UnitHeader, load_unit, store_plan
 from avs_synth.building.shard_builder import (
     build_unit,
     clear_stop,
@@ -50,7 +61,7 @@ from avs_synth.building.shard_builder import (
     stop_requested,
 )
 from avs_synth.building.shard_writer import remove_stale_temps, write_atomic
-from avs_synth.schema import MANIFEST_NAME, PLAN_NAME, REPORT_NAME, SPLITS, encode_json
+from avs_synth.schema import BANK, MANIFEST_NAME, PLAN_NAME, REPORT_NAME, SPLITS, encode_json
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +134,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context(method)
 
 
-def _check_plan_file(out: Path, plan: BuildPlan, config: BuildConfig) -> None:
+def _check_plan_file(out: Path, plan: StoredPlan, config: BuildConfig) -> None:
     path = out / PLAN_NAME
     record = {
         "plan_hash": plan.plan_hash,
@@ -164,13 +175,20 @@ def _progress(enabled: bool):
     )
 
 
-def _run_units(units: list[ShardUnit], *, config: BuildConfig, out: Path, run: RunOptions) -> None:
+def build_stored_unit(folder: Path, name: str, config: BuildConfig, out: Path) -> dict[str, Any]:
+    """What a worker runs: read unit ``name`` of the plan stored in ``folder`` and write it."""
+    return build_unit(load_unit(folder, name), config, out)
+
+
+def _run_units(
+    units: list[UnitHeader], *, folder: Path, config: BuildConfig, out: Path, run: RunOptions
+) -> None:
     total = sum(u.planned for u in units)
     if run.workers == 1 or len(units) <= 1:
         with _stop_between_samples(), _progress(run.progress) as progress:
             task = progress.add_task("samples", total=total)
             for unit in units:
-                build_unit(unit, config, out)
+                build_stored_unit(folder, unit.name, config, out)
                 progress.advance(task, unit.planned)
         return
     # The pool is made and fed before the progress bar starts its refresh thread (fork).
@@ -181,7 +199,10 @@ def _run_units(units: list[ShardUnit], *, config: BuildConfig, out: Path, run: R
     )
     try:
         with _stop_between_samples():
-            pending = {executor.submit(build_unit, unit, config, out): unit for unit in units}
+            pending = {
+                executor.submit(build_stored_unit, folder, unit.name, config, out): unit
+                for unit in units
+            }
             with _progress(run.progress) as progress:
                 task = progress.add_task("samples", total=total)
                 while pending:
@@ -200,7 +221,7 @@ def _run_units(units: list[ShardUnit], *, config: BuildConfig, out: Path, run: R
 
 
 def execute_plan(
-    plan: BuildPlan,
+    plan: BuildPlan | StoredPlan,
     *,
     config: BuildConfig,
     out: Path,
@@ -210,7 +231,8 @@ def execute_plan(
     """Write this partition's missing shards, then the manifest once every shard is in place.
 
     Args:
-        plan: the plan (from :func:`make_plan`).
+        plan: the plan (from :func:`make_plan`, stored in a temporary folder first, or already
+            stored by :func:`plan_from_inputs`).
         config: the configuration the plan was made with.
         out: the output folder (created).
         run: workers, partition and progress settings.
@@ -219,6 +241,10 @@ def execute_plan(
     Raises:
         PlanMismatchError: ``out`` holds a build of another plan.
     """
+    if isinstance(plan, BuildPlan):
+        with tempfile.TemporaryDirectory(prefix="avs-synth-plan-") as folder:
+            stored = store_plan(plan, Path(folder))
+            return execute_plan(stored, config=config, out=out, run=run, category_map=category_map)
     run = run or RunOptions()
     started = time.monotonic()
     out = Path(out)
@@ -232,7 +258,7 @@ def execute_plan(
     kept = len(mine) - len(todo)
     if kept:
         logger.info("resuming: %d of %d shards already complete", kept, len(mine))
-    _run_units(todo, config=config, out=out, run=run)
+    _run_units(todo, folder=plan.folder, config=config, out=out, run=run)
     summary = BuildSummary(
         out=out,
         plan_hash=plan.plan_hash,
@@ -269,7 +295,7 @@ def execute_plan(
     return summary
 
 
-def _log_summary(summary: BuildSummary, plan: BuildPlan) -> None:
+def _log_summary(summary: BuildSummary, plan: StoredPlan) -> None:
     logger.info(
         "%d shards built, %d kept (partition share %d of %d) in %.1f s",
         summary.units_built,
@@ -298,17 +324,47 @@ def _log_summary(summary: BuildSummary, plan: BuildPlan) -> None:
     logger.info("manifest: %s", summary.out / MANIFEST_NAME)
 
 
-def plan_from_inputs(inputs: BuildInputs, config: BuildConfig) -> tuple[BuildPlan, dict[str, Any]]:
-    """Read every input and plan the build; returns the plan and the category-map record."""
+def plan_from_inputs(
+    inputs: BuildInputs, config: BuildConfig, folder: Path | None = None
+) -> tuple[StoredPlan, dict[str, Any]]:
+    """Read every input and plan the build into ``folder`` (the annotation indexes and the
+    units; None: a new temporary folder, ``plan.folder``, which the caller may delete once the
+    plan is executed); returns the stored plan and the category-map record."""
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="avs-synth-plan-"))
     check_inputs(inputs)
     matches, map_info = read_accepted_matches(inputs.matches)
     if not matches:
         raise BuildInputError(f"{map_info['file']}: no accepted rows in the category matches")
+    exclusion = read_exclusion(inputs, config)
     clips = read_clips(inputs.vggsound_csv, inputs.vggsound_clips)
     reader_skipped: Counter[str] = Counter()
-    records = read_image_records(inputs.visual, skipped=reader_skipped)
-    plan = make_plan(records=records, clips=clips, matches=matches, config=config)
+    categories: dict[str, set[str]] = {}
+    for m in matches:
+        categories.setdefault(m.source, set()).add(m.visual_id)
+    unused: Counter[str] = Counter()
+    records = read_image_records(
+        inputs.visual,
+        skipped=reader_skipped,
+        categories=categories,
+        negatives=config.negative_ratio > 0,
+        index_dir=Path(folder),
+        unused=unused,
+    )
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # millions of long-lived objects, no cycles: the collector would rescan them
+    try:
+        plan = make_plan(
+            records=records, clips=clips, matches=matches, config=config, exclusion=exclusion
+        )
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     plan.dropped.update(reader_skipped)
+    for source, count in unused.items():  # read, checked, of no use to this plan
+        plan.sources.setdefault(source, {})["records"] = (
+            plan.sources.get(source, {}).get("records", 0) + count
+        )
     logger.info(
         "plan: %d shards, %s",
         len(plan.units),
@@ -316,7 +372,20 @@ def plan_from_inputs(inputs: BuildInputs, config: BuildConfig) -> tuple[BuildPla
             f"{s} {sum(u.planned for u in plan.units if u.split == s)}" for s in (*SPLITS, "bank")
         ),
     )
-    return plan, map_info
+    return store_plan(plan, Path(folder)), map_info
+
+
+def _plan_in_child(
+    inputs: BuildInputs, config: BuildConfig, folder: Path
+) -> tuple[StoredPlan, dict[str, Any]]:
+    """:func:`plan_from_inputs` in a child process, so that its memory is gone once it is done."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=_pool_context()) as executor:
+        try:
+            return executor.submit(plan_from_inputs, inputs, config, folder).result()
+        except BrokenProcessPool:
+            raise BuildInputError(
+                "the planning process stopped without a result (killed, or out of memory?)"
+            ) from None
 
 
 def build_dataset(
@@ -328,5 +397,31 @@ def build_dataset(
         BuildInputError: a missing input, no accepted match, or ``out`` holding another plan.
         DataFormatError: an input file in an unknown or broken format.
     """
-    plan, map_info = plan_from_inputs(inputs, config)
-    return execute_plan(plan, config=config, out=out, run=run, category_map=map_info)
+    with tempfile.TemporaryDirectory(prefix="avs-synth-plan-") as folder:
+        plan, map_info = _plan_in_child(inputs, config, Path(folder))
+        return execute_plan(plan, config=config, out=out, run=run, category_map=map_info)
+
+
+def dry_run(*, inputs: BuildInputs, config: BuildConfig) -> dict[str, Any]:
+    """Plan only (in a temporary folder, removed after): what a build would write, and why the
+    rest is left out; nothing is decoded and no output folder is touched.
+
+    Returns:
+        ``plan_hash``, ``shards`` and ``planned`` per split (and ``bank``), ``planned_per_class``
+        (split → audio class → triplets; bank: clips), ``pictures`` and ``clips`` per split,
+        ``sources``, ``dropped_while_planning`` by reason, ``clip_exclusion``, ``category_map``.
+    """
+    with tempfile.TemporaryDirectory(prefix="avs-synth-plan-") as folder:
+        plan, map_info = _plan_in_child(inputs, config, Path(folder))
+    return {
+        "plan_hash": plan.plan_hash,
+        "shards": {s: sum(1 for u in plan.units if u.split == s) for s in (*SPLITS, BANK)},
+        "planned": {s: sum(u.planned for u in plan.units if u.split == s) for s in (*SPLITS, BANK)},
+        "planned_per_class": plan.planned_per_class,
+        "pictures": plan.pictures,
+        "clips": plan.clips,
+        "sources": plan.sources,
+        "dropped_while_planning": dict(sorted(plan.dropped.items())),
+        "clip_exclusion": plan.exclusion,
+        "category_map": map_info,
+    }

@@ -35,7 +35,8 @@ from avs_synth.building.plan import ShardUnit, TripletSpec
 from avs_synth.building.shard_writer import ShardWriter, remove_stale_temps, write_atomic
 from avs_synth.errors import DataFormatError
 from avs_synth.masks import decode_mask as decode_instance_mask
-from avs_synth.records import AudioClip
+from avs_synth.masks import mask_box
+from avs_synth.records import AudioClip, Instance, NormalizedBox
 from avs_synth.schema import (
     AUDIO,
     BANK,
@@ -115,10 +116,13 @@ class _Picture:
     width: int
     height: int
     reencoded: bool
+    original_width: int
+    original_height: int
 
 
 def _load_picture(spec: TripletSpec, config: BuildConfig) -> _Picture:
-    """The JPEG to store (original bytes unless resized or not a JPEG), checked to decode."""
+    """The JPEG to store (original bytes unless resized or not a JPEG), checked to decode; a spec
+    without a size (Open Images) takes the picture's."""
     try:
         data = spec.image_path.read_bytes()
     except FileNotFoundError:
@@ -127,7 +131,8 @@ def _load_picture(spec: TripletSpec, config: BuildConfig) -> _Picture:
         raise SampleSkipped("unreadable_image", f"{spec.image_path}: {error}") from None
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.size != (spec.width, spec.height):
+            original = image.size
+            if spec.width is not None and image.size != (spec.width, spec.height):
                 raise SampleSkipped(
                     "image_size_mismatch",
                     f"{spec.image_path}: {image.size[0]}x{image.size[1]}, "
@@ -140,29 +145,29 @@ def _load_picture(spec: TripletSpec, config: BuildConfig) -> _Picture:
                 # truncated or corrupt file fails here, at a fraction of a full decode.
                 image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
                 image.load()
-                return _Picture(data, spec.width, spec.height, reencoded=False)
+                return _Picture(data, *original, False, *original)
             image.load()
             if resize:
                 scale = config.max_side / longest
                 size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
                 image = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
             encoded = encode_image(image, quality=config.jpeg_quality)
-            return _Picture(encoded, image.width, image.height, reencoded=True)
+            return _Picture(encoded, image.width, image.height, True, *original)
     except SampleSkipped:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise SampleSkipped("corrupt_image", f"{spec.image_path}: {error}") from None
 
 
-def _sounding_mask(spec: TripletSpec) -> np.ndarray:
-    """The union of the spec's instance masks at the annotated size (empty for a negative)."""
-    mask = np.zeros((spec.height, spec.width), dtype=bool)
+def _sounding_mask(spec: TripletSpec, width: int, height: int) -> np.ndarray:
+    """The union of the spec's instance masks at the picture's size (empty for a negative)."""
+    mask = np.zeros((height, width), dtype=bool)
     for inst in spec.instances:
         try:
             part = decode_instance_mask(
                 inst.segmentation,
-                spec.height,
-                spec.width,
+                height,
+                width,
                 source=f"{spec.source} image {spec.image_id} instance {inst.instance_id}",
             )
         except FileNotFoundError as error:
@@ -179,15 +184,6 @@ def _resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
         return mask
     image = Image.fromarray(mask.astype(np.uint8) * 255)
     return np.asarray(image.resize((width, height), Image.Resampling.BOX)) >= 128
-
-
-def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    rows = np.flatnonzero(mask.any(axis=1))
-    if len(rows) == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
-    return (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
 
 
 def _close(item: object) -> None:
@@ -257,6 +253,20 @@ def _audio_meta(
     )
 
 
+def _instance_ref(inst: Instance, width: int, height: int) -> InstanceRef:
+    """The instance as the metadata records it, with pixel box and area."""
+    if isinstance(inst.bbox, NormalizedBox):
+        bbox, area = inst.bbox.to_pixels(width, height)
+    else:
+        bbox, area = inst.bbox, inst.area
+    return InstanceRef(
+        id=inst.instance_id,
+        category_id=inst.category_id,
+        bbox=tuple(float(v) for v in bbox),  # type: ignore[arg-type]
+        area=float(area),
+    )
+
+
 def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> dict[str, bytes]:
     """The tar members of one triplet.
 
@@ -264,12 +274,13 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
         SampleSkipped: the sample cannot be made (the reason is counted).
     """
     picture = _load_picture(spec, config)
-    full_mask = _sounding_mask(spec)
+    width, height = picture.original_width, picture.original_height
+    full_mask = _sounding_mask(spec, width, height)
     full_area = int(full_mask.sum())
     if not spec.negative:
         if full_area == 0:
             raise SampleSkipped("empty_mask", spec.key)
-        if full_area / float(spec.width * spec.height) < config.min_mask_area:
+        if full_area / float(width * height) < config.min_mask_area:
             raise SampleSkipped("small_mask", spec.key)
     mask = _resize_mask(full_mask, picture.width, picture.height)
     area = int(mask.sum())
@@ -295,20 +306,12 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
         image_file=spec.image_path.name,
         width=picture.width,
         height=picture.height,
-        original_width=spec.width,
-        original_height=spec.height,
+        original_width=width,
+        original_height=height,
         image_reencoded=picture.reencoded,
         instance_ids=tuple(i.instance_id for i in spec.instances),
-        instances=tuple(
-            InstanceRef(
-                id=i.instance_id,
-                category_id=i.category_id,
-                bbox=tuple(float(v) for v in i.bbox),
-                area=float(i.area),
-            )
-            for i in spec.instances
-        ),
-        bbox=_mask_box(mask),
+        instances=tuple(_instance_ref(i, width, height) for i in spec.instances),
+        bbox=mask_box(mask),
         area=area,
         area_fraction=round(area / float(picture.width * picture.height), 6),
         audio=_audio_meta(

@@ -1,4 +1,8 @@
-"""COCO instance annotations (``instances_train2017.json``), parsed by ``pycocotools.coco.COCO``.
+"""COCO instance annotations (``instances_train2017.json``).
+
+The file is parsed by :class:`~avs_synth.sources.coco_format.COCOStyleFile` (msgspec, polygons left
+as raw JSON until used); its instances and masks are those of ``pycocotools.coco.COCO``, which the
+tests check on the sample corpus.
 
 COCO annotates every instance of its 80 categories in every image, so records carry
 ``exhaustive=True``: a category absent from an image is a verified negative. Crowd regions
@@ -7,36 +11,20 @@ COCO annotates every instance of its 80 categories in every image, so records ca
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Mapping
 from os import PathLike
-from pathlib import Path
+from typing import Any
 
 from avs_synth.errors import DataFormatError
-from avs_synth.records import Category, ImageRecord
-from avs_synth.safe_paths import resolve_under
-from avs_synth.sources.coco_format import (
-    image_size,
-    license_lookup,
-    load_with_errors,
-    parse_instance,
-)
+from avs_synth.records import Category, ImageRecord, Instance
+from avs_synth.sources.coco_format import COCOStyleReader
 
 logger = logging.getLogger(__name__)
 
 
-def _quiet_coco(path: str):
-    """``COCO(path)`` without its progress prints on stdout."""
-    from pycocotools.coco import COCO
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return COCO(path)
-
-
-class COCOReader:
+class COCOReader(COCOStyleReader):
     """Reads a COCO instances file.
 
     Args:
@@ -52,20 +40,12 @@ class COCOReader:
     """
 
     def __init__(self, *, annotations: str | PathLike[str], images_root: str | PathLike[str]):
-        self.annotations = Path(annotations)
-        self.images_root = Path(images_root)
-        self._coco = load_with_errors(self.annotations, _quiet_coco)
-        dataset = self._coco.dataset
-        for key in ("images", "annotations", "categories"):
-            if key not in dataset:
-                raise DataFormatError(self.annotations, f"missing key {key!r}")
-        self._licenses = license_lookup(dataset)
+        super().__init__(annotations=annotations, images_root=images_root)
         try:
             self._categories = [
                 Category(source="coco", category_id=str(cat["id"]), name=str(cat["name"]))
-                for cat in sorted(dataset["categories"], key=lambda c: c["id"])
+                for cat in sorted(self._file.categories, key=lambda c: c["id"])
             ]
-            self._category_names = {cat["id"]: str(cat["name"]) for cat in dataset["categories"]}
         except (KeyError, TypeError) as error:
             raise DataFormatError(self.annotations, f"malformed category entry: {error}") from None
 
@@ -74,46 +54,39 @@ class COCOReader:
         """The COCO categories, by id (ids 1-90 with gaps)."""
         return list(self._categories)
 
-    def __len__(self) -> int:
-        return len(self._coco.dataset["images"])
-
     def _split_folder(self) -> str:
         """``"val2017/"`` when ``images_root`` is the COCO root holding that split's folder, else
         ``""`` (``images_root`` is the split's folder)."""
+        folder = getattr(self, "_folder", None)
+        if folder is not None:
+            return folder
         names = [self.annotations.stem.rsplit("_", 1)[-1]]  # instances_val2017 -> val2017
-        images = self._coco.dataset["images"]
+        images = self._file.images
         url = images[0].get("coco_url") if images and isinstance(images[0], dict) else None
         if isinstance(url, str) and "/" in url:
             names.append(url.rstrip("/").split("/")[-2])
+        self._folder = ""
         for name in names:
             if re.fullmatch(r"[A-Za-z0-9_-]+", name) and (self.images_root / name).is_dir():
-                return f"{name}/"
-        return ""
+                self._folder = f"{name}/"
+                break
+        return self._folder
 
-    def images(self) -> Iterator[ImageRecord]:
-        """Every image of the file, in file order, with its instances (crowd ones included)."""
-        img_to_anns = self._coco.imgToAnns
-        folder = self._split_folder()
-        for image in self._coco.dataset["images"]:
-            image_id = image.get("id")
-            width, height = image_size(image, self.annotations)
-            file_name = image.get("file_name")
-            if not file_name:
-                raise DataFormatError(self.annotations, f"image {image_id}: missing file_name")
-            instances = tuple(
-                parse_instance(ann, self._category_names, self.annotations)
-                for ann in img_to_anns.get(image_id, ())
-            )
-            yield ImageRecord(
-                source="coco",
-                image_id=str(image_id),
-                path=resolve_under(
-                    self.images_root, f"{folder}{file_name}", source=self.annotations
-                ),
-                width=width,
-                height=height,
-                instances=instances,
-                exhaustive=True,
-                license=self._licenses.get(image.get("license")),
-                attribution=image.get("flickr_url") or image.get("coco_url"),
-            )
+    def _record(
+        self, image: Mapping[str, Any], width: int, height: int, instances: tuple[Instance, ...]
+    ) -> ImageRecord:
+        image_id = image.get("id")
+        file_name = image.get("file_name")
+        if not file_name:
+            raise DataFormatError(self.annotations, f"image {image_id}: missing file_name")
+        return ImageRecord(
+            source="coco",
+            image_id=str(image_id),
+            path=self._root.resolve(f"{self._split_folder()}{file_name}", source=self.annotations),
+            width=width,
+            height=height,
+            instances=instances,
+            exhaustive=True,
+            license=self._licenses.get(image.get("license")),
+            attribution=image.get("flickr_url") or image.get("coco_url"),
+        )

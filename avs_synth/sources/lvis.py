@@ -1,4 +1,8 @@
-"""LVIS v1 (and v0.5) instance annotations, parsed by the official ``lvis.LVIS`` class.
+"""LVIS v1 (and v0.5) instance annotations.
+
+The file is parsed by :class:`~avs_synth.sources.coco_format.COCOStyleFile` (msgspec, polygons left
+as raw JSON until used); its instances and masks are those of the official ``lvis.LVIS`` class
+(``ann_to_mask``), which the tests check on the sample corpus.
 
 Image files: LVIS v1 entries carry no ``file_name``, only ``coco_url`` such as
 ``http://images.cocodataset.org/train2017/000000391895.jpg`` (LVIS v1 val also draws on COCO
@@ -13,21 +17,15 @@ Every name is checked to stay under ``images_root``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
 from avs_synth.errors import DataFormatError
-from avs_synth.records import Category, ImageRecord
-from avs_synth.safe_paths import resolve_under
-from avs_synth.sources.coco_format import (
-    image_size,
-    license_lookup,
-    load_with_errors,
-    parse_instance,
-)
+from avs_synth.records import Category, ImageRecord, Instance
+from avs_synth.sources.coco_format import COCOStyleReader
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +38,7 @@ def _ids(values: Any, what: str, image_id: Any, path: Path) -> tuple[str, ...]:
     return tuple(str(v) for v in values)
 
 
-class LVISReader:
+class LVISReader(COCOStyleReader):
     """Reads an LVIS annotation file (``lvis_v1_train.json``, ``lvis_v1_val.json``).
 
     Args:
@@ -54,13 +52,7 @@ class LVISReader:
     """
 
     def __init__(self, *, annotations: str | PathLike[str], images_root: str | PathLike[str]):
-        from lvis import LVIS
-
-        self.annotations = Path(annotations)
-        self.images_root = Path(images_root)
-        self._lvis = load_with_errors(self.annotations, LVIS)
-        dataset = self._lvis.dataset
-        self._licenses = license_lookup(dataset)
+        super().__init__(annotations=annotations, images_root=images_root)
         try:
             self._categories = [
                 Category(
@@ -72,11 +64,10 @@ class LVISReader:
                     frequency=cat.get("frequency"),
                     definition=cat.get("def"),
                 )
-                for cat in sorted(dataset["categories"], key=lambda c: c["id"])
+                for cat in sorted(self._file.categories, key=lambda c: c["id"])
             ]
-        except (KeyError, TypeError) as error:
+        except (KeyError, TypeError, AttributeError) as error:
             raise DataFormatError(self.annotations, f"malformed category entry: {error}") from None
-        self._category_names = {cat["id"]: str(cat["name"]) for cat in dataset["categories"]}
         self._split_dirs: dict[str, bool] = {}
 
     @property
@@ -84,10 +75,7 @@ class LVISReader:
         """All LVIS categories, by id, with synonyms, synset, frequency and definition."""
         return list(self._categories)
 
-    def __len__(self) -> int:
-        return len(self._lvis.dataset["images"])
-
-    def image_path(self, image: dict[str, Any]) -> Path:
+    def image_path(self, image: Mapping[str, Any]) -> Path:
         """The file of one LVIS image entry (see the module docstring)."""
         url = image.get("coco_url")
         if url:
@@ -109,36 +97,29 @@ class LVISReader:
             raise DataFormatError(
                 self.annotations, f"image {image.get('id')}: neither coco_url nor file_name"
             )
-        return resolve_under(self.images_root, relative, source=self.annotations)
+        return self._root.resolve(relative, source=self.annotations)
 
-    def images(self) -> Iterator[ImageRecord]:
-        """Every image of the file, in file order, with its instances and annotation flags."""
-        dataset = self._lvis.dataset
-        img_ann_map = self._lvis.img_ann_map
-        for image in dataset["images"]:
-            image_id = image.get("id")
-            width, height = image_size(image, self.annotations)
-            instances = tuple(
-                parse_instance(ann, self._category_names, self.annotations)
-                for ann in img_ann_map.get(image_id, ())
-            )
-            yield ImageRecord(
-                source="lvis",
-                image_id=str(image_id),
-                path=self.image_path(image),
-                width=width,
-                height=height,
-                instances=instances,
-                negative_category_ids=_ids(
-                    image.get("neg_category_ids"), "neg_category_ids", image_id, self.annotations
-                ),
-                not_exhaustive_category_ids=_ids(
-                    image.get("not_exhaustive_category_ids"),
-                    "not_exhaustive_category_ids",
-                    image_id,
-                    self.annotations,
-                ),
-                exhaustive=False,
-                license=self._licenses.get(image.get("license")),
-                attribution=image.get("flickr_url") or image.get("coco_url"),
-            )
+    def _record(
+        self, image: Mapping[str, Any], width: int, height: int, instances: tuple[Instance, ...]
+    ) -> ImageRecord:
+        image_id = image.get("id")
+        return ImageRecord(
+            source="lvis",
+            image_id=str(image_id),
+            path=self.image_path(image),
+            width=width,
+            height=height,
+            instances=instances,
+            negative_category_ids=_ids(
+                image.get("neg_category_ids"), "neg_category_ids", image_id, self.annotations
+            ),
+            not_exhaustive_category_ids=_ids(
+                image.get("not_exhaustive_category_ids"),
+                "not_exhaustive_category_ids",
+                image_id,
+                self.annotations,
+            ),
+            exhaustive=False,
+            license=self._licenses.get(image.get("license")),
+            attribution=image.get("flickr_url") or image.get("coco_url"),
+        )

@@ -26,6 +26,10 @@ Files, looked for under ``root`` (and ``root/annotations``) unless given explici
 
 The segmentation CSV has no crowd flag, so ``is_crowd`` is False; ``area`` is the box area in
 pixels. Records are yielded in ImageID order.
+
+Why this module is long: one reader over the six kinds of files of one download (segmentation
+CSV, class lists, image labels, image info, mask zips or folders, pictures), which share the
+reader's state (the sorted table, the mask sources); each part is a short method.
 """
 
 from __future__ import annotations
@@ -39,14 +43,22 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from avs_synth.errors import DataFormatError
-from avs_synth.records import Category, ImageRecord, Instance, MaskFileSegmentation
-from avs_synth.safe_paths import UnsafePathError, resolve_under
+from avs_synth.records import (
+    Category,
+    ImageRecord,
+    Instance,
+    MaskFileSegmentation,
+    NormalizedBox,
+)
+from avs_synth.safe_paths import SafeRoot, UnsafePathError
+from avs_synth.zip_members import member_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +70,7 @@ SEGMENTATION_COLUMNS = (
     "BoxXMax",
     "BoxYMin",
     "BoxYMax",
-)
+)  # the box columns in NormalizedBox's order
 IMAGE_LABEL_COLUMNS = ("ImageID", "LabelName", "Confidence")
 HEX_DIGITS = "0123456789abcdef"
 _LINE_RE = re.compile(r"line (\d+)")
@@ -136,6 +148,32 @@ class _MaskSource:
     kind: str  # "zip", "folder" or "missing"
     location: Path | None = None
     members: dict[str, str] = field(default_factory=dict)  # base name -> member / relative path
+    offsets: dict[str, int] = field(default_factory=dict)  # zip member -> local header offset
+    root: SafeRoot | None = None  # checks folder members' names
+
+
+class _LicenseTable:
+    """ImageID → (licence, attribution) of the image info CSV's rows, made when asked (a build
+    asks for a third of the ~1 M pictures); the last row of an ImageID wins."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self._license = table["License"].to_numpy()
+        blank = np.full(len(table), "", dtype=object)
+        self._author = table["Author"].to_numpy() if "Author" in table else blank
+        self._url = (
+            table["OriginalLandingURL"].to_numpy() if "OriginalLandingURL" in table else blank
+        )
+        self._rows = dict(zip(table["ImageID"].tolist(), range(len(table)), strict=True))
+
+    def get(
+        self, image_id: str, default: tuple[str | None, str | None] = (None, None)
+    ) -> tuple[str | None, str | None]:
+        row = self._rows.get(image_id)
+        if row is None:
+            return default
+        who, url = self._author[row], self._url[row]
+        attribution = " ".join(part for part in (who, f"({url})" if url else "") if part)
+        return (self._license[row] or None, attribution or None)
 
 
 class OpenImagesReader:
@@ -227,6 +265,7 @@ class OpenImagesReader:
         self._mask_sources: dict[str, _MaskSource] = {}
         self._flat_source: _MaskSource | None = None
         self.skipped: dict[str, int] = {"images": 0, "masks": 0}
+        self.unused = 0  # images checked but not yielded (see images())
 
     def _required(self, given: str | PathLike[str] | None, names: list[str], what: str) -> Path:
         if given is not None:
@@ -296,6 +335,35 @@ class OpenImagesReader:
     @cached_property
     def _table(self) -> pd.DataFrame:
         """The segmentation CSV, validated, sorted by ImageID (stable)."""
+        table = self._typed_table()
+        if table is None:
+            table = self._checked_table()
+        table["_line"] = np.arange(2, len(table) + 2)
+        return table.sort_values("ImageID", kind="stable").reset_index(drop=True)
+
+    def _typed_table(self) -> pd.DataFrame | None:
+        """The segmentation CSV read with float box columns (the parser gives the same floats as
+        ``float(text)``), or None when anything is off: :meth:`_checked_table` then names it."""
+        dtypes: dict[str, Any] = {c: str for c in SEGMENTATION_COLUMNS[:3]}
+        dtypes |= {c: np.float64 for c in SEGMENTATION_COLUMNS[3:]}
+        try:
+            table = pd.read_csv(
+                self.segmentation_csv,
+                usecols=list(SEGMENTATION_COLUMNS),
+                dtype=dtypes,
+                keep_default_na=False,
+            )
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+            return None
+        for column in SEGMENTATION_COLUMNS[:3]:
+            text = table[column]
+            if (text == "").any() or text.str.isspace().any():
+                return None
+        boxes = table[list(SEGMENTATION_COLUMNS[3:])].to_numpy()
+        return table if np.isfinite(boxes).all() else None
+
+    def _checked_table(self) -> pd.DataFrame:
+        """The segmentation CSV read as text and checked cell by cell (errors name the line)."""
         path = self.segmentation_csv
         table = read_csv_checked(path, SEGMENTATION_COLUMNS, usecols=SEGMENTATION_COLUMNS)
         assert isinstance(table, pd.DataFrame)
@@ -313,8 +381,7 @@ class OpenImagesReader:
                     line=int(bad[0]) + 2,
                 )
             table[column] = values
-        table["_line"] = np.arange(2, len(table) + 2)
-        return table.sort_values("ImageID", kind="stable").reset_index(drop=True)
+        return table
 
     @cached_property
     def image_ids(self) -> list[str]:
@@ -331,10 +398,30 @@ class OpenImagesReader:
         if path is None:
             return {}
         wanted = pd.Index(self.image_ids)
+        try:  # Confidence read as floats (fast); any irregular cell: read as text and checked
+            chunks = pd.read_csv(
+                path,
+                usecols=list(IMAGE_LABEL_COLUMNS),
+                dtype={"ImageID": str, "LabelName": str, "Confidence": np.float64},
+                keep_default_na=False,
+                chunksize=1_000_000,
+            )
+            negatives: dict[str, list[str]] = {}
+            for chunk in chunks:
+                confidence = chunk["Confidence"].to_numpy()
+                if np.isnan(confidence).any():
+                    raise ValueError("not a number")
+                chunk = chunk[confidence == 0]
+                rows = chunk[wanted.get_indexer(chunk["ImageID"]) >= 0]  # one hash table
+                for image_id, label in zip(rows["ImageID"], rows["LabelName"], strict=True):
+                    negatives.setdefault(image_id, []).append(label)
+            return {k: tuple(sorted(set(v))) for k, v in negatives.items()}
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+            pass
         chunks = read_csv_checked(
             path, IMAGE_LABEL_COLUMNS, usecols=IMAGE_LABEL_COLUMNS, chunksize=1_000_000
         )
-        negatives: dict[str, list[str]] = {}
+        negatives = {}
         for chunk in _csv_chunks(path, chunks):
             confidence = pd.to_numeric(chunk["Confidence"], errors="coerce")
             bad = np.flatnonzero(confidence.isna().to_numpy())
@@ -344,13 +431,14 @@ class OpenImagesReader:
                     f"Confidence is not a number: {chunk['Confidence'].iloc[bad[0]]!r}",
                     line=int(chunk.index[bad[0]]) + 2,
                 )
-            rows = chunk[(confidence.to_numpy() == 0) & chunk["ImageID"].isin(wanted).to_numpy()]
+            chunk = chunk[confidence.to_numpy() == 0]
+            rows = chunk[wanted.get_indexer(chunk["ImageID"]) >= 0]
             for image_id, label in zip(rows["ImageID"], rows["LabelName"], strict=True):
                 negatives.setdefault(image_id, []).append(label)
         return {k: tuple(sorted(set(v))) for k, v in negatives.items()}
 
     @cached_property
-    def _licenses(self) -> dict[str, tuple[str | None, str | None]]:
+    def _licenses(self) -> _LicenseTable | dict[str, tuple[str | None, str | None]]:
         """ImageID → (licence, attribution) from the image info CSV, where present."""
         path = self.image_info
         if path is None:
@@ -364,20 +452,8 @@ class OpenImagesReader:
         ]
         table = read_csv_checked(path, ("ImageID", "License"), usecols=usecols)
         assert isinstance(table, pd.DataFrame)
-        table = table[table["ImageID"].isin(pd.Index(self.image_ids))]
-        author = table["Author"] if "Author" in table else pd.Series("", index=table.index)
-        landing = (
-            table["OriginalLandingURL"]
-            if "OriginalLandingURL" in table
-            else pd.Series("", index=table.index)
-        )
-        out: dict[str, tuple[str | None, str | None]] = {}
-        for image_id, license_url, who, url in zip(
-            table["ImageID"], table["License"], author, landing, strict=True
-        ):
-            attribution = " ".join(part for part in (who, f"({url})" if url else "") if part)
-            out[image_id] = (license_url or None, attribution or None)
-        return out
+        table = table[pd.Index(self.image_ids).get_indexer(table["ImageID"]) >= 0]
+        return _LicenseTable(table)
 
     # --- masks and images ---------------------------------------------------------------------
 
@@ -393,16 +469,18 @@ class OpenImagesReader:
         archive = self.masks_root / f"{self.split}-masks-{bucket}.zip"
         folder = self.masks_root / f"{self.split}-masks-{bucket}"
         if bucket in HEX_DIGITS and archive.is_file():
-            try:
-                with zipfile.ZipFile(archive) as handle:
-                    members = {
-                        name.rsplit("/", 1)[-1]: name
-                        for name in handle.namelist()
-                        if not name.endswith("/")
-                    }
-            except (zipfile.BadZipFile, OSError) as error:
-                raise DataFormatError(archive, f"cannot open mask archive: {error}") from None
-            source = _MaskSource("zip", archive, members)
+            offsets = member_offsets(archive) or {}
+            names = list(offsets)
+            if not offsets:  # a directory the fast scan does not read: zipfile's
+                try:
+                    with zipfile.ZipFile(archive) as handle:
+                        names = handle.namelist()
+                except (zipfile.BadZipFile, OSError) as error:
+                    raise DataFormatError(archive, f"cannot open mask archive: {error}") from None
+            members = {name.rsplit("/", 1)[-1]: name for name in names if not name.endswith("/")}
+            source = _MaskSource("zip", archive, members, offsets)
+            for other in [b for b, s in self._mask_sources.items() if s.kind == "zip"]:
+                del self._mask_sources[other]  # records come in ImageID order: one zip at a time
         elif bucket in HEX_DIGITS and folder.is_dir():
             source = _MaskSource("folder", folder, self._index_folder(folder))
         else:
@@ -417,17 +495,16 @@ class OpenImagesReader:
         self._mask_sources[bucket] = source
         return source
 
-    def _segmentation(
-        self, image_id: str, mask_path: str, line: int
-    ) -> MaskFileSegmentation | None:
-        source = self._mask_source(image_id)
-        name = source.members.get(mask_path)
-        if name is None or source.location is None:
-            return None
+    def _segmentation(self, source: _MaskSource, name: str, line: int) -> MaskFileSegmentation:
+        assert source.location is not None
         if source.kind == "zip":
-            return MaskFileSegmentation(archive=source.location, member=name)
+            return MaskFileSegmentation(
+                archive=source.location, member=name, offset=source.offsets.get(name)
+            )
+        if source.root is None:
+            source.root = SafeRoot(source.location)
         return MaskFileSegmentation(
-            path=resolve_under(source.location, name, source=self.segmentation_csv, line=line)
+            path=source.root.resolve(name, source=self.segmentation_csv, line=line)
         )
 
     def image_size(self, path: Path) -> tuple[int, int]:
@@ -445,72 +522,138 @@ class OpenImagesReader:
         ) as error:
             raise DataFormatError(path, f"cannot read the image header: {error}") from None
 
-    def images(self) -> Iterator[ImageRecord]:
+    def _available_rows(
+        self, keep: set[str] | None
+    ) -> tuple[np.ndarray, dict[int, MaskFileSegmentation]]:
+        """Which rows' masks are in their zip / folder, and the segmentation of each kept one
+        (``keep`` None: every row), one mask source at a time."""
+        table = self._table
+        first = table["ImageID"].str[:1].str.lower().to_numpy()
+        paths = table["MaskPath"].to_numpy()
+        kept = np.ones(len(table), dtype=bool) if keep is None else table["LabelName"].isin(keep)
+        kept = np.asarray(kept)
+        lines = table["_line"].to_numpy()
+        available = np.zeros(len(table), dtype=bool)
+        segmentations: dict[int, MaskFileSegmentation] = {}
+        for rows in pd.Series(np.arange(len(table))).groupby(first).indices.values():
+            source = self._mask_source(str(table["ImageID"].iat[rows[0]]))
+            if source.location is None:
+                continue
+            members = source.members
+            available[rows] = pd.Series(paths[rows]).isin(members.keys()).to_numpy()
+            for row in rows[available[rows] & kept[rows]].tolist():
+                name = members[paths[row]]
+                segmentations[row] = self._segmentation(source, name, int(lines[row]))
+        return available, segmentations
+
+    def images(
+        self,
+        *,
+        categories: Iterable[str] | None = None,
+        negative_categories: Iterable[str] | None = None,
+        read_sizes: bool = True,
+    ) -> Iterator[ImageRecord]:
         """Every image with at least one available mask, in ImageID order.
 
         Images whose JPEG is missing or unreadable, and masks absent from their zip / folder, are
         skipped and counted in ``self.skipped`` (logged at the end).
+
+        Args:
+            categories: keep only the instances of these MIDs, and yield only the images that
+                have one or a verified-negative label in ``negative_categories`` (the others
+                are checked as usual and counted in ``self.unused``); None keeps every
+                instance and image.
+            negative_categories: see ``categories``.
+            read_sizes: read each picture's size from its JPEG header. False (a build's plan):
+                the JPEG is only checked to exist, records carry ``width = height = None`` and
+                instance boxes are :class:`~avs_synth.records.NormalizedBox` (the worker that
+                opens the picture computes the pixel values).
         """
         table = self._table
         negatives = self._negatives
         licenses = self._licenses
         names = self.class_names
+        keep = None if categories is None else set(categories)
+        wanted_negatives = set(negative_categories or ())
         ids = table["ImageID"].to_numpy()
-        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([])
-        ends = np.r_[starts[1:], len(ids)] if len(ids) else np.array([])
-        columns = [
-            table[c].to_numpy() for c in ("MaskPath", "LabelName", *SEGMENTATION_COLUMNS[3:])
-        ]
-        mask_paths, labels, x_min, x_max, y_min, y_max = columns
+        n = len(ids)
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if n else np.zeros(0, int)
+        ends = np.r_[starts[1:], n] if n else np.zeros(0, int)
+        available, segmentations = self._available_rows(keep)
+        per_image_available = np.add.reduceat(available, starts) if n else np.zeros(0, int)
+        per_image_kept = (
+            np.bincount(np.searchsorted(starts, list(segmentations), side="right") - 1,
+                        minlength=len(starts))
+            if n else np.zeros(0, int)
+        )  # fmt: skip
+        mask_paths, labels = table["MaskPath"].to_numpy(), table["LabelName"].to_numpy()
+        boxes = [table[c].to_numpy() for c in SEGMENTATION_COLUMNS[3:]]
         lines = table["_line"].to_numpy()
+        root = SafeRoot(self.images_root)
         self.skipped = {"images": 0, "masks": 0}
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            image_id = str(ids[start])
+        self.unused = 0
+        image_ids = ids[starts].tolist() if n else []
+        for index, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+            image_id = str(image_ids[index])
             try:
-                path = resolve_under(
-                    self.images_root,
+                path = root.check(
                     f"{image_id}.jpg",
                     source=self.segmentation_csv,
                     line=int(lines[start]),
+                    must_exist=not read_sizes,
                 )
-                width, height = self.image_size(path)
+                if read_sizes:
+                    width, height = self.image_size(Path(path))
+                else:
+                    width = height = None
             except (FileNotFoundError, DataFormatError) as error:
                 if not self.skip_unreadable_images or isinstance(error, UnsafePathError):
                     raise
                 logger.debug("skipping image %s: %s", image_id, error)
                 self.skipped["images"] += 1
                 continue
+            self.skipped["masks"] += (end - start) - int(per_image_available[index])
+            if not per_image_available[index]:
+                self.skipped["images"] += 1
+                continue
+            image_negatives = negatives.get(image_id, ())
+            if (
+                keep is not None
+                and not per_image_kept[index]
+                and not wanted_negatives.intersection(image_negatives)
+            ):
+                self.unused += 1
+                continue
             instances = []
-            for row in range(start, end):
-                segmentation = self._segmentation(image_id, str(mask_paths[row]), int(lines[row]))
+            for row in range(start, end) if per_image_kept[index] else ():
+                segmentation = segmentations.get(row)
                 if segmentation is None:
-                    self.skipped["masks"] += 1
                     continue
-                x0, x1 = float(x_min[row]) * width, float(x_max[row]) * width
-                y0, y1 = float(y_min[row]) * height, float(y_max[row]) * height
                 label = str(labels[row])
+                box = NormalizedBox(*(float(column[row]) for column in boxes))
+                if width is None or height is None:
+                    bbox, area = box, box.area_fraction
+                else:
+                    bbox, area = box.to_pixels(width, height)
                 instances.append(
                     Instance(
                         instance_id=str(mask_paths[row]),
                         category_id=label,
                         category_name=names.get(label, label),
-                        bbox=(x0, y0, x1 - x0, y1 - y0),
-                        area=max(0.0, x1 - x0) * max(0.0, y1 - y0),
+                        bbox=bbox,
+                        area=area,
                         segmentation=segmentation,
                     )
                 )
-            if not instances:
-                self.skipped["images"] += 1
-                continue
             license_url, attribution = licenses.get(image_id, (None, None))
             yield ImageRecord(
                 source="openimages",
                 image_id=image_id,
-                path=path,
+                path=Path(path),
                 width=width,
                 height=height,
                 instances=tuple(instances),
-                negative_category_ids=negatives.get(image_id, ()),
+                negative_category_ids=image_negatives,
                 exhaustive=False,
                 license=license_url,
                 attribution=attribution,

@@ -132,17 +132,16 @@ class VGGSoundReader:
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: clips folder not found")
         rank = {ext: i for i, ext in enumerate(CLIP_EXTENSIONS)}
-        index: dict[tuple[str, int], Path] = {}
+        best: dict[tuple[str, int], tuple[int, str]] = {}  # (rank, path) as strings: cheap
         for folder, _, files in os.walk(root, followlinks=True):
             for name in files:
                 for key in parse_clip_name(name):
-                    path = Path(folder) / name
-                    current = index.get(key)
-                    if current is None or (
-                        rank[path.suffix.lower()],
-                        str(path),
-                    ) < (rank[current.suffix.lower()], str(current)):
-                        index[key] = path
+                    path = os.path.join(folder, name)
+                    candidate = (rank[os.path.splitext(name)[1].lower()], path)
+                    current = best.get(key)
+                    if current is None or candidate < current:
+                        best[key] = candidate
+        index = {key: Path(path) for key, (_, path) in best.items()}
         logger.info("indexed %d clip files under %s", len(index), root)
         return index
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -98,9 +99,10 @@ def test_records_from_zipped_masks(tmp_path: Path) -> None:
     dog, cat = a.instances
     assert (dog.instance_id, dog.category_id, dog.category_name) == (MASK_A1, DOG, "Dog")
     assert dog.bbox == (2.0, 0.0, 4.0, 3.0) and dog.area == 12.0 and not dog.is_crowd
-    assert dog.segmentation == MaskFileSegmentation(
-        archive=tmp_path / "train-masks" / "train-masks-0.zip", member=MASK_A1
-    )
+    archive = tmp_path / "train-masks" / "train-masks-0.zip"
+    with zipfile.ZipFile(archive) as handle:  # the member is read straight from its local header
+        offset = handle.getinfo(MASK_A1).header_offset
+    assert dog.segmentation == MaskFileSegmentation(archive=archive, member=MASK_A1, offset=offset)
     expected = np.zeros((6, 8), dtype=bool)
     expected[0:4, 2:6] = True  # 4x3 mask scaled 2x to the 8x6 image
     np.testing.assert_array_equal(decode_mask(dog.segmentation, a.height, a.width), expected)
