@@ -6,7 +6,7 @@ import torch
 
 from avs_model.modeling.audio_encoder import AudioEncoder, SmallAudioCNN
 from avs_model.modeling.autr import AuTR
-from avs_model.modeling.backbone import Backbone
+from avs_model.modeling.backbone import Backbone, ViTBackbone, is_plain_vit
 from avs_model.modeling.config import (
     AudioEncoderConfig,
     AuTRConfig,
@@ -28,12 +28,22 @@ AUDIO_KINDS = ("vggish", "small_cnn")
 MASK_HEAD_KINDS = ("dynamic_conv", "dot_product")
 
 
-def build_backbone(config: BackboneConfig) -> Backbone:
+def build_backbone(config: BackboneConfig) -> Backbone | ViTBackbone:
+    """A hierarchical timm network, or a plain ViT with a simple feature pyramid."""
+    if is_plain_vit(config.name, config.timm_kwargs):
+        return ViTBackbone(
+            name=config.name,
+            pretrained_path=config.pretrained_path,
+            frozen=config.frozen,
+            pyramid_channels=config.pyramid_channels,
+            timm_kwargs=config.timm_kwargs,
+        )
     return Backbone(
         name=config.name,
         pretrained_path=config.pretrained_path,
         frozen=config.frozen,
         channels_last=config.channels_last,
+        timm_kwargs=config.timm_kwargs,
     )
 
 
@@ -86,6 +96,7 @@ def build_encoder(config: TransformerConfig, *, num_levels: int) -> TransformerE
         num_levels=num_levels,
         num_heads=config.num_heads,
         num_points=config.num_points,
+        kernel=config.deformable_kernel,
     )
     return TransformerEncoder(
         layer=layer,
