@@ -85,9 +85,11 @@ def main() -> None:
     device = torch.device(args.device)
     if device.type == "cpu":
         os.environ["TRITON_INTERPRET"] = "1"  # before the kernel module is imported
-    from avs_model.modeling.deformable_attention import multi_scale_deformable_attention
-    from avs_model.modeling.triton_deformable_attention import (
+    from avs_model.modeling.deformable_attention import (
         level_tensors,
+        multi_scale_deformable_attention,
+    )
+    from avs_model.modeling.triton_deformable_attention import (
         triton_multi_scale_deformable_attention,
     )
 

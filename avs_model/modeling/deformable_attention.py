@@ -101,6 +101,21 @@ def triton_usable(device: torch.device) -> bool:
     return usable
 
 
+def level_tensors(
+    spatial_shapes: Sequence[tuple[int, int]], device: torch.device | str
+) -> tuple[Tensor, Tensor]:
+    """``(shapes int32 [L, 2] (H_l, W_l), level starts int32 [L])`` on ``device``: the levels as
+    the Triton kernel takes them."""
+    starts, total = [], 0
+    for h, w in spatial_shapes:
+        starts.append(total)
+        total += h * w
+    if total >= 2**31:
+        raise ValueError(f"{total} tokens per frame do not fit the kernel's int32 indices")
+    shapes = torch.tensor(list(spatial_shapes), dtype=torch.int32, device=device)
+    return shapes, torch.tensor(starts, dtype=torch.int32, device=device)
+
+
 class _Levels(NamedTuple):
     """Per-shapes constants on one device (see ``MultiScaleDeformableAttention._levels``)."""
 
@@ -178,16 +193,10 @@ class MultiScaleDeformableAttention(nn.Module):
             if len(self._level_cache) >= 64:  # many input sizes: start over
                 self._level_cache.clear()
             with torch.inference_mode(False):  # also saved for backward in later training
-                starts = [0]
-                for h, w in spatial_shapes[:-1]:
-                    starts.append(starts[-1] + h * w)
-                self._level_cache[key] = _Levels(
-                    normaliser=torch.tensor(
-                        [[w, h] for h, w in spatial_shapes], dtype=torch.float32, device=device
-                    ),
-                    shapes=torch.tensor(spatial_shapes, dtype=torch.int32, device=device),
-                    starts=torch.tensor(starts, dtype=torch.int32, device=device),
+                normaliser = torch.tensor(
+                    [[w, h] for h, w in spatial_shapes], dtype=torch.float32, device=device
                 )
+                self._level_cache[key] = _Levels(normaliser, *level_tensors(spatial_shapes, device))
         return self._level_cache[key]
 
     def uses_triton(self, device: torch.device) -> bool:

@@ -168,7 +168,46 @@ def _blocks(head_dim: int) -> tuple[int, int]:
     return max(1, min(64, _MAX_BLOCK_ELEMENTS // block_d)), block_d
 
 
-def _check(value: Tensor, shapes: Tensor, starts: Tensor, locations: Tensor, weights: Tensor):
+def _launch(
+    value: Tensor,
+    shapes: Tensor,
+    starts: Tensor,
+    locations: Tensor,
+    weights: Tensor,
+    out_or_grad_out: Tensor,
+    grad_value: Tensor,
+    grad_locations: Tensor,
+    grad_weights: Tensor,
+) -> None:
+    """Run ``_kernel``: the backward pass when ``grad_value`` is not ``out_or_grad_out``."""
+    n, s, m, head_dim = value.shape
+    lq, num_levels, num_points = locations.shape[1], locations.shape[3], locations.shape[4]
+    block_q, block_d = _blocks(head_dim)
+    _kernel[(triton.cdiv(lq, block_q), n * m)](
+        value.contiguous(),
+        shapes.contiguous(),
+        starts.contiguous(),
+        locations.contiguous(),
+        weights.contiguous(),
+        out_or_grad_out.contiguous(),
+        grad_value,
+        grad_locations,
+        grad_weights,
+        lq,
+        s,
+        NUM_HEADS=m,
+        HEAD_DIM=head_dim,
+        NUM_LEVELS=num_levels,
+        NUM_POINTS=num_points,
+        BLOCK_Q=block_q,
+        BLOCK_D=block_d,
+        BACKWARD=grad_value is not out_or_grad_out,
+    )
+
+
+def _check(
+    value: Tensor, shapes: Tensor, starts: Tensor, locations: Tensor, weights: Tensor
+) -> None:
     if value.device.type != "cuda" and not interpreted():
         raise RuntimeError(
             f"the Triton deformable attention runs on CUDA (or on the CPU under "
@@ -190,7 +229,6 @@ def _check(value: Tensor, shapes: Tensor, starts: Tensor, locations: Tensor, wei
             f"spatial shapes {tuple(shapes.shape)} / level starts {tuple(starts.shape)} must be "
             f"[{num_levels}, 2] / [{num_levels}]"
         )
-    return n, s, m, lq, num_levels, num_points
 
 
 @torch.library.custom_op(
@@ -204,34 +242,13 @@ def _check(value: Tensor, shapes: Tensor, starts: Tensor, locations: Tensor, wei
 def _ms_deform_attn(
     value: Tensor, spatial_shapes: Tensor, level_starts: Tensor, locations: Tensor, weights: Tensor
 ) -> Tensor:
-    n, s, m, lq, num_levels, num_points = _check(
-        value, spatial_shapes, level_starts, locations, weights
-    )
-    head_dim = value.shape[-1]
+    _check(value, spatial_shapes, level_starts, locations, weights)
+    n, _, m, head_dim = value.shape
+    lq = locations.shape[1]
     compute = _compute_dtype(value, locations, weights)
     out = torch.empty(n, lq, m, head_dim, dtype=compute, device=value.device)
     if out.numel():
-        block_q, block_d = _blocks(head_dim)
-        _kernel[(triton.cdiv(lq, block_q), n * m)](
-            value.contiguous(),
-            spatial_shapes.contiguous(),
-            level_starts.contiguous(),
-            locations.contiguous(),
-            weights.contiguous(),
-            out,
-            out,  # no gradient buffers in the forward pass
-            out,
-            out,
-            lq,
-            s,
-            NUM_HEADS=m,
-            HEAD_DIM=head_dim,
-            NUM_LEVELS=num_levels,
-            NUM_POINTS=num_points,
-            BLOCK_Q=block_q,
-            BLOCK_D=block_d,
-            BACKWARD=False,
-        )
+        _launch(value, spatial_shapes, level_starts, locations, weights, out, out, out, out)
     dtype = torch.promote_types(value.dtype, locations.dtype)
     return out.view(n, lq, m * head_dim).to(dtype)
 
@@ -259,35 +276,23 @@ def _ms_deform_attn_backward(
     locations: Tensor,
     weights: Tensor,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    n, s, m, lq, num_levels, num_points = _check(
-        value, spatial_shapes, level_starts, locations, weights
-    )
-    head_dim = value.shape[-1]
+    _check(value, spatial_shapes, level_starts, locations, weights)
     compute = _compute_dtype(value, locations, weights)
     grad_value = torch.zeros(value.shape, dtype=compute, device=value.device)
-    grad_locations = torch.zeros(locations.shape, dtype=compute, device=value.device)
-    grad_weights = torch.zeros(weights.shape, dtype=compute, device=value.device)
-    if n * lq * m:
-        block_q, block_d = _blocks(head_dim)
-        _kernel[(triton.cdiv(lq, block_q), n * m)](
-            value.contiguous(),
-            spatial_shapes.contiguous(),
-            level_starts.contiguous(),
-            locations.contiguous(),
-            weights.contiguous(),
-            grad_out.contiguous(),
+    # every location / weight gradient is written by the kernel; the value one is scattered
+    grad_locations = torch.empty(locations.shape, dtype=compute, device=value.device)
+    grad_weights = torch.empty(weights.shape, dtype=compute, device=value.device)
+    if grad_out.numel():
+        _launch(
+            value,
+            spatial_shapes,
+            level_starts,
+            locations,
+            weights,
+            grad_out,
             grad_value,
             grad_locations,
             grad_weights,
-            lq,
-            s,
-            NUM_HEADS=m,
-            HEAD_DIM=head_dim,
-            NUM_LEVELS=num_levels,
-            NUM_POINTS=num_points,
-            BLOCK_Q=block_q,
-            BLOCK_D=block_d,
-            BACKWARD=True,
         )
     return (
         grad_value.to(value.dtype),
@@ -317,18 +322,6 @@ def _backward(ctx, grad_out: Tensor):
 _ms_deform_attn.register_autograd(_backward, setup_context=_setup_context)
 
 
-def level_tensors(spatial_shapes, device: torch.device | str) -> tuple[Tensor, Tensor]:
-    """``(shapes int32 [L, 2] (H, W), level starts int32 [L])`` on ``device``, as the op takes."""
-    starts, total = [], 0
-    for h, w in spatial_shapes:
-        starts.append(total)
-        total += h * w
-    if total >= 2**31:
-        raise ValueError(f"{total} tokens per frame do not fit the kernel's int32 indices")
-    shapes = torch.tensor([[h, w] for h, w in spatial_shapes], dtype=torch.int32, device=device)
-    return shapes, torch.tensor(starts, dtype=torch.int32, device=device)
-
-
 def triton_multi_scale_deformable_attention(
     value: Tensor,
     spatial_shapes: Tensor,
@@ -340,7 +333,9 @@ def triton_multi_scale_deformable_attention(
 
     Args:
         value: [N, S, M, Dh], the tokens of all levels, M heads.
-        spatial_shapes: int32 [L, 2], (H_l, W_l) per level (:func:`level_tensors`).
+        spatial_shapes: int32 [L, 2], (H_l, W_l) per level, on ``value``'s device (from
+            ``deformable_attention.level_tensors``); their H_l·W_l must add up to S, which is
+            not checked here (it would cost a device-to-host copy; the module checks it).
         level_starts: int32 [L], index of each level's first token in S.
         sampling_locations: [N, Lq, M, L, P, 2], normalised (x, y).
         attention_weights: [N, Lq, M, L, P].

@@ -26,6 +26,7 @@ import torch
 
 from avs_model.modeling.deformable_attention import (
     MultiScaleDeformableAttention,
+    level_tensors,
     multi_scale_deformable_attention,
 )
 
@@ -80,7 +81,7 @@ def values_and_gradients(fn, value, locations, weights, grad_out=None):
 
 
 def run_triton(module, shapes, value, locations, weights, grad_out=None):
-    levels = module.level_tensors(shapes, value.device)
+    levels = level_tensors(shapes, value.device)
     return values_and_gradients(
         lambda v, p, a: module.triton_multi_scale_deformable_attention(v, *levels, p, a),
         value,
@@ -214,7 +215,7 @@ def test_triton_module_equals_the_pytorch_module(triton_attention):
 def test_triton_op_under_torch_compile(triton_attention):
     """The custom op's fake (shape) implementation and autograd formula work when compiled."""
     shapes, value, locations, weights = random_case(7, torch.float32)
-    levels = triton_attention.level_tensors(shapes, value.device)
+    levels = level_tensors(shapes, value.device)
 
     def attend(v, p, a):
         return triton_attention.triton_multi_scale_deformable_attention(v, *levels, p, a) * 2
@@ -229,7 +230,7 @@ def test_triton_op_under_torch_compile(triton_attention):
 
 def test_triton_op_rejects_inconsistent_inputs(triton_attention):
     shapes, value, locations, weights = random_case(0, torch.float32)
-    levels = triton_attention.level_tensors(shapes, value.device)
+    levels = level_tensors(shapes, value.device)
     with pytest.raises(ValueError, match="do not agree"):
         triton_attention.triton_multi_scale_deformable_attention(
             value, *levels, locations, weights[:, :, :, :, :0]

@@ -12,6 +12,7 @@ from avs_model.modeling.backbone import ViTBackbone, is_plain_vit
 from avs_model.modeling.build import build_backbone, build_model
 from avs_model.modeling.config import AuTRConfig, BackboneConfig, preset
 from avs_model.modeling.simple_feature_pyramid import SimpleFeaturePyramid
+from avs_model.runtime.train_config import load_train_config, resolve_model_config
 
 SMALL = {  # timm name: (kwargs that shrink it, patch size)
     "vit_small_patch14_dinov2": ({"depth": 2, "embed_dim": 64, "num_heads": 2}, 14),
@@ -196,3 +197,19 @@ def test_timm_kwargs_must_be_a_mapping():
     data["backbone"]["timm_kwargs"] = ["depth", 2]
     with pytest.raises(ValueError, match="backbone.timm_kwargs: expected a mapping"):
         AuTRConfig.from_dict(data)
+
+
+@pytest.mark.parametrize("variant,patch", [("dinov2_b", 14), ("sam_b", 16)])
+def test_foundation_recipes_feed_whole_patch_grids(variant, patch):
+    for kind in ("pretrain", "s4", "ms3"):
+        config = load_train_config(f"{kind}_{variant}")
+        model = resolve_model_config(config)
+        assert model.name == f"autr_{variant}" and model.backbone.frozen
+        resize = config.data.resize
+        # both sides are whole multiples of twice the patch (the half-grid level is whole)
+        assert resize.size % (2 * patch) == 0
+        if resize.mode == "keep_aspect":
+            assert resize.pad_multiple % (2 * patch) == 0 and config.batch_size == 1
+        else:
+            assert resize.size == model.image_size and config.batch_size == 8
+            assert config.avsbench.subset == kind
