@@ -11,7 +11,8 @@ import-linter in ``make test``):
 
 The modules at this level are shared by every stage and import no stage: ``schema`` (the shard
 sample format), ``records`` (what the readers yield), ``masks``, ``flac``, ``errors``,
-``safe_paths``, ``safe_pickle``, ``seeded_order``.
+``safe_paths``, ``safe_pickle``, ``seeded_order``, ``overlay`` (masks drawn over pictures) and
+``pages`` (static HTML pages of pictures with their sound, for shards and predictions alike).
 """
 
 from importlib.metadata import PackageNotFoundError, version

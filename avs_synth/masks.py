@@ -253,3 +253,13 @@ def binarize_mask_image(image: Image.Image) -> np.ndarray:
 def _resize_nearest(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     image = Image.fromarray(mask.astype(np.uint8) * 255)
     return np.asarray(image.resize((width, height), Image.Resampling.NEAREST)) > 0
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The tight box ``(x, y, width, height)`` of a boolean mask's pixels; None when empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+    return (x0, y0, x1 - x0 + 1, y1 - y0 + 1)

@@ -1,4 +1,5 @@
-"""Loading AVSBench's ``audio_log_mel/*.pkl`` files without running arbitrary code.
+"""Loading downloaded pickles without running arbitrary code: AVSBench's ``audio_log_mel/*.pkl``
+tensors, and plain containers (AVS-Synthetic's ``category_for_vggsound_audios.pkl``).
 
 Those files are ``pickle.dump(tensor)`` output. A plain ``pickle.load`` of a downloaded file can
 execute anything, so :func:`load_tensor_pickle` uses an unpickler whose ``find_class`` knows only
@@ -32,7 +33,7 @@ import torch._utils
 
 from avs_synth.errors import DataFormatError
 
-__all__ = ["UnsafePickleError", "load_tensor_pickle", "loads_tensor_pickle"]
+__all__ = ["UnsafePickleError", "load_plain_pickle", "load_tensor_pickle", "loads_tensor_pickle"]
 
 
 class UnsafePickleError(DataFormatError):
@@ -175,3 +176,64 @@ def load_tensor_pickle(path: str | PathLike[str]) -> torch.Tensor:
     """
     path = Path(path)
     return loads_tensor_pickle(path.read_bytes(), source=path)
+
+
+def _numpy_scalar(dtype: Any, data: Any = None) -> int | float:
+    """``numpy.core.multiarray.scalar`` for integer and float dtypes only, as a Python number."""
+    import numpy as np
+
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "iuf" or not isinstance(data, bytes):
+        raise pickle.UnpicklingError("only integer and float numpy scalars are allowed")
+    return np.frombuffer(data, dtype=dtype, count=1)[0].item()
+
+
+def _numpy_dtype(name: Any, align: Any = False, copy: Any = False) -> Any:
+    import numpy as np
+
+    if not isinstance(name, str) or name.lstrip("<>=|") not in _NUMERIC_DTYPES:
+        raise pickle.UnpicklingError(f"numpy dtype {name!r} is not allowed")
+    return np.dtype(name)
+
+
+_NUMERIC_DTYPES = {f"{k}{n}" for k in "iuf" for n in (1, 2, 4, 8)} - {"f1"}
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Containers, strings and numbers only; numpy numeric scalars become Python numbers."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "scalar"): _numpy_scalar,
+        ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+        ("numpy", "dtype"): _numpy_dtype,
+        ("_codecs", "encode"): _codecs_encode,  # protocol 2 writes bytes through it
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"global '{module}.{name}' is not allowed in a plain-data pickle"
+            ) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent ids are not allowed in a plain-data pickle")
+
+
+def load_plain_pickle(path: str | PathLike[str]) -> Any:
+    """Load a pickle of plain data (dicts, lists, tuples, strings, numbers, None) safely.
+
+    No global is resolved except numpy's numeric scalars and dtypes (read as Python numbers), so a
+    file referring to anything else (``os.system``, a class) is refused before anything runs.
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnsafePickleError: anything but plain data, or a truncated / corrupt file (names it).
+    """
+    path = Path(path)
+    try:
+        return _PlainUnpickler(io.BytesIO(path.read_bytes())).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
+        raise UnsafePickleError(path, f"refused or unreadable pickle: {error}") from None
+    except (AttributeError, IndexError, KeyError, MemoryError, OverflowError) as error:
+        raise UnsafePickleError(path, f"malformed pickle: {error!r}") from None

@@ -30,6 +30,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
+from avs_synth.errors import DataFormatError
 from avs_synth.flac import encode_flac
 
 SCHEMA_VERSION = 1
@@ -54,6 +55,9 @@ REPORT_NAME = "report.json"
 PLAN_NAME = "plan.json"
 
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# every shard name a build writes, and the only ones a reader accepts from a manifest: a name is
+# pasted into locations (``pipe:cat DIR/{name}``), so it must never carry shell or path syntax
+SHARD_NAME = re.compile(r"^(train|val|test|bank)-\d{6}\.tar$")
 
 
 def shard_name(split: str, index: int) -> str:
@@ -61,6 +65,16 @@ def shard_name(split: str, index: int) -> str:
     if split not in (*SPLITS, BANK):
         raise ValueError(f"unknown shard split {split!r}")
     return f"{split}-{index:06d}.tar"
+
+
+def check_shard_name(name: object, *, where: str) -> str:
+    """``name`` when it matches :data:`SHARD_NAME`; a :class:`DataFormatError` naming ``where``
+    (the manifest) otherwise."""
+    if not isinstance(name, str) or not SHARD_NAME.fullmatch(name):
+        raise DataFormatError(
+            where, f"shard name {name!r} is not {{train,val,test,bank}}-NNNNNN.tar: refused"
+        )
+    return name
 
 
 def safe_key_part(text: str) -> str:

@@ -101,6 +101,7 @@ def gpu_comparison(
     device = torch.device(device)
     cuda = device.type == "cuda"
     config = preset(preset_name)
+    config.random_init = True  # the speed does not depend on the weights
     model = build_model(config).to(device)
     criterion = build_criterion(config.loss).to(device)
     optimizer = build_optimizer(model, OptimConfig())

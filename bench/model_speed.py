@@ -226,6 +226,7 @@ def time_model(
     """Median train-step and inference seconds of the model built from ``config``."""
     config.backbone.channels_last = settings.channels_last
     config.transformer.deformable_kernel = settings.deformable_kernel
+    config.random_init = True  # speed does not depend on the weights; nothing to download
     if settings.shrink:
         config.backbone.timm_kwargs.update(SHRINK.get(config.backbone.name, {}))
     model = build_model(config).to(device)

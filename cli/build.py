@@ -190,7 +190,21 @@ def build(
 
 def inspect(
     shards: Annotated[list[Path], typer.Argument(help="A build folder, or .tar shards.")],
-    samples: Annotated[int, typer.Option(help="Samples to decode and show.")] = 3,
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Triplets to decode and show (default 3); with --html, per split (default 50).",
+        ),
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Write a static page to this folder: each triplet's picture with its mask, an "
+            "audio player, label, split and provenance; filterable by split and category.",
+        ),
+    ] = None,
     fiftyone: Annotated[
         bool, typer.Option("--fiftyone", help="Load the triplets into a FiftyOne dataset.")
     ] = False,
@@ -204,15 +218,33 @@ def inspect(
     ] = None,
     launch: Annotated[bool, typer.Option(help="Open the FiftyOne app (with --fiftyone).")] = False,
 ) -> None:
-    """Show a build's manifest and a few decoded samples; optionally browse them in FiftyOne."""
-    from avs_synth.building.inspect_shards import describe, inspect_shards, load_into_fiftyone
+    """Show a build's manifest and a few decoded samples; write them as a page, or browse them
+    in FiftyOne. Unreadable shards and samples are named, and make the exit status 1.
+
+    Example: avs-synth inspect shards/ --html shards-page/  (then open shards-page/index.html)
+    """
+    from avs_synth.building.inspect_shards import (
+        describe,
+        inspect_shards,
+        load_into_fiftyone,
+        write_inspect_page,
+    )
 
     try:
-        found = inspect_shards(shards, num_samples=samples)
-    except (FileNotFoundError, ValueError) as error:
+        found = inspect_shards(shards, num_samples=3 if samples is None else samples)
+        for line in describe(found):
+            typer.echo(line)
+        problems = list(found.problems)
+        if html is not None:
+            page = write_inspect_page(shards, html, per_split=max(1, samples or 50))
+            shown = ", ".join(f"{split} {n}" for split, n in page.per_split.items())
+            typer.echo(f"wrote {page.index} ({shown} triplets)")
+            for problem in page.problems:
+                if problem not in problems:
+                    typer.echo(f"unreadable: {problem}")
+                    problems.append(problem)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
         raise _fail(str(error)) from None
-    for line in describe(found):
-        typer.echo(line)
     if fiftyone:
         target = export_dir or Path(tempfile.mkdtemp(prefix="avs-synth-fiftyone-"))
         dataset = load_into_fiftyone(
@@ -224,3 +256,5 @@ def inspect(
 
             session = fo.launch_app(dataset)
             session.wait()
+    if problems:
+        raise _fail(f"{len(problems)} unreadable shards or samples (listed above)")

@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import sys
+import tempfile
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,19 +17,17 @@ import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from avs_synth.errors import DataFormatError
 from avs_synth.matching.candidates import MatchConfig, match_categories
-from avs_synth.matching.review import (
+from avs_synth.matching.examples import (
     CategoryExamples,
-    ReviewSession,
-    accept_above,
     collect_examples,
-    export_review,
-    import_decisions,
-    pending_rows,
-    render_review_list,
+    missing_example_files,
 )
+from avs_synth.matching.review import ReviewSession, pending_rows, render_review_list
+from avs_synth.matching.review_scripted import accept_above, export_review, import_decisions
 from avs_synth.matching.table import (
     count_by_source,
     read_matches,
@@ -208,6 +209,37 @@ def _examples(
     return found
 
 
+class Pictures(str, Enum):
+    """How example pictures are shown (see :mod:`avs_synth.matching.review_pictures`)."""
+
+    auto = "auto"
+    inline = "inline"
+    sheet = "sheet"
+    off = "off"
+
+
+_IMAGES_OPTION = {"lvis": "--lvis-images", "coco": "--coco-images", "openimages": "--openimages"}
+
+
+def _warn_missing(console: Console, examples: dict[tuple[str, str], CategoryExamples]) -> None:
+    """A warning per dataset whose example pictures are not where the options say."""
+    for source, paths in missing_example_files(examples.values()).items():
+        shown = sum(len(s.examples) for s in examples.values() if s.source == source)
+        console.print(
+            Text.assemble(
+                ("warning: ", "bold yellow"),
+                f"{len(paths)} of {shown} {source} example pictures not found (first: "
+                f"{paths[0]}); {_IMAGES_OPTION[source]} is the dataset's root folder "
+                "(for COCO and LVIS the one holding train2017/ and val2017/).",
+            )
+        )
+
+
+def _default_sheets(matches: Path) -> Path:
+    digest = hashlib.sha1(str(matches.resolve()).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"avs-synth-review-{digest}"
+
+
 def review_matches(
     matches: Annotated[Path, typer.Option("--matches", help="The matches table to review.")] = Path(
         "matches.csv"
@@ -221,7 +253,13 @@ def review_matches(
     coco: Annotated[
         Path | None, typer.Option(help="COCO annotation JSON, for example instances.")
     ] = None,
-    coco_images: Annotated[Path | None, typer.Option(help="Images folder of --coco.")] = None,
+    coco_images: Annotated[
+        Path | None,
+        typer.Option(
+            help="The COCO root (holding train2017/, val2017/), as in build; the split's "
+            "folder itself also works."
+        ),
+    ] = None,
     openimages: Annotated[
         Path | None, typer.Option(help="Open Images folder, for example instances.")
     ] = None,
@@ -273,8 +311,23 @@ def review_matches(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(help="Port of the FiftyOne App.")] = 5151,
+    pictures: Annotated[
+        Pictures,
+        typer.Option(
+            help="Example pictures while reviewing: auto (in the terminal where it can show "
+            "them, else a PNG per pair), inline, sheet (PNG) or off.",
+        ),
+    ] = Pictures.auto,
+    sheets: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the PNG contact sheets (default: a folder in the temp dir)."),
+    ] = None,
 ) -> None:
-    """Review candidate pairs: interactively (keys a/r/s/u/n/q), as a list, or by script."""
+    """Review candidate pairs: interactively (keys a/r/s/u/n/q), as a list, or by script.
+
+    Example: avs-synth review-matches --matches matches.csv --coco
+    COCO/annotations/instances_val2017.json --coco-images COCO
+    """
     console = Console()
     try:
         rows = read_matches(matches)
@@ -305,6 +358,8 @@ def review_matches(
             max_examples=max_examples,
             max_images=max_images,
         )
+        if examples is not None:
+            _warn_missing(console, examples)
         if list_ or export is not None:
             if export is not None:
                 export_review(todo, export, examples=examples)
@@ -347,6 +402,8 @@ def review_matches(
                 + "."
             )
             return
+        from avs_synth.matching.review_pictures import ExamplePictures
+
         session = ReviewSession(
             table_path=matches,
             read_key=_read_key,
@@ -354,6 +411,11 @@ def review_matches(
             console=console,
             examples=examples,
             include_automatic=all_rows,
+            show_pictures=ExamplePictures(
+                console=console,
+                sheets_dir=sheets or _default_sheets(matches),
+                mode=pictures.value,  # type: ignore[arg-type]
+            ),
         )
         summary = session.run()
     except (DataFormatError, FileNotFoundError, ValueError) as error:

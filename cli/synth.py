@@ -29,3 +29,7 @@ app.command("review-matches")(review_matches)
 from avs_synth_cli.corpus import sample_corpus  # noqa: E402
 
 app.command("sample-corpus")(sample_corpus)
+
+from avs_synth_cli.import_data import app as import_app  # noqa: E402
+
+app.add_typer(import_app, name="import")

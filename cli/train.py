@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 import yaml
@@ -38,7 +38,7 @@ def _split_names(values: list[str] | None) -> tuple[str, ...]:
 
 
 def _build_config(config: str | None, updates: dict[str, Any], sets: list[str] | None):
-    from avs_model.runtime.train_config import TrainConfig, load_train_config
+    from avs_model.runtime.train_config import TrainConfig, load_train_config, resolve_model_config
 
     base = load_train_config(config) if config else TrainConfig()
     changes = {k: v for k, v in updates.items() if v is not None}
@@ -47,7 +47,9 @@ def _build_config(config: str | None, updates: dict[str, Any], sets: list[str] |
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         changes[key.strip()] = yaml.safe_load(value)
-    return base.with_updates(**changes) if changes else base
+    resolved = base.with_updates(**changes) if changes else base
+    resolve_model_config(resolved)  # a typo in the model or its overrides fails now, not later
+    return resolved
 
 
 ConfigOpt = Annotated[
@@ -74,7 +76,10 @@ SizeOpt = Annotated[int | None, typer.Option(help="Picture side (square) or long
 WorkersOpt = Annotated[int | None, typer.Option(help="Data loader workers per rank.")]
 SeedOpt = Annotated[int | None, typer.Option(help="Random seed.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda.")]
-PrecisionOpt = Annotated[str | None, typer.Option(help="auto, bf16, fp16, fp32.")]
+PrecisionOpt = Annotated[
+    Literal["auto", "bf16", "fp16", "fp32"] | None,
+    typer.Option(help="auto: bf16 autocast on CUDA, fp32 on CPU."),
+]
 EvalEveryOpt = Annotated[
     int | None, typer.Option(help="Validate every N steps (default: every epoch).")
 ]
@@ -82,6 +87,14 @@ CkptEveryOpt = Annotated[int | None, typer.Option(help="Write last.pt every N st
 InitOpt = Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")]
 NoTestOpt = Annotated[bool, typer.Option("--no-test", help="Skip the final test evaluation.")]
+RandomInitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--random-init",
+        help="Allow frozen parts (backbone, VGGish) without weight files, i.e. on random weights: "
+        "for tests, demos and benchmarks only (the figures mean nothing).",
+    ),
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -94,6 +107,7 @@ SetOpt = Annotated[
 
 def _common(
     model,
+    random_init,
     epochs,
     max_steps,
     batch_size,
@@ -108,6 +122,7 @@ def _common(
 ) -> dict[str, Any]:
     return {
         "model": model,
+        "model_overrides.random_init": True if random_init else None,
         "epochs": epochs,
         "max_steps": max_steps,
         "batch_size": batch_size,
@@ -122,7 +137,25 @@ def _common(
     }
 
 
-@app.command()
+W = "$W"  # in the examples: the --set options naming the weight files (see the recipes README)
+
+
+def _examples(*lines: str) -> str:
+    """A command's help epilog: its examples (one or two), shown after the options."""
+    note = (
+        "\n\n($W: --set model_overrides.backbone.pretrained_path=... --set "
+        "model_overrides.audio.weights_path=..., the weight files; avs_model/recipes/README.md)"
+    )
+    body = "Examples:\n\n" + "\n\n".join(f"  {line}" for line in lines)
+    return body + (note if any(W in line for line in lines) else "")
+
+
+@app.command(
+    epilog=_examples(
+        f"avs-train pretrain --config pretrain_pvtv2 --shards shards/ --out runs/pt_pvtv2 {W}",
+        "torchrun --nproc_per_node=8 -m avs_synth_cli.train pretrain --config pretrain_pvtv2 ...",
+    )
+)
 def pretrain(
     shards: Annotated[
         str,
@@ -148,9 +181,11 @@ def pretrain(
     init: InitOpt = None,
     resume: ResumeOpt = False,
     no_test: NoTestOpt = False,
+    random_init: RandomInitOpt = False,
     set_: SetOpt = None,
 ) -> None:
     """Pre-train AuTR on synthetic shards (val selects best.pt; test is scored at the end)."""
+    from avs_model.training.engine import TrainingError
     from avs_model.training.pretrain import pretrain as run_pretrain
 
     try:
@@ -158,6 +193,7 @@ def pretrain(
             config,
             _common(
                 model,
+                random_init,
                 epochs,
                 max_steps,
                 batch_size,
@@ -175,22 +211,31 @@ def pretrain(
         result = run_pretrain(
             train_config, shards=shards, out_dir=out, resume=resume, init=init, run_test=not no_test
         )
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, TrainingError) as error:
         raise _fail(str(error)) from None
     _report_run(result)
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "avs-train finetune --config s4_pvtv2_frac10 --init runs/pt_pvtv2/best.pt "
+        "--avsbench AVS --out runs/s4_10_pt",
+        f"avs-train finetune --config ms3_pvtv2 --avsbench AVS --out runs/ms3 {W}",
+    )
+)
 def finetune(
-    data: Annotated[
-        Path,
+    out: OutOpt,
+    avsbench: Annotated[
+        Path | None,
         typer.Option(
             help="AVSBench folder (the release layout, or a folder "
             "with s4_meta_data.csv / ms3_meta_data.csv)."
         ),
-    ],
-    out: OutOpt,
-    subset: Annotated[str | None, typer.Option(help="s4 or ms3.")] = None,
+    ] = None,
+    data: Annotated[Path | None, typer.Option("--data", hidden=True)] = None,  # the old name
+    subset: Annotated[
+        Literal["s4", "ms3"] | None, typer.Option(help="AVSBench subset (default: the recipe's).")
+    ] = None,
     fraction: Annotated[
         float | None,
         typer.Option(help="Keep round(n*f) train videos of each category (at least 1)."),
@@ -204,8 +249,8 @@ def finetune(
         typer.Option(help="Leave these S4 categories out of training (comma-separated)."),
     ] = None,
     open_set: Annotated[
-        str | None,
-        typer.Option(help="Train on the 'seen' or 'unseen' half of the shipped open-set split."),
+        Literal["seen", "unseen"] | None,
+        typer.Option(help="Train on one half of the shipped open-set split."),
     ] = None,
     config: ConfigOpt = None,
     model: ModelOpt = None,
@@ -223,13 +268,16 @@ def finetune(
     init: InitOpt = None,
     resume: ResumeOpt = False,
     no_test: NoTestOpt = False,
+    random_init: RandomInitOpt = False,
     set_: SetOpt = None,
 ) -> None:
     """Fine-tune on AVSBench S4 / MS3 (without --init: the paper's 'w/o P.T.' setting)."""
+    from avs_model.training.engine import TrainingError
     from avs_model.training.finetune import finetune as run_finetune
 
     updates = _common(
         model,
+        random_init,
         epochs,
         max_steps,
         batch_size,
@@ -252,17 +300,19 @@ def finetune(
             "avsbench.open_set": open_set,
         }
     )
+    if (avsbench or data) is None:
+        raise _fail("--avsbench AVSBENCH_FOLDER is required")
     try:
         train_config = _build_config(config, updates, set_)
         result = run_finetune(
             train_config,
-            data_root=data,
+            data_root=avsbench or data,
             out_dir=out,
             init=init,
             resume=resume,
             run_test=not no_test,
         )
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, TrainingError) as error:
         raise _fail(str(error)) from None
     _report_run(result)
 
@@ -275,18 +325,38 @@ def _report_run(result) -> None:
     if result.test is not None:
         test = result.test["ungated"]
         typer.echo(
-            f"test M_J {test['miou']:.4f}  M_F {test['fmeasure']:.4f}  "
+            f"test M_J {test['M_J']:.4f}  M_F {test['M_F']:.4f}  "
             f"(see {result.out_dir / 'test_metrics.json'})"
         )
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "avs-train evaluate --ckpt runs/s4_10_pt/best.pt --avsbench AVS --subset s4 --out eval/s4",
+        f"avs-train evaluate --untrained --config s4_pvtv2 --avsbench AVS {W}",
+    )
+)
 def evaluate(
-    ckpt: Annotated[Path, typer.Option(help="The checkpoint to score.")],
+    ckpt: Annotated[Path | None, typer.Option(help="The checkpoint to score.")] = None,
+    untrained: Annotated[
+        bool,
+        typer.Option(
+            "--untrained",
+            help="Score the untrained model of --config instead of a checkpoint: its pretrained "
+            "parts, the rest initialised with its seed (the paper's '0 % w/o P.T.' row).",
+        ),
+    ] = False,
+    config: ConfigOpt = None,
+    seed: SeedOpt = None,
+    random_init: RandomInitOpt = False,
+    set_: SetOpt = None,
     shards: Annotated[str | None, typer.Option(help="Synthetic shards to score on.")] = None,
     avsbench: Annotated[Path | None, typer.Option(help="AVSBench folder to score on.")] = None,
-    subset: Annotated[str, typer.Option(help="AVSBench subset: s4 or ms3.")] = "s4",
-    split: Annotated[str, typer.Option(help="Split: test, val (or train for shards).")] = "test",
+    subset: Annotated[Literal["s4", "ms3"], typer.Option(help="AVSBench subset.")] = "s4",
+    split: Annotated[
+        Literal["test", "val", "train"],
+        typer.Option(help="The split to score (train: synthetic shards only)."),
+    ] = "test",
     batch_videos: Annotated[int, typer.Option(help="Videos per M_F batch (official S4: 4).")] = 4,
     gate_threshold: Annotated[
         float | None,
@@ -299,8 +369,8 @@ def evaluate(
         list[str] | None, typer.Option(help="Leave these S4 categories out (comma-separated).")
     ] = None,
     open_set: Annotated[
-        str | None,
-        typer.Option(help="Score only the 'seen' or 'unseen' half of the shipped open-set split."),
+        Literal["seen", "unseen"] | None,
+        typer.Option(help="Score only one half of the shipped open-set split."),
     ] = None,
     image_size: SizeOpt = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
@@ -310,16 +380,42 @@ def evaluate(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Write metrics.json and per_category.png here."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write metrics.json, per_category.png and page/index.html (best and worst "
+            "frames per category, with their audio) here.",
+        ),
     ] = None,
+    page_frames: Annotated[
+        int,
+        typer.Option(min=0, help="Best and worst frames per category on the page (0: no page)."),
+    ] = 3,
     json_output: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
 ) -> None:
     """Score a checkpoint: M_J, M_F (with its batch size), batch-independent M_F, per category."""
     from avs_model.evaluation.evaluate import evaluate_checkpoint, format_report
 
+    if untrained == (ckpt is not None):
+        raise _fail("give --ckpt CHECKPOINT, or --untrained with --config (a recipe or file)")
+    if not untrained and (config or seed is not None or random_init or set_):
+        raise _fail("--config, --seed, --random-init and --set go with --untrained")
     try:
+        untrained_config = None
+        if untrained:
+            if not config:
+                raise ValueError("--untrained needs --config (a recipe or a TrainConfig file)")
+            untrained_config = _build_config(
+                config,
+                {
+                    "seed": seed,
+                    "model_overrides.random_init": True if random_init else None,
+                },
+                set_,
+            )
         report = evaluate_checkpoint(
             ckpt,
+            untrained=untrained_config,
             shards=shards,
             avsbench=avsbench,
             subset=subset,
@@ -334,6 +430,7 @@ def evaluate(
             num_workers=num_workers,
             max_samples=max_samples,
             out_dir=out,
+            page_frames=page_frames,
         )
     except (FileNotFoundError, FileExistsError, ValueError, KeyError) as error:
         raise _fail(str(error)) from None
@@ -346,9 +443,16 @@ def evaluate(
         typer.echo(f"wrote {report.json_path}")
     if report.chart_path is not None:
         typer.echo(f"wrote {report.chart_path}")
+    if report.page_path is not None:
+        typer.echo(f"wrote {report.page_path}")
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "avs-train predict --ckpt runs/s4/best.pt video.mp4 --out pred/",
+        "avs-train predict --ckpt runs/s4/best.pt frames/ --audio clip.wav --out pred/",
+    )
+)
 def predict(
     ckpt: Annotated[Path, typer.Option(help="The checkpoint.")],
     inputs: Annotated[
@@ -398,6 +502,38 @@ def predict(
     if report.video is not None:
         typer.echo(f"wrote {report.video}")
     typer.echo(f"wrote {report.predictions_json}")
+
+
+@app.command(
+    "print-config",
+    epilog=_examples(
+        "avs-train print-config --config s4_pvtv2_frac10 --set optim.lr=5e-5",
+        "avs-train print-config --config demo_finetune_tiny > my_recipe.yaml",
+    ),
+)
+def print_config(
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+    random_init: RandomInitOpt = False,
+    set_: SetOpt = None,
+) -> None:
+    """Show the resolved config as YAML: the TrainConfig (a file --config accepts), followed, as
+    comments, by the model config it names (preset or file, plus model_overrides)."""
+    from avs_model.runtime.train_config import resolve_model_config
+
+    try:
+        updates = {
+            "model": model,
+            "model_overrides.random_init": True if random_init else None,
+        }
+        train_config = _build_config(config, updates, set_)
+        model_config = resolve_model_config(train_config)
+    except (FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
+    typer.echo(yaml.safe_dump(train_config.to_dict(), sort_keys=False).rstrip())
+    typer.echo(f"# the model config that {train_config.model!r} resolves to:")
+    for line in yaml.safe_dump(model_config.to_dict(), sort_keys=False).splitlines():
+        typer.echo(f"#   {line}")
 
 
 if __name__ == "__main__":  # torchrun -m avs_synth_cli.train ...

@@ -31,6 +31,7 @@ step "3. build WebDataset shards (jpg + mask.png + flac + json) with the reviewe
 avs-synth build --corpus "$C" --matches "$OUT/matches.csv" --out "$OUT/shards" \
   --negative-ratio 0.2 --workers 2
 avs-synth inspect "$OUT/shards" --samples 3
+avs-synth inspect "$OUT/shards" --samples 12 --html "$OUT/shards_page" >/dev/null
 
 S4_TEST=$(find "$C/avsbench/Single-source/s4_data/visual_frames/test" -mindepth 2 -maxdepth 2 -type d | sort | head -n 1)
 S4_NAME=$(basename "$S4_TEST"); S4_CAT=$(basename "$(dirname "$S4_TEST")")
@@ -40,7 +41,7 @@ avs-train pretrain --config demo_pretrain_tiny --shards "$OUT/shards" --out "$OU
 
 step "5. fine-tune on the mini AVSBench S4 set with 10 % of its train videos"
 avs-train finetune --config demo_finetune_tiny --init "$OUT/pretrain/best.pt" \
-  --data "$C/avsbench" --subset s4 --fraction 0.1 --out "$OUT/finetune"
+  --avsbench "$C/avsbench" --subset s4 --fraction 0.1 --out "$OUT/finetune"
 
 step "6. evaluate on S4 test: M_J, M_F (4 videos a batch), batch-independent M_F, per category"
 avs-train evaluate --ckpt "$OUT/finetune/best.pt" --avsbench "$C/avsbench" --subset s4 \
@@ -56,7 +57,8 @@ echo "  sample corpus            $C  (layout: $C/README.md)"
 echo "  matches (rule only)      $OUT/matches_unreviewed.csv"
 echo "  matches (reviewed map)   $OUT/matches.csv"
 echo "  shards + manifest        $OUT/shards  ($OUT/shards/manifest.json, report.json)"
+echo "  shards as a page         $OUT/shards_page/index.html  (open in a browser)"
 echo "  pre-training             $OUT/pretrain  (best.pt, last.pt, metrics.csv, tensorboard/, test_metrics.json)"
 echo "  fine-tuning (S4, 10 %)   $OUT/finetune"
-echo "  evaluation               $OUT/evaluate  (metrics.json, per_category.png)"
+echo "  evaluation               $OUT/evaluate  (metrics.json, per_category.png, page/index.html)"
 echo "  prediction               $OUT/predict  (masks/, overlays/*.png)"

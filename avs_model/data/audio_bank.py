@@ -118,6 +118,8 @@ def bank_stream(
     if shuffle > 1:
         stages.append(wds.shuffle(shuffle, shuffle, rng=random.Random(seed)))
     stages.append(wds.map(_bank_window, handler=handler))
+    if hasattr(handler, "passed"):  # a window got through: the run of failures ends
+        stages.append(wds.map(handler.passed))
     return iter(wds.DataPipeline(*stages))
 
 

@@ -132,14 +132,12 @@ def resolve_shards(location: str | Path) -> ShardSet:
         manifest: dict[str, Any] = {}
         if manifest_path.is_file():
             try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as error:
+                manifest = json.loads(manifest_path.read_text(encoding="utf-8-sig"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 raise ValueError(f"{manifest_path}: malformed JSON: {error}") from None
-        splits = {
-            split: [str(p) for p in sorted(local.glob(f"{split}-[0-9]*.tar"))]
-            for split in schema.SPLITS
-        }
-        bank = [str(p) for p in sorted(local.glob(f"{schema.BANK}-[0-9]*.tar"))]
+            _check_manifest(manifest, str(manifest_path))
+        splits = {split: _local_shards(local, split) for split in schema.SPLITS}
+        bank = _local_shards(local, schema.BANK)
         if not any(splits.values()):
             raise FileNotFoundError(f"{local}: no shards (train-*.tar, val-*.tar, test-*.tar)")
         return ShardSet(
@@ -147,22 +145,22 @@ def resolve_shards(location: str | Path) -> ShardSet:
             splits=splits,
             bank=bank,
             manifest=manifest,
-            bank_classes=_bank_classes(manifest, lambda name: str(local / name)),
+            bank_classes=_bank_classes(manifest, lambda name: str(local / name))
+            if manifest
+            else {},
         )
     manifest_url = _join(text, schema.MANIFEST_NAME)
     try:
         with wds.gopen(manifest_url, "rb") as stream:
-            manifest = json.loads(stream.read().decode("utf-8"))
+            manifest = json.loads(stream.read().decode("utf-8-sig"))
     except Exception as error:
         raise FileNotFoundError(f"{manifest_url}: cannot read the manifest: {error}") from None
+    _check_manifest(manifest, manifest_url)
     splits = {
-        split: [
-            _join(text, s["name"])
-            for s in manifest.get("splits", {}).get(split, {}).get("shards", [])
-        ]
+        split: [_join(text, s["name"]) for s in _listed(manifest["splits"].get(split, {}))]
         for split in schema.SPLITS
     }
-    bank = [_join(text, s["name"]) for s in manifest.get("bank", {}).get("shards", [])]
+    bank = [_join(text, s["name"]) for s in _listed(manifest["bank"])]
     return ShardSet(
         location=text,
         splits=splits,
@@ -172,28 +170,100 @@ def resolve_shards(location: str | Path) -> ShardSet:
     )
 
 
+def _local_shards(folder: Path, split: str) -> list[str]:
+    """The shards of ``split`` in a folder: only names a build writes (others are ignored)."""
+    return [
+        str(p)
+        for p in sorted(folder.glob(f"{split}-[0-9]*.tar"))
+        if schema.SHARD_NAME.fullmatch(p.name)
+    ]
+
+
+def _check_manifest(manifest: Any, where: str) -> None:
+    """Refuse a manifest whose shard listings are not what a build writes (names included);
+    absent sections become empty ones, so later reads need no checks."""
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{where}: the manifest is not a JSON object")
+    for section in ("splits", "bank"):
+        manifest.setdefault(section, {})
+        if not isinstance(manifest[section], dict):
+            raise ValueError(f"{where}: {section!r} in the manifest is not an object")
+    sections = [manifest["bank"], *(manifest["splits"].get(s, {}) for s in schema.SPLITS)]
+    for section in sections:
+        shards = section.get("shards", []) if isinstance(section, dict) else None
+        if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
+            raise ValueError(f"{where}: malformed shard list in the manifest")
+        for shard in shards:
+            schema.check_shard_name(shard.get("name"), where=where)
+
+
+def _listed(section: dict[str, Any]) -> list[dict[str, Any]]:
+    """A checked manifest section's shard entries."""
+    return section.get("shards", [])
+
+
 def _bank_classes(manifest: dict[str, Any], url_of) -> dict[str, str]:
-    """Bank shard URL → audio class, from the manifest's bank listing."""
-    out = {}
-    for shard in manifest.get("bank", {}).get("shards", []):
-        if "name" in shard and "audio_class" in shard:
-            out[url_of(shard["name"])] = shard["audio_class"]
-    return out
+    """Bank shard URL → audio class, from a checked manifest's bank listing."""
+    return {
+        url_of(shard["name"]): str(shard["audio_class"])
+        for shard in _listed(manifest["bank"])
+        if "audio_class" in shard
+    }
 
 
 # --- stages ---------------------------------------------------------------------------------------
 
 
-class SkipHandler:
-    """WebDataset handler: log a bad sample or shard, count it, and continue."""
+class StreamError(ValueError):
+    """A stream that gives up: too many consecutive samples or shards could not be read.
 
-    def __init__(self) -> None:
+    Raised in a DataLoader worker, it reaches the main process with the worker's traceback in its
+    message; only the last line, the error itself, is kept, so the user sees one line.
+    """
+
+    def __init__(self, message: str) -> None:
+        if "Original Traceback" in message:  # re-raised by torch from a DataLoader worker
+            last = message.strip().splitlines()[-1]
+            message = last.split(f"{type(self).__name__}: ", 1)[-1]
+        super().__init__(message)
+
+
+class SkipHandler:
+    """WebDataset handler: log a bad sample or shard, count it, and continue; give up with a
+    :class:`StreamError` after ``max_consecutive`` failures in a row (a stream whose every shard
+    is broken would otherwise retry forever). A stage mapped with :meth:`passed` after the one
+    that can fail resets the run of failures."""
+
+    def __init__(self, *, what: str = "shards", max_consecutive: int = 100) -> None:
+        """Args:
+        what: the data read, named in the messages (``train shards [a.tar, b.tar]``).
+        max_consecutive: failures in a row that end the stream.
+        """
+        self.what = what
+        self.max_consecutive = max_consecutive
         self.skipped = 0
+        self.consecutive = 0
 
     def __call__(self, error: Exception) -> bool:
         self.skipped += 1
+        self.consecutive += 1
+        if self.consecutive >= self.max_consecutive:
+            raise StreamError(
+                f"gave up reading the {self.what}: {self.consecutive} samples or shards in a row "
+                f"could not be read (last: {error})"
+            )
         logger.warning("skipped a bad sample or shard (%d so far): %s", self.skipped, error)
         return True
+
+    def passed(self, item: Any) -> Any:
+        """Stage: a sample got through; the run of failures ends."""
+        self.consecutive = 0
+        return item
+
+
+def _named(urls: Sequence[str], limit: int = 3) -> str:
+    shown = ", ".join(urls[:limit])
+    return f"[{shown}{', ...' if len(urls) > limit else ''}] ({len(urls)} shards)"
 
 
 def _worker_rng(seed: int, salt: str) -> random.Random:
@@ -344,6 +414,7 @@ def train_pipeline(
     audio_buffer_per_class: int = 16,
     audio_refill_per_sample: int = 2,
     random_audio_offset: bool = True,
+    max_consecutive_failures: int = 100,
 ) -> wds.DataPipeline:
     """The endless, resampled training stream (see the module docstring).
 
@@ -357,19 +428,23 @@ def train_pipeline(
         repair_audio: re-pair audio from the bank (needs ``shards.bank``).
         audio_buffer_per_class, audio_refill_per_sample: the re-pairing buffer's settings.
         random_audio_offset: take the log-mel example at a random offset in long windows.
+        max_consecutive_failures: unreadable samples or shards in a row that end the stream
+            (with an error naming the shards) instead of retrying forever.
     """
-    handler = SkipHandler()
+    train_urls = shards.urls("train")
+    handler = SkipHandler(
+        what=f"train shards {_named(train_urls)}", max_consecutive=max_consecutive_failures
+    )
     transform = JointTransform(resize=resize, augment=augment)
     stages: list[Any] = [
-        wds.ResampledShards(
-            shards.urls("train"), seed=seed, deterministic=True
-        ),  # resampled_shards
+        wds.ResampledShards(train_urls, seed=seed, deterministic=True),  # resampled_shards
         wds.tarfile_to_samples(handler=handler),  # tar_samples
         SeededShuffle(bufsize=shuffle_buffer, seed=seed),  # shuffle
         wds.map(  # decode
             partial(decode_sample, needed=transform.needed_size, decode_audio=not repair_audio),
             handler=handler,
         ),
+        wds.map(handler.passed),  # (a sample got through)
     ]
     if repair_audio:
         if not shards.bank:
@@ -386,7 +461,10 @@ def train_pipeline(
                 capacity=audio_buffer_per_class,
                 refill_per_sample=audio_refill_per_sample,
                 seed=seed,
-                handler=handler,
+                handler=SkipHandler(
+                    what=f"audio-bank shards {_named(shards.bank)}",
+                    max_consecutive=max_consecutive_failures,
+                ),
             )
         )
     stages += [
@@ -420,7 +498,7 @@ def eval_pipeline(
         split_by_node: give each rank its share of the shards (off: evaluation on one rank).
         max_samples: stop after this many samples per worker (None: all).
     """
-    handler = SkipHandler()
+    handler = SkipHandler(what=f"shards {_named(list(urls))}")
     transform = JointTransform(resize=resize, augment=None)
     stages: list[Any] = [wds.SimpleShardList(list(urls))]  # shard_list
     if split_by_node:
@@ -429,6 +507,7 @@ def eval_pipeline(
         wds.split_by_worker,
         wds.tarfile_to_samples(handler=handler),  # tar_samples
         wds.map(partial(decode_sample, needed=transform.needed_size), handler=handler),  # decode
+        wds.map(handler.passed),  # (a sample got through)
     ]
     if max_samples is not None:
         stages.append(wds.slice(max_samples))
@@ -464,6 +543,7 @@ __all__ = [
     "SeededShuffle",
     "ShardSet",
     "SkipHandler",
+    "StreamError",
     "decode_sample",
     "eval_pipeline",
     "make_loader",

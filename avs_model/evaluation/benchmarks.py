@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from avs_model.data.avsbench_dataset import AVSBenchDataset
 from avs_model.data.frame_batch import FrameBatch, collate_frames
 from avs_model.data.stream import ShardSet, eval_pipeline, make_loader
+from avs_model.evaluation.gallery import FrameGallery
 from avs_model.evaluation.loop import EvalResult, evaluate
 from avs_model.runtime.amp import Precision
 from avs_model.runtime.train_config import TrainConfig
@@ -47,6 +48,7 @@ def evaluate_synthetic(
     precision: Precision,
     max_samples: int | None = None,
     progress: bool = False,
+    gallery: FrameGallery | None = None,
 ) -> EvalResult:
     """M_J / M_F of ``model`` on a synthetic split (at each picture's own resolution)."""
     return evaluate(
@@ -56,6 +58,7 @@ def evaluate_synthetic(
         precision=precision,
         gate_threshold=config.eval.gate_threshold,
         progress_label=f"{split}" if progress else None,
+        gallery=gallery,
     )
 
 
@@ -89,6 +92,7 @@ def evaluate_avsbench(
     precision: Precision,
     batch_videos: int | None = None,
     progress: bool = False,
+    gallery: FrameGallery | None = None,
 ) -> EvalResult:
     """M_J / M_F on AVSBench videos with the official batching."""
     return evaluate(
@@ -99,4 +103,5 @@ def evaluate_avsbench(
         gate_threshold=config.eval.gate_threshold,
         frames_per_video=NUM_FRAMES,
         progress_label="avsbench" if progress else None,
+        gallery=gallery,
     )

@@ -6,11 +6,13 @@ Figures (each ungated and gated by the sounding score):
 - M_F: the official F-measure, with the batch size it depends on (AVSBench default: 4 videos of
   5 frames, as the official S4 test script; synthetic pictures: one picture per batch, because
   pictures differ in size and are scored at their own resolution);
-- M_F per frame and M_F whole-set: batch-independent variants;
+- M_F_per_frame and M_F_whole_set: batch-independent variants;
 - a per-category table (the paper's Table 2 for zero-shot S4), and on S4 the means over the
   open-set split's seen and unseen halves.
 
-Outputs: ``metrics.json`` and ``per_category.png`` (a bar chart) in ``--out``.
+Outputs in ``--out``: ``metrics.json``, ``per_category.png`` (a bar chart) and ``page/index.html``,
+a static page of the best and worst frames of each category with their audio
+(:mod:`avs_model.evaluation.prediction_page`).
 """
 
 from __future__ import annotations
@@ -28,14 +30,27 @@ from avs_model.data.augment import ResizeConfig
 from avs_model.data.avsbench_dataset import filter_categories, open_set_split
 from avs_model.data.stream import resolve_shards
 from avs_model.evaluation.benchmarks import evaluate_avsbench, evaluate_synthetic
+from avs_model.evaluation.gallery import FrameGallery
 from avs_model.evaluation.loop import EvalResult
-from avs_model.evaluation.metrics import CategoryScores
+from avs_model.evaluation.metrics import M_F_PER_FRAME, M_F_WHOLE_SET, M_J, CategoryScores
+from avs_model.evaluation.prediction_page import (
+    AudioLookup,
+    avsbench_audio,
+    synthetic_audio,
+    write_prediction_page,
+)
 from avs_model.modeling.build import build_model
 from avs_model.modeling.config import AuTRConfig
+from avs_model.modeling.weights import random_frozen_parts
 from avs_model.runtime.amp import resolve_precision
-from avs_model.runtime.checkpoint import Checkpoint, load_checkpoint
+from avs_model.runtime.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    seed_everything,
+)
 from avs_model.runtime.distributed import resolve_device
-from avs_model.runtime.train_config import TrainConfig
+from avs_model.runtime.train_config import TrainConfig, resolve_model_config
 from avs_synth.sources.avsbench import AVSBenchReader
 
 logger = logging.getLogger(__name__)
@@ -51,7 +66,7 @@ class EvaluationReport:
         checkpoint: the checkpoint path and step.
         result: the figures.
         groups: on S4, the frame-weighted mean IoU / per-frame M_F of the open-set halves.
-        json_path, chart_path: the written files (None when not written).
+        json_path, chart_path, page_path: the written files (None when not written).
     """
 
     dataset: str
@@ -61,6 +76,7 @@ class EvaluationReport:
     groups: dict[str, dict[str, float]]
     json_path: Path | None = None
     chart_path: Path | None = None
+    page_path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,12 +89,31 @@ class EvaluationReport:
 
 
 def load_model(checkpoint: str | Path, device: torch.device) -> tuple[torch.nn.Module, Checkpoint]:
-    """The model of a checkpoint (weights-only loading), in eval mode on ``device``."""
+    """The model of a checkpoint (weights-only loading), in eval mode on ``device``.
+
+    Every weight comes from the checkpoint: the weight files its config names are never opened.
+    """
     ckpt = load_checkpoint(checkpoint)
-    model = build_model(AuTRConfig.from_dict(ckpt.model_config))
-    model.load_state_dict(ckpt.model)
+    model = build_model(AuTRConfig.from_dict(ckpt.model_config), load_weights=False)
+    try:
+        model.load_state_dict(ckpt.model)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{checkpoint}: the weights do not fit the checkpoint's own model config: "
+            f"{str(error).splitlines()[0]}"
+        ) from None
     model.to(device).eval()
     return model, ckpt
+
+
+def untrained_model(config: TrainConfig, device: torch.device) -> torch.nn.Module:
+    """The model a run of ``config`` starts from, before any step: the configured pretrained
+    parts (a frozen part needs its weight file), everything else initialised with
+    ``config.seed`` exactly as training initialises it (the paper's "0 % w/o P.T." row)."""
+    seed_everything(config.seed)
+    model = build_model(resolve_model_config(config))
+    model.to(device).eval()
+    return model
 
 
 def group_scores(
@@ -95,8 +130,8 @@ def group_scores(
         out[name] = {
             "categories": float(len(scores)),
             "frames": float(frames),
-            "miou": sum(s.miou * s.num_frames for s in scores) / frames,
-            "fmeasure_per_frame": (
+            M_J: sum(s.miou * s.num_frames for s in scores) / frames,
+            M_F_PER_FRAME: (
                 sum(s.fmeasure_per_frame * s.num_nonempty for s in scores) / nonempty
                 if nonempty
                 else 0.0
@@ -106,8 +141,9 @@ def group_scores(
 
 
 def evaluate_checkpoint(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     *,
+    untrained: TrainConfig | None = None,
     shards: str | Path | None = None,
     avsbench: str | Path | None = None,
     subset: Literal["s4", "ms3"] = "s4",
@@ -122,11 +158,14 @@ def evaluate_checkpoint(
     num_workers: int = 2,
     max_samples: int | None = None,
     out_dir: str | Path | None = None,
+    page_frames: int = 3,
 ) -> EvaluationReport:
     """Score ``checkpoint`` on one dataset split.
 
     Args:
-        checkpoint: an ``avs-train`` checkpoint.
+        checkpoint: an ``avs-train`` checkpoint (None with ``untrained``).
+        untrained: score the untrained model of this train config instead
+            (:func:`untrained_model`).
         shards: a synthetic shard location (exclusive with ``avsbench``).
         avsbench: an AVSBench folder.
         subset: ``s4`` or ``ms3`` (AVSBench).
@@ -141,13 +180,33 @@ def evaluate_checkpoint(
         device: ``auto``, ``cpu``, ``cuda``.
         num_workers: loader workers.
         max_samples: score at most this many pictures / videos.
-        out_dir: write ``metrics.json`` and ``per_category.png`` here.
+        out_dir: write ``metrics.json``, ``per_category.png`` and ``page/`` here.
+        page_frames: best and worst frames per category on the page (0: no page).
     """
     if (shards is None) == (avsbench is None):
         raise ValueError("give exactly one of shards (synthetic) or avsbench (an AVSBench root)")
+    if (checkpoint is None) == (untrained is None):
+        raise ValueError("give exactly one of a checkpoint or an untrained config")
     torch_device = resolve_device(device)
-    model, ckpt = load_model(checkpoint, torch_device)
-    config = TrainConfig.from_dict(ckpt.train_config, source=str(checkpoint))
+    if untrained is not None:
+        config = TrainConfig.from_dict(untrained.to_dict())
+        model = untrained_model(config, torch_device)
+        described = {
+            "path": None,
+            "untrained": config.name,
+            "seed": config.seed,
+            "step": 0,
+            "weights": model.weight_sources(),
+        }
+    else:
+        model, ckpt = load_model(checkpoint, torch_device)
+        config = TrainConfig.from_dict(ckpt.train_config, source=str(checkpoint))
+        described = {
+            "path": str(checkpoint),
+            "step": ckpt.step,
+            "data": ckpt.data.get("kind"),
+            "weights": ckpt.weights,
+        }
     config.data.num_workers = num_workers
     if avsbench is not None and config.data.resize.mode != "square":
         # AVSBench frames are scored as the benchmark feeds them: square 224 x 224 pictures
@@ -158,6 +217,8 @@ def evaluate_checkpoint(
         config.eval.gate_threshold = gate_threshold
     precision = resolve_precision(config.precision, torch_device)
     groups: dict[str, dict[str, float]] = {}
+    gallery = FrameGallery(per_category=page_frames if out_dir is not None else 0)
+    audio: AudioLookup
     if shards is not None:
         shard_set = resolve_shards(shards)
         dataset = "synthetic"
@@ -170,7 +231,9 @@ def evaluate_checkpoint(
             precision=precision,
             max_samples=max_samples,
             progress=True,
+            gallery=gallery,
         )
+        audio = synthetic_audio(shard_set.urls(split))
     else:
         reader = AVSBenchReader(root=avsbench, subset=subset)
         videos = reader.videos(split)
@@ -192,14 +255,16 @@ def evaluate_checkpoint(
             precision=precision,
             batch_videos=batch_videos,
             progress=True,
+            gallery=gallery,
         )
+        audio = avsbench_audio(videos)
         if subset == "s4":
             seen, unseen = open_set_split()
             groups = group_scores(result.ungated.per_category, {"seen": seen, "unseen": unseen})
     report = EvaluationReport(
         dataset=dataset,
         split=split,
-        checkpoint={"path": str(checkpoint), "step": ckpt.step, "data": ckpt.data.get("kind")},
+        checkpoint=described,
         result=result,
         groups=groups,
     )
@@ -214,23 +279,44 @@ def evaluate_checkpoint(
                 out / "per_category.png",
                 title=f"{dataset} {split}: M_J and M_F per category",
             )
+        if gallery.per_category:
+            report.page_path = write_prediction_page(
+                gallery,
+                out / "page",
+                title=f"{dataset} {split}: best and worst frames per category",
+                summary=[
+                    *format_report(report).splitlines()[:3],
+                    f"The {page_frames} best and {page_frames} worst frames of each category by "
+                    "IoU (ungated). Point at a picture to see it without the masks.",
+                ],
+                audio=audio,
+            )
     return report
 
 
 def format_report(report: EvaluationReport) -> str:
     """The report as text: the headline figures, then the per-category table."""
     r = report.result
-    lines = [
-        f"{report.dataset} {report.split} ({report.checkpoint['path']}, step "
-        f"{report.checkpoint['step']})"
-    ]
+    ckpt = report.checkpoint
+    source = (
+        f"{ckpt['path']}, step {ckpt['step']}"
+        if ckpt.get("path")
+        else f"untrained {ckpt.get('untrained')}, seed {ckpt.get('seed')}"
+    )
+    lines = [f"{report.dataset} {report.split} ({source})"]
+    random_parts = random_frozen_parts(ckpt.get("weights") or {})
+    if random_parts:
+        lines.append(
+            f"  WARNING: frozen {' and '.join(random_parts)} on RANDOM weights (random_init): "
+            "these figures are not comparable with published numbers"
+        )
     for name, m in (("ungated", r.ungated), (f"gated @ {r.gate_threshold:g}", r.gated)):
         batch = f"{m.batch_frames} frames" + (
             f" = {m.batch_videos} videos" if m.batch_videos is not None else ""
         )
         lines.append(
             f"  {name:<14} M_J {m.miou:.4f}   M_F {m.fmeasure:.4f} (batch {batch})   "
-            f"M_F per-frame {m.fmeasure_per_frame:.4f}   M_F whole-set {m.fmeasure_curve:.4f}"
+            f"{M_F_PER_FRAME} {m.fmeasure_per_frame:.4f}   {M_F_WHOLE_SET} {m.fmeasure_curve:.4f}"
         )
 
     def score(value: float) -> str:
@@ -242,16 +328,18 @@ def format_report(report: EvaluationReport) -> str:
     )
     if r.ungated.per_category:
         lines.append("")
-        lines.append(f"  {'category':<32} {'frames':>6} {'M_J':>7} {'M_F/fr':>7} {'M_F set':>7}")
+        lines.append(
+            f"  {'category':<32} {'frames':>6} {M_J:>7} {M_F_PER_FRAME:>13} {M_F_WHOLE_SET:>13}"
+        )
         for name, s in r.ungated.per_category.items():
             lines.append(
                 f"  {name[:32]:<32} {s.num_frames:>6d} {s.miou:>7.4f} "
-                f"{s.fmeasure_per_frame:>7.4f} {s.fmeasure_curve:>7.4f}"
+                f"{s.fmeasure_per_frame:>13.4f} {s.fmeasure_curve:>13.4f}"
             )
     for name, g in report.groups.items():
         lines.append(
             f"  open-set {name}: {int(g['categories'])} categories, {int(g['frames'])} frames, "
-            f"M_J {g['miou']:.4f}, M_F per-frame {g['fmeasure_per_frame']:.4f}"
+            f"{M_J} {g[M_J]:.4f}, {M_F_PER_FRAME} {g[M_F_PER_FRAME]:.4f}"
         )
     return "\n".join(lines)
 
@@ -269,8 +357,8 @@ def plot_per_category(per_category: dict[str, CategoryScores], path: Path, *, ti
     height = max(2.5, 0.35 * len(names) + 1.0)
     fig, ax = plt.subplots(figsize=(7, height))
     ys = range(len(names))
-    ax.barh([y + 0.2 for y in ys], mj, height=0.4, label="M_J")
-    ax.barh([y - 0.2 for y in ys], mf, height=0.4, label="M_F (per frame)")
+    ax.barh([y + 0.2 for y in ys], mj, height=0.4, label=M_J)
+    ax.barh([y - 0.2 for y in ys], mf, height=0.4, label=M_F_PER_FRAME)
     ax.set_yticks(list(ys))
     ax.set_yticklabels(names)
     ax.invert_yaxis()

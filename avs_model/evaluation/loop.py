@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,8 +20,16 @@ from torch import Tensor, nn
 
 from avs_model.data.augment import normalize_images
 from avs_model.data.frame_batch import FrameBatch
+from avs_model.evaluation.gallery import FrameGallery, GalleryFrame
 from avs_model.evaluation.inference import select_sounding_mask
-from avs_model.evaluation.metrics import AVSMetrics, MetricsResult
+from avs_model.evaluation.metrics import (
+    M_F,
+    M_F_PER_FRAME,
+    M_F_WHOLE_SET,
+    M_J,
+    AVSMetrics,
+    MetricsResult,
+)
 from avs_model.runtime.amp import Precision
 from avs_model.runtime.checkpoint import unwrap
 from avs_model.runtime.progress import progress_bar
@@ -87,6 +95,8 @@ class EvalResult:
         gate_threshold: the gate used.
         mean_score_positive / mean_score_negative: the mean best sounding score over frames
             whose ground truth is non-empty / empty (NaN when there are none).
+        previews: the first frames with their predictions (TensorBoard images; not in
+            :meth:`to_dict`).
     """
 
     ungated: MetricsResult
@@ -94,6 +104,7 @@ class EvalResult:
     gate_threshold: float
     mean_score_positive: float
     mean_score_negative: float
+    previews: list[GalleryFrame] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict; NaN (no frames of a kind) becomes None, so the JSON is valid."""
@@ -108,13 +119,14 @@ class EvalResult:
         )
 
     def scalars(self) -> dict[str, float]:
-        """The headline figures for logs."""
+        """The headline figures for logs (``M_J``, ``M_F``, ``M_F_per_frame``, ...)."""
         return {
-            "miou": self.ungated.miou,
-            "fmeasure": self.ungated.fmeasure,
-            "fmeasure_per_frame": self.ungated.fmeasure_per_frame,
-            "miou_gated": self.gated.miou,
-            "fmeasure_gated": self.gated.fmeasure,
+            M_J: self.ungated.miou,
+            M_F: self.ungated.fmeasure,
+            M_F_PER_FRAME: self.ungated.fmeasure_per_frame,
+            M_F_WHOLE_SET: self.ungated.fmeasure_curve,
+            f"{M_J}_gated": self.gated.miou,
+            f"{M_F}_gated": self.gated.fmeasure,
         }
 
 
@@ -150,6 +162,7 @@ def evaluate(
     frames_per_video: int | None = None,
     audio_override: Callable[[FrameBatch], Tensor] | None = None,
     progress_label: str | None = None,
+    gallery: FrameGallery | None = None,
 ) -> EvalResult:
     """M_J / M_F (official per-batch and batch-independent), ungated and gated.
 
@@ -164,7 +177,9 @@ def evaluate(
         frames_per_video: frames per video, to report the batch size in videos.
         audio_override: replaces each batch's audio (e.g. deranged audio for an ablation).
         progress_label: show a progress bar with this label.
+        gallery: keeps frames for pictures (default: the first few, as ``previews``).
     """
+    gallery = gallery if gallery is not None else FrameGallery()
     net = unwrap(model)
     was_training = net.training
     net.eval()
@@ -188,6 +203,7 @@ def evaluate(
                 gated_logits, _ = frame_logits(outputs, batch, gate_threshold=gate_threshold)
                 _update(ungated, logits, batch)
                 _update(gated, gated_logits, batch)
+                gallery.add(batch, logits, scores)
                 for score, gt in zip(scores.tolist(), batch.gt_masks, strict=True):
                     (positive_scores if bool(gt.any()) else negative_scores).append(score)
                 progress.advance(task, len(batch))
@@ -199,4 +215,5 @@ def evaluate(
         gate_threshold=gate_threshold,
         mean_score_positive=float(np.mean(positive_scores)) if positive_scores else float("nan"),
         mean_score_negative=float(np.mean(negative_scores)) if negative_scores else float("nan"),
+        previews=list(gallery.first_frames),
     )

@@ -30,13 +30,17 @@ code to ~1e-6; thresholding (the sigmoid in float32 against float32 thresholds) 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
 NUM_THRESHOLDS = 255
 BETA2 = 0.3
+# the names every output uses (logs, console, TensorBoard, metrics.json)
+M_J, M_F = "M_J", "M_F"
+M_J_PER_FRAME, M_F_PER_FRAME, M_F_WHOLE_SET = "M_J_per_frame", "M_F_per_frame", "M_F_whole_set"
 IOU_EPS = 1e-7
 PR_EPS = 1e-20
 
@@ -191,6 +195,16 @@ class CategoryScores:
     fmeasure_per_frame: float
     fmeasure_curve: float
 
+    def to_dict(self) -> dict[str, Any]:
+        """The scores under their output names (``M_J``, ``M_F_per_frame``, ``M_F_whole_set``)."""
+        return {
+            "num_frames": self.num_frames,
+            "num_nonempty": self.num_nonempty,
+            M_J: self.miou,
+            M_F_PER_FRAME: self.fmeasure_per_frame,
+            M_F_WHOLE_SET: self.fmeasure_curve,
+        }
+
 
 @dataclass(frozen=True)
 class MetricsResult:
@@ -223,9 +237,20 @@ class MetricsResult:
     fmeasure_curve: float
     per_category: dict[str, CategoryScores]
 
-    def to_dict(self) -> dict:
-        """Plain nested dict (JSON-serialisable)."""
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (JSON-serialisable) under the output names."""
+        return {
+            M_J: self.miou,
+            M_F: self.fmeasure,
+            "batch_frames": self.batch_frames,
+            "batch_videos": self.batch_videos,
+            "num_batches": self.num_batches,
+            "num_frames": self.num_frames,
+            M_J_PER_FRAME: self.miou_per_frame,
+            M_F_PER_FRAME: self.fmeasure_per_frame,
+            M_F_WHOLE_SET: self.fmeasure_curve,
+            "per_category": {name: s.to_dict() for name, s in self.per_category.items()},
+        }
 
     def summary(self) -> str:
         """One line with the official figures and the batch size they depend on."""
@@ -233,9 +258,10 @@ class MetricsResult:
         if self.batch_videos is not None:
             batch += f" = {self.batch_videos} videos"
         return (
-            f"M_J {self.miou:.4f}  M_F {self.fmeasure:.4f} (per batch of {batch}, "
+            f"{M_J} {self.miou:.4f}  {M_F} {self.fmeasure:.4f} (per batch of {batch}, "
             f"{self.num_batches} batches, {self.num_frames} frames)  "
-            f"M_F per-frame {self.fmeasure_per_frame:.4f}  M_F whole-set {self.fmeasure_curve:.4f}"
+            f"{M_F_PER_FRAME} {self.fmeasure_per_frame:.4f}  "
+            f"{M_F_WHOLE_SET} {self.fmeasure_curve:.4f}"
         )
 
 

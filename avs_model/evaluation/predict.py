@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from avs_model.data.augment import JointTransform, ResizeConfig
 from avs_model.data.frame_batch import FrameSample, collate_frames
@@ -41,13 +41,13 @@ from avs_model.runtime.train_config import TrainConfig
 from avs_synth.audio.decode import FFmpegNotFoundError, load_audio
 from avs_synth.audio.logmel import EXAMPLE_SAMPLES, SAMPLE_RATE, waveform_to_examples
 from avs_synth.errors import DataFormatError
+from avs_synth.overlay import mask_overlay
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FRAME_OFFSET_S = 0.04
 """A frame stands ``FRAME_OFFSET_S`` before the end of its interval ("near the end of second k")."""
-OVERLAY_COLOR = (255, 40, 40)
 
 
 @dataclass
@@ -196,31 +196,6 @@ def list_frames(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def overlay(image: Image.Image, mask: np.ndarray, caption: str) -> Image.Image:
-    """The mask tinted over the picture, its outline drawn, and a caption in the corner."""
-    base = np.asarray(image, dtype=np.float32)
-    tint = np.array(OVERLAY_COLOR, dtype=np.float32)
-    blended = np.where(mask[..., None], 0.45 * base + 0.55 * tint, base)
-    blended[mask & ~_erode(mask)] = tint  # the outline
-    out = Image.fromarray(blended.clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(out)
-    box = draw.textbbox((4, 4), caption)
-    draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
-    draw.text((4, 4), caption, fill=(255, 255, 255))
-    return out
-
-
-def _erode(mask: np.ndarray) -> np.ndarray:
-    padded = np.pad(mask, 1, constant_values=False)
-    return (
-        padded[1:-1, 1:-1]
-        & padded[:-2, 1:-1]
-        & padded[2:, 1:-1]
-        & padded[1:-1, :-2]
-        & padded[1:-1, 2:]
-    )
-
-
 def encode_video(frames_pattern: str, out: Path, *, fps: float, audio: Path | None) -> Path | None:
     """Overlay PNGs → ``out`` (H.264 when available, else MPEG-4), with ``audio`` muxed in."""
     if shutil.which("ffmpeg") is None:
@@ -364,7 +339,7 @@ def predict(
                 caption = f"t={times[i]:.2f}s  sounding score {score:.2f}"
                 if not sounding:
                     caption += " (silent: gated)"
-                overlay(pictures[i], mask, caption).save(overlay_path)
+                mask_overlay(pictures[i], mask, caption=caption).save(overlay_path)
                 results.append(
                     PredictedFrame(
                         index=i,

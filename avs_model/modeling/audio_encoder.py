@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from avs_model.modeling.weights import WeightFile
 from avs_synth.audio.logmel import EXAMPLE_FRAMES, EXAMPLE_SAMPLES, NUM_MEL_BANDS, LogMelFrontend
 
 
@@ -45,13 +46,22 @@ class SmallAudioCNN(nn.Module):
 class AudioEncoder(nn.Module):
     """Audio [N, 1, 96, 64] log-mel examples or [N, S] waveforms → embeddings [N, D]."""
 
-    def __init__(self, *, network: nn.Module, embed_dim: int, frozen: bool) -> None:
+    def __init__(
+        self,
+        *,
+        network: nn.Module,
+        embed_dim: int,
+        frozen: bool,
+        weights: WeightFile | None = None,
+    ) -> None:
         """Args:
         network: maps [N, 1, 96, 64] log-mel examples to [N, embed_dim] (VGGish, SmallAudioCNN).
         embed_dim: size of the network's embedding.
         frozen: no gradients, eval mode and no autograd graph for the network.
+        weights: the file the network was loaded from (None: random init).
         """
         super().__init__()
+        self.weights = weights
         self.frontend = LogMelFrontend()
         self.network = network
         self.embed_dim = embed_dim

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -14,6 +15,7 @@ from avs_model.modeling.fusion import AudioVisualFusion
 from avs_model.modeling.mask_head import DotProductMaskHead, DynamicConvMaskHead
 from avs_model.modeling.pixel_decoder import PixelDecoder
 from avs_model.modeling.transformer_encoder import TransformerEncoder
+from avs_model.modeling.weights import part_source
 
 
 class AuTR(nn.Module):
@@ -50,6 +52,16 @@ class AuTR(nn.Module):
         self.score_head = nn.Linear(decoder.d_model, 1)
         prior = 1.0 / decoder.num_queries  # one sounding query per frame
         nn.init.constant_(self.score_head.bias, -math.log((1 - prior) / prior))
+
+    def weight_sources(self) -> dict[str, dict[str, Any]]:
+        """What the pretrained parts were built from (a file with its sha256, or random init);
+        the rest of the model starts random (seeded)."""
+        return {
+            "backbone": part_source(self.backbone.weights, frozen=self.backbone.frozen),
+            "audio_encoder": part_source(
+                self.audio_encoder.weights, frozen=self.audio_encoder.frozen
+            ),
+        }
 
     def forward(self, images: Tensor, audio: Tensor) -> dict[str, Tensor | list[dict[str, Tensor]]]:
         """Run AuTR on N = B·T frames (clips folded into the batch).

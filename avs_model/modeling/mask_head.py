@@ -3,8 +3,10 @@
 ``DynamicConvMaskHead`` (AuTR, after CondInst/ReferFormer): a two-layer MLP turns each query into
 the weights and biases of a small stack of 1x1 convs, applied to the mask features with two extra
 channels of absolute normalised (x, y) coordinates (pixel centres in [-1, 1]).
-``DotProductMaskHead`` (the Table IV ablation): an MLP embeds each query into the mask-feature
-space and the mask is the dot product with every pixel (Mask2Former).
+``DotProductMaskHead`` (the letter's Table IV "w/o dynamic convolution"): a 3-layer MLP embeds
+each query into the mask-feature space and the mask is the dot product with every pixel, as
+Mask2Former's predictor does; the ablation recipe gives it Mask2Former's 256-d mask embedding and
+features (``mask_head.mask_dim: 256``), not the 8 dimensions that suit the dynamic convolutions.
 Both run all queries (and all decoder layers, folded into Q) in one batched einsum.
 """
 

@@ -8,10 +8,15 @@ PCA / quantisation post-processing.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+from avs_model.modeling.weights import WeightFile
+
+logger = logging.getLogger(__name__)
 
 EMBED_DIM = 128
 _CONV_CHANNELS = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
@@ -47,14 +52,14 @@ class VGGish(nn.Module):
         return self.embeddings(x)
 
 
-def load_vggish_weights(model: VGGish, path: str | Path) -> None:
+def load_vggish_weights(model: VGGish, path: str | Path) -> WeightFile:
     """Load ``vggish-10086976.pth`` (or a file with the same keys and shapes) strictly.
 
     ``model`` may live on the meta device (``with torch.device("meta"): VGGish()``), which
     skips the random initialisation of its 72 M parameters; it then holds the file's tensors.
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and every
-    missing, unexpected or wrongly shaped key otherwise.
+    Returns the file read and its sha256. Raises ``FileNotFoundError`` for a missing file and
+    ``ValueError`` naming the file and every missing, unexpected or wrongly shaped key otherwise.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -89,3 +94,6 @@ def load_vggish_weights(model: VGGish, path: str | Path) -> None:
     if assign:
         state = {k: v.contiguous() for k, v in state.items()}
     model.load_state_dict(state, strict=True, assign=assign)
+    record = WeightFile.of(path)
+    logger.info("loaded VGGish from %s (sha256 %s)", path, record.sha256)
+    return record

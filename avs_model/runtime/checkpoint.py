@@ -11,6 +11,7 @@ PyTorch's restricted unpickler reads it and a downloaded checkpoint can never ru
       "train_config": dict,            # TrainConfig.to_dict()
       "model_config": dict,            # AuTRConfig.to_dict()
       "data": dict,                    # what the run trained on (manifest versions, video lists)
+      "weights": dict,                 # what the pretrained parts were loaded from (path, sha256)
       "metrics": dict,                 # e.g. the val figures that selected it
       "rng": dict,                     # torch / python / numpy RNG states, for resuming
       "versions": dict,                # avs-synth, torch
@@ -19,6 +20,10 @@ PyTorch's restricted unpickler reads it and a downloaded checkpoint can never ru
 The file is written to a temporary name in the same folder, flushed and synced, then moved onto
 its final name with ``os.replace``, so a crash or a kill at any moment leaves either the previous
 checkpoint or the new one, never a truncated file.
+
+A checkpoint is self-contained: ``model`` holds every weight, frozen parts included, so loading it
+(evaluate, predict, ``--init``, ``--resume``) never reads the weight files its config names;
+``weights`` only records where they came from.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ class Checkpoint:
         model_config: ``AuTRConfig.to_dict()``.
         optimizer, scaler, scheduler: their state dicts (None in a weights-only export).
         data: what the run trained on.
+        weights: where the pretrained parts came from (``AuTR.weight_sources()``, or the ``init``
+            checkpoint with its own record).
         metrics: figures worth keeping with the weights.
         rng: RNG states.
         versions: package versions of the writer.
@@ -68,6 +75,7 @@ class Checkpoint:
     scaler: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     rng: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
@@ -84,6 +92,7 @@ class Checkpoint:
             "train_config": self.train_config,
             "model_config": self.model_config,
             "data": self.data,
+            "weights": self.weights,
             "metrics": self.metrics,
             "rng": self.rng,
             "versions": self.versions or package_versions(),
@@ -109,6 +118,13 @@ def unwrap(model: nn.Module) -> nn.Module:
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The state dict of the unwrapped model, on the CPU."""
     return {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (a run's model initialisation starts from here)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def rng_state() -> dict[str, Any]:
@@ -214,6 +230,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
         scaler=raw.get("scaler"),
         scheduler=raw.get("scheduler"),
         data=raw.get("data") or {},
+        weights=raw.get("weights") or {},
         metrics=raw.get("metrics") or {},
         rng=raw.get("rng") or {},
         versions=raw.get("versions") or {},

@@ -108,15 +108,22 @@ def broadcast_object(value: object, context: DistributedContext) -> object:
     return box[0]
 
 
-def all_reduce_mean(values: dict[str, float], context: DistributedContext) -> dict[str, float]:
-    """The mean over ranks of every value (for logging)."""
+def all_reduce_sum(values: list[float], context: DistributedContext) -> list[float]:
+    """The sum over ranks of each value; every rank passes the same number of values."""
     if not context.enabled or not values:
-        return values
-    names = sorted(values)
-    tensor = torch.tensor([values[n] for n in names], dtype=torch.float64, device=context.device)
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.float64, device=context.device)
     dist.all_reduce(tensor)
-    tensor /= context.world_size
-    return dict(zip(names, tensor.tolist(), strict=True))
+    return tensor.tolist()
+
+
+def all_finite(finite: torch.Tensor, context: DistributedContext | None) -> bool:
+    """True when ``finite`` (a bool scalar) is true on every rank (one all-reduce under DDP)."""
+    if context is None or not context.enabled:
+        return bool(finite)
+    flag = finite.to(device=context.device, dtype=torch.int32).reshape(1)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
 
 
 def shutdown(context: DistributedContext) -> None:

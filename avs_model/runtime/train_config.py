@@ -13,9 +13,11 @@ takes a path or the name of a shipped recipe.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -50,6 +52,8 @@ class DataConfig:
         samples_per_epoch: synthetic train samples per epoch (None: the manifest's count).
         max_eval_samples: evaluate on at most this many samples / videos per split (None: all).
         avsbench_audio: ``auto`` (log-mel pkl when present, else wav), ``log_mel`` or ``wav``.
+        max_consecutive_failures: unreadable samples or shards in a row after which the shard
+            stream gives up with an error naming the shards (bad ones are skipped and counted).
     """
 
     resize: ResizeConfig = field(default_factory=ResizeConfig)
@@ -63,6 +67,7 @@ class DataConfig:
     samples_per_epoch: int | None = None
     max_eval_samples: int | None = None
     avsbench_audio: Literal["auto", "log_mel", "wav"] = "auto"
+    max_consecutive_failures: int = 100
 
 
 @dataclass
@@ -101,13 +106,24 @@ class EvalConfig:
         every_steps: evaluate on the val split every this many steps (None: every epoch).
         batch_videos: videos per M_F batch (the official S4 test uses 4).
         gate_threshold: the sounding-score gate of the gated figures.
-        select_metric: val metric that picks ``best.pt``: ``miou`` or ``fmeasure_per_frame``.
+        select_metric: val metric that picks ``best.pt``: ``M_J`` or ``M_F_per_frame`` (the old
+            names ``miou`` and ``fmeasure_per_frame`` are still read).
     """
 
     every_steps: int | None = None
     batch_videos: int = 4
     gate_threshold: float = 0.5
-    select_metric: Literal["miou", "fmeasure_per_frame"] = "miou"
+    select_metric: str = "M_J"
+
+    def __post_init__(self) -> None:
+        self.select_metric = _OLD_METRIC_NAMES.get(self.select_metric, self.select_metric)
+        if self.select_metric not in ("M_J", "M_F_per_frame"):
+            raise ValueError(
+                f"select_metric must be one of ['M_J', 'M_F_per_frame'], got {self.select_metric!r}"
+            )
+
+
+_OLD_METRIC_NAMES = {"miou": "M_J", "fmeasure_per_frame": "M_F_per_frame"}
 
 
 @dataclass
@@ -130,6 +146,14 @@ class AVSBenchConfig:
     categories: tuple[str, ...] = ()
     exclude_categories: tuple[str, ...] = ()
     open_set: Literal["seen", "unseen"] | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= 1:
+            raise ValueError(
+                f"fraction must be in (0, 1], got {self.fraction}; the 0 % rows train nothing: "
+                "score the pre-trained checkpoint (avs-train evaluate --ckpt, 'with P.T.') or the "
+                "untrained model (avs-train evaluate --untrained --config ..., 'w/o P.T.')"
+            )
 
 
 @dataclass
@@ -185,8 +209,9 @@ class TrainConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> TrainConfig:
-        """Rebuild from :meth:`to_dict`'s output (or a recipe file's mapping)."""
+    def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> TrainConfig:
+        """Rebuild from :meth:`to_dict`'s output (or a recipe file's mapping); ``source`` (the
+        file) prefixes error messages."""
         return _build(cls, data, source, "")
 
     def with_updates(self, **changes: Any) -> TrainConfig:
@@ -197,37 +222,51 @@ class TrainConfig:
             node = data
             *parents, leaf = dotted.split(".")
             free = parents[:1] == ["model_overrides"]  # a free-form nested dict
-            for part in parents:
+            for depth, part in enumerate(parents):
                 if free and part not in node:
                     node[part] = {}
                 if part not in node or not isinstance(node[part], dict):
-                    raise KeyError(f"unknown config section {dotted!r}")
+                    known = [k for k, v in node.items() if isinstance(v, dict)]
+                    where = ".".join(parents[:depth] + [part])
+                    raise ValueError(f"unknown config section {where!r}{_closest(part, known)}")
                 node = node[part]
             if leaf not in node and not free:
-                raise KeyError(f"unknown config field {dotted!r}")
+                prefix = ".".join(parents) + "." if parents else ""
+                raise ValueError(
+                    f"unknown config field {dotted!r}{_closest(leaf, node, prefix=prefix)}"
+                )
             node[leaf] = list(value) if isinstance(value, tuple) else value
         return TrainConfig.from_dict(data)
 
 
-def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
+def _closest(name: str, known: Iterable[str], *, prefix: str = "") -> str:
+    """`` (did you mean 'x'?)`` for the known name closest to ``name``, else ``""``."""
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {prefix + match[0]!r}?)" if match else ""
+
+
+def _build(cls: type, data: Any, source: str | None, prefix: str) -> Any:
+    at = f"{source}: " if source else ""
     if not isinstance(data, dict):
-        raise ValueError(f"{source}: {prefix or 'the config'} must be a mapping, got {data!r}")
+        raise ValueError(f"{at}{prefix or 'the config'} must be a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
         where = f" in section {prefix.rstrip('.')!r}" if prefix else ""
-        raise ValueError(f"{source}: unknown config keys {unknown}{where}; known: {sorted(names)}")
+        hint = _closest(unknown[0], names)
+        raise ValueError(f"{at}unknown config keys {unknown}{where}{hint}; known: {sorted(names)}")
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _convert(hints[name], value, source, f"{prefix}{name}")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{source}: {prefix.rstrip('.') or 'config'}: {error}") from None
+        raise ValueError(f"{at}{prefix.rstrip('.') or 'config'}: {error}") from None
 
 
-def _convert(hint: Any, value: Any, source: str, path: str) -> Any:
+def _convert(hint: Any, value: Any, source: str | None, path: str) -> Any:
+    at = f"{source}: " if source else ""
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, source, f"{path}.")
     origin = typing.get_origin(hint)
@@ -238,17 +277,22 @@ def _convert(hint: Any, value: Any, source: str, path: str) -> Any:
         return _convert(args[0], value, source, path) if len(args) == 1 else value
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ValueError(f"{source}: {path} must be a list, got {value!r}")
+            raise ValueError(f"{at}{path} must be a list, got {value!r}")
         return tuple(value)
     if origin is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
-            raise ValueError(f"{source}: {path} must be one of {list(allowed)}, got {value!r}")
+            raise ValueError(f"{at}{path} must be one of {list(allowed)}, got {value!r}")
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # YAML reads "5e-5" (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
     if hint in (int, float, str, bool) and not isinstance(value, hint):
-        raise ValueError(f"{source}: {path} must be {hint.__name__}, got {value!r}")
+        raise ValueError(f"{at}{path} must be {hint.__name__}, got {value!r}")
     return value
 
 
@@ -261,7 +305,9 @@ def recipe_path(name: str) -> Path:
     path = Path(str(RECIPES / f"{stem}.yaml"))
     if not path.is_file():
         known = sorted(p.name[:-5] for p in Path(str(RECIPES)).glob("*.yaml"))
-        raise FileNotFoundError(f"no recipe {name!r}; shipped recipes: {known}")
+        raise FileNotFoundError(
+            f"no recipe {name!r}{_closest(stem, known)}; shipped recipes: {', '.join(known)}"
+        )
     return path
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -30,22 +29,16 @@ from avs_model.runtime.amp import Precision
 from avs_model.runtime.checkpoint import Checkpoint, model_state, rng_state, save_checkpoint, unwrap
 from avs_model.runtime.distributed import (
     DistributedContext,
-    all_reduce_mean,
+    all_finite,
+    all_reduce_sum,
     barrier,
     broadcast_object,
 )
-from avs_model.runtime.progress import progress_bar
+from avs_model.runtime.progress import interactive, progress_bar
 from avs_model.runtime.train_config import OptimConfig
 from avs_model.training.run_log import RunLog
 
 logger = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.AdamW:
@@ -93,9 +86,13 @@ def train_step(
     precision: Precision,
     device: torch.device,
     clip_grad_norm: float | None = None,
+    context: DistributedContext | None = None,
 ) -> dict[str, float]:
     """One optimiser step; returns the weighted ``loss``, the last layer's named losses and the
-    gradient norm (``skipped`` 1.0 when the loss was not finite and the step was skipped)."""
+    gradient norm (``skipped`` 1.0 when the loss was not finite and the step was skipped).
+
+    Under DDP the ranks decide together: a non-finite loss on any rank skips the step on every
+    rank (a rank that skipped the backward alone would leave the others waiting forever)."""
     model.train()
     batch = batch.to(device)
     images = normalize_images(batch.images)  # [N, 3, H, W]
@@ -104,9 +101,9 @@ def train_step(
     losses = criterion(outputs, {"masks": batch.masks, "valid": batch.valid})
     total = criterion.weighted_total(losses)
     optimizer.zero_grad(set_to_none=True)
-    if not torch.isfinite(total):
+    if not all_finite(torch.isfinite(total.detach()), context):
         value = float(total.detach())
-        logger.warning("non-finite loss %s: step skipped", value)
+        logger.warning("non-finite loss (%s on this rank): step skipped", value)
         return {"loss": value, "skipped": 1.0}
     scaler.scale(total).backward()
     grad_norm = float("nan")
@@ -122,6 +119,72 @@ def train_step(
 
 
 # --- the training loop ----------------------------------------------------------------------------
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the loss stayed non-finite); the message says why."""
+
+
+class TrainWindow:
+    """The train figures between two log lines.
+
+    Finite values are summed and counted per name, so a step whose loss was not finite does not
+    distort the means (a name with no finite value is NaN); every rank reduces the same fixed list
+    of names, so ranks whose steps went differently still agree.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums = dict.fromkeys(self.names, 0.0)
+        self.counts = dict.fromkeys(self.names, 0)
+        self.frames = 0
+        self.tick = time.perf_counter()
+
+    def add(self, values: dict[str, float], frames: int) -> None:
+        for name in self.names:
+            value = values.get(name)
+            if value is not None and math.isfinite(value):
+                self.sums[name] += value
+                self.counts[name] += 1
+        self.frames += frames
+
+    def means(self, context: DistributedContext) -> dict[str, float]:
+        """The means over the window's steps and over ranks; ``frames_per_s`` per rank."""
+        rate = self.frames / max(time.perf_counter() - self.tick, 1e-9)
+        n = len(self.names)
+        totals = all_reduce_sum([*self.sums.values(), *self.counts.values(), rate], context)
+        out = {
+            name: totals[i] / totals[n + i] if totals[n + i] else float("nan")
+            for i, name in enumerate(self.names)
+        }
+        out["frames_per_s"] = totals[-1] / max(1, context.world_size)
+        return out
+
+
+def log_names(criterion: SetCriterion) -> list[str]:
+    """The figures a train log line holds: the weighted loss, the last layer's named losses,
+    the gradient norm and the share of skipped steps."""
+    named = sorted(n for n in criterion.weight_dict if n[-1].isalpha())
+    return ["loss", *named, "grad_norm", "skipped"]
+
+
+def train_line(
+    means: dict[str, float], *, step: int, total: int, epoch: int, eta_s: float | None
+) -> str:
+    """One plain log line (for logs written to a file, e.g. under a batch scheduler)."""
+    figures = ", ".join(
+        f"{name} {value:.3g}" if name == "lr" else f"{name} {value:.4f}"
+        for name, value in means.items()
+        if name != "frames_per_s"
+    )
+    eta = "?" if eta_s is None else str(timedelta(seconds=round(eta_s)))
+    return (
+        f"train step {step}/{total} (epoch {epoch}): {figures}, "
+        f"frames/s {means.get('frames_per_s', float('nan')):.1f}, ETA {eta}"
+    )
 
 
 @dataclass
@@ -152,6 +215,8 @@ class FitSettings:
         eval_every: validate every this many steps (None: at every epoch's end).
         select_metric: val metric of ``best.pt`` (higher is better).
         clip_grad_norm: gradient clipping.
+        max_skipped_in_a_row: steps in a row with a non-finite loss that stop training with an
+            error (the run has diverged; continuing would only burn compute).
     """
 
     total_steps: int
@@ -161,6 +226,7 @@ class FitSettings:
     eval_every: int | None
     select_metric: str
     clip_grad_norm: float | None
+    max_skipped_in_a_row: int = 100
 
 
 def fit(
@@ -192,6 +258,10 @@ def fit(
     """
     device = context.device
     progress = progress_bar(enabled=context.is_main)
+    plain_lines = context.is_main and not interactive()  # a log file: no bar, plain lines
+    window = TrainWindow(log_names(criterion))
+    skipped_in_a_row = 0
+    fit_start, fit_start_step = time.perf_counter(), state.step
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if state.step >= settings.total_steps:
         logger.info("nothing to train: step %d of %d", state.step, settings.total_steps)
@@ -201,9 +271,7 @@ def fit(
             epoch = state.step // settings.steps_per_epoch
             start = state.step % settings.steps_per_epoch
             epoch_end = min((epoch + 1) * settings.steps_per_epoch, settings.total_steps)
-            sums: dict[str, float] = {}
-            count = 0
-            tick = time.perf_counter()
+            window.reset()
             for batch in train_batches(epoch, start):
                 values = train_step(
                     model=model,
@@ -214,24 +282,39 @@ def fit(
                     precision=precision,
                     device=device,
                     clip_grad_norm=settings.clip_grad_norm,
+                    context=context,
                 )
                 scheduler.step()
                 state.step += 1
                 progress.update(task, completed=state.step)
-                for name, value in values.items():
-                    if math.isfinite(value):
-                        sums[name] = sums.get(name, 0.0) + value
-                count += 1
-                sums["frames"] = sums.get("frames", 0.0) + len(batch)
+                window.add(values, len(batch))
+                skipped_in_a_row = skipped_in_a_row + 1 if values.get("skipped") else 0
+                if skipped_in_a_row >= settings.max_skipped_in_a_row:
+                    raise TrainingError(
+                        f"the loss was not finite for {skipped_in_a_row} steps in a row (up to "
+                        f"step {state.step}): training has diverged; lower the learning rate, "
+                        f"check the data, or resume from {last_path} with other settings"
+                    )
                 if state.step % settings.log_every == 0 or state.step == epoch_end:
-                    elapsed = time.perf_counter() - tick
-                    means = {k: v / count for k, v in sums.items() if k != "frames"}
-                    means["frames_per_s"] = sums["frames"] / max(elapsed, 1e-9)
+                    means = window.means(context)
                     means["lr"] = optimizer.param_groups[0]["lr"]
-                    means = all_reduce_mean(means, context)
                     run_log.log(means, step=state.step, epoch=epoch, split="train")
                     progress.update(task, description=f"train loss {means['loss']:.3f}")
-                    sums, count, tick = {}, 0, time.perf_counter()
+                    if plain_lines:
+                        done = state.step - fit_start_step
+                        spent = time.perf_counter() - fit_start
+                        remaining = settings.total_steps - state.step
+                        eta = spent / done * remaining if done else None
+                        logger.info(
+                            train_line(
+                                means,
+                                step=state.step,
+                                total=settings.total_steps,
+                                epoch=epoch,
+                                eta_s=eta,
+                            )
+                        )
+                    window.reset()
                 at_epoch_end = state.step == epoch_end
                 do_eval = validate is not None and (
                     (settings.eval_every is not None and state.step % settings.eval_every == 0)
@@ -279,10 +362,9 @@ def _validate(
         result = validate()
         scalars = result.scalars()
         run_log.log(scalars, step=state.step, epoch=epoch, split="val")
+        run_log.log_predictions(result.previews, step=state.step)
         logger.info("val at step %d: %s", state.step, result.ungated.summary())
-        value = scalars.get(settings.select_metric)
-        if value is None:
-            value = getattr(result.ungated, settings.select_metric)
+        value = scalars[settings.select_metric]
         if state.best_metric is None or value > state.best_metric:
             state.best_metric, state.best_step = float(value), state.step
             save_checkpoint(make_checkpoint(state, {"val": scalars}), best_path)
@@ -306,6 +388,7 @@ def make_state_checkpoint(
     train_config: dict[str, Any],
     model_config: dict[str, Any],
     data: dict[str, Any],
+    weights: dict[str, Any],
     metrics: dict[str, Any],
 ) -> Checkpoint:
     """The checkpoint of a run's current state."""
@@ -319,6 +402,7 @@ def make_state_checkpoint(
         scaler=scaler.state_dict(),
         scheduler=scheduler.state_dict(),
         data=data,
+        weights=weights,
         metrics={
             **metrics,
             "best_metric": state.best_metric,

@@ -85,6 +85,7 @@ def pretrain(
                 audio_buffer_per_class=config.data.audio_buffer_per_class,
                 audio_refill_per_sample=config.data.audio_refill_per_sample,
                 random_audio_offset=config.data.random_audio_offset,
+                max_consecutive_failures=config.data.max_consecutive_failures,
             )
             loader = make_loader(
                 pipeline, num_workers=workers, pin_memory=context.device.type == "cuda"

@@ -24,11 +24,13 @@ from avs_model.evaluation.loop import EvalResult
 from avs_model.modeling.build import build_model
 from avs_model.modeling.config import AuTRConfig, merge_nested
 from avs_model.modeling.criterion import SetCriterion, build_criterion
+from avs_model.modeling.weights import WeightFile
 from avs_model.runtime.amp import Precision, resolve_precision
 from avs_model.runtime.checkpoint import (
     Checkpoint,
     load_checkpoint,
     save_checkpoint,
+    seed_everything,
     set_rng_state,
     unwrap,
 )
@@ -41,7 +43,6 @@ from avs_model.training.engine import (
     build_scheduler,
     fit,
     make_state_checkpoint,
-    seed_everything,
 )
 from avs_model.training.run_log import RunLog
 
@@ -68,6 +69,7 @@ class TrainingRun:
     steps_per_epoch: int
     total_steps: int
     data: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,6 +108,20 @@ def load_init_weights(model: nn.Module, checkpoint: Checkpoint, *, source: Path)
         raise ValueError(
             f"{source}: the weights do not fit the model: {str(error).splitlines()[0]}"
         ) from None
+
+
+def log_weight_sources(weights: dict[str, Any]) -> None:
+    """Log what each pretrained part was loaded from (the same record goes in every checkpoint)."""
+    if "init" in weights:
+        init = weights["init"]
+        logger.info("weights: all from %s (sha256 %s)", init.get("path"), init.get("sha256"))
+        weights = weights.get("init_weights") or {}
+    for part, source in weights.items():
+        if source.get("source") == "file":
+            logger.info("weights: %s from %s (sha256 %s)", part, source["path"], source["sha256"])
+        else:
+            trained = "trained from scratch" if source.get("trained") else "frozen, RANDOM"
+            logger.info("weights: %s random init (%s)", part, trained)
 
 
 def _config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
@@ -179,10 +195,22 @@ def start_run(
         model_config = resolve_model_config(config)
     device = context.device
     precision = resolve_precision(config.precision, device)
-    model = build_model(model_config)
-    if resumed is None and init is not None:
+    # a checkpoint holds every weight: from one, the config's weight files are never read
+    model = build_model(model_config, load_weights=resumed is None and init is None)
+    if resumed is not None:
+        weights = resumed.weights
+    elif init is not None:
         load_init_weights(model, init_ckpt, source=Path(init))
         logger.info("initialised from %s (step %d)", init, init_ckpt.step)
+        init_file = WeightFile.of(init)
+        weights = {
+            "init": {**init_file.to_dict(), "step": init_ckpt.step},
+            "init_weights": init_ckpt.weights,
+        }
+    else:
+        weights = model.weight_sources()
+    if context.is_main:
+        log_weight_sources(weights)
     model.to(device)
     criterion = build_criterion(model_config.loss).to(device)
     total_steps = total_steps_of(config, steps_per_epoch)
@@ -239,6 +267,7 @@ def start_run(
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
         data=dict(data or {}),
+        weights=weights,
     )
 
 
@@ -280,6 +309,7 @@ def run_training(
             train_config=config.to_dict(),
             model_config=run.model_config.to_dict(),
             data=run.data,
+            weights=run.weights,
             metrics=metrics,
         )
 
@@ -311,7 +341,7 @@ def run_training(
             if test is not None:
                 chosen = best if best.is_file() else last
                 weights = load_checkpoint(chosen)
-                net = build_model(run.model_config)
+                net = build_model(run.model_config, load_weights=False)
                 net.load_state_dict(weights.model)
                 net.to(context.device)
                 result = test(net)

@@ -3,7 +3,10 @@
 ``metrics.csv`` is in long format, one row per value: ``time,step,epoch,split,metric,value``
 (``split`` is ``train``, ``val`` or ``test``), so runs with different losses or metrics share one
 schema and a resumed run simply appends. TensorBoard gets the same values as ``{split}/{metric}``
-scalars (``tensorboard --logdir OUT/tensorboard``).
+scalars (``tensorboard --logdir OUT/tensorboard``), and at each validation the first val frames
+as images, ``val/prediction/{i}`` (the prediction tinted red, the ground truth outlined green, IoU
+and sounding score written on the picture), the same frames every time, so one can watch them
+improve.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ from __future__ import annotations
 import csv
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+import numpy as np
+
+from avs_model.evaluation.gallery import GalleryFrame
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +81,19 @@ class RunLog:
         self._csv_handle.flush()
         if self._writer is not None:
             self._writer.flush()
+
+    def log_predictions(
+        self, frames: Sequence[GalleryFrame], *, step: int, split: str = "val"
+    ) -> None:
+        """Prediction images of ``frames`` in TensorBoard as ``{split}/prediction/{i}``."""
+        if not self.enabled or self._writer is None:
+            return
+        for i, frame in enumerate(frames):
+            picture = np.asarray(frame.overlay(caption=True))  # [H, W, 3] uint8
+            self._writer.add_image(
+                f"{split}/prediction/{i}", picture, global_step=step, dataformats="HWC"
+            )
+        self._writer.flush()
 
     def close(self) -> None:
         if self._csv_handle is not None:

@@ -1,20 +1,27 @@
-"""`avs-synth inspect`: a build's manifest and a few decoded samples; optionally into FiftyOne.
+"""`avs-synth inspect`: a build's manifest and a few decoded samples, as text, as a static HTML
+page (:func:`write_inspect_page`), or in FiftyOne.
 
 Works on a build folder (``manifest.json`` and ``*.tar``) or on shard files given directly.
+Shards are read strictly (:func:`iter_triplets`): a corrupt or truncated tar, or a sample that does
+not decode, is skipped and reported by name (``shard[member]: reason``), never a traceback.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import os
+import re
+import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import webdataset as wds
-
 from avs_synth import schema
+from avs_synth.overlay import MASK_COLOR, mask_overlay
+from avs_synth.pages import PageFilter, PageItem, PageWriter
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +54,14 @@ class Inspection:
         shards: the triplet shards, sorted.
         bank_shards: the audio-bank shards, sorted.
         samples: the first samples, decoded.
+        problems: the shards and samples that could not be read (``shard[member]: reason``).
     """
 
     manifest: dict[str, Any] | None
     shards: list[Path]
     bank_shards: list[Path]
     samples: list[SampleSummary] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def find_shards(paths: Sequence[Path]) -> tuple[dict[str, Any] | None, list[Path], list[Path]]:
@@ -81,11 +90,91 @@ def find_shards(paths: Sequence[Path]) -> tuple[dict[str, Any] | None, list[Path
     return manifest, triplets, bank
 
 
-def iter_triplets(shards: Sequence[Path]) -> Iterator[tuple[str, schema.DecodedTriplet]]:
-    """(shard name, decoded triplet) for every sample of the shards, in order."""
+class ShardReadError(ValueError):
+    """A shard that is not a readable tar (``str()`` names the shard and, where known, the
+    member)."""
+
+
+_TAR_END = 1024  # a tar ends with two 512-byte zero blocks
+
+
+def iter_samples(shard: Path) -> Iterator[dict[str, Any]]:
+    """The samples of one shard as WebDataset groups them (``__key__``, ``__url__`` and each
+    member's bytes by extension), read strictly.
+
+    Raises:
+        ShardReadError: not a tar, a damaged header, or a truncated file (after the samples
+            before the damage were yielded).
+    """
+    shard = Path(shard)
+    current: dict[str, Any] | None = None
+    member_name: str | None = None
+    try:
+        size = os.path.getsize(shard)
+        with tarfile.open(shard, mode="r:") as tar:
+            for member in tar:
+                member_name = member.name
+                if not member.isfile():
+                    continue
+                base = member.name.rsplit("/", 1)[-1]
+                key, dot, extension = base.partition(".")
+                if not dot or not key:
+                    raise ShardReadError(f"{shard}[{member.name}]: not a KEY.EXTENSION member")
+                handle = tar.extractfile(member)
+                data = handle.read() if handle is not None else b""
+                if len(data) != member.size:
+                    raise ShardReadError(f"{shard}[{member.name}]: truncated")
+                if current is not None and current[schema.KEY] != key:
+                    yield current
+                    current = None
+                if current is None:
+                    current = {schema.KEY: key, "__url__": str(shard)}
+                current[extension] = data
+            if size < tar.offset + _TAR_END:
+                raise ShardReadError(f"{shard}: truncated (no end-of-archive blocks)")
+    except (tarfile.TarError, OSError, EOFError) as error:
+        where = f"{shard}[{member_name}]" if member_name else str(shard)
+        if "unexpected end of data" in str(error):
+            raise ShardReadError(f"{where}: truncated tar") from None
+        raise ShardReadError(f"{where}: unreadable tar ({error})") from None
+    if current is not None:
+        yield current
+
+
+_DECODE_ERRORS = (KeyError, ValueError, TypeError, OSError, RuntimeError, json.JSONDecodeError)
+
+
+def iter_triplets(
+    shards: Sequence[Path], *, problems: list[str] | None = None
+) -> Iterator[tuple[str, schema.DecodedTriplet]]:
+    """(shard name, decoded triplet) for every readable sample of the shards, in order.
+
+    Args:
+        shards: the shard files.
+        problems: receives one line per unreadable shard or sample (``shard[key]: reason``);
+            without it, the first problem is raised as :class:`ShardReadError`.
+    """
     for shard in shards:
-        for sample in wds.WebDataset(str(shard), shardshuffle=False):
-            yield Path(sample["__url__"]).name, schema.decode_triplet(sample)
+        samples = iter_samples(Path(shard))
+        while True:
+            try:
+                sample = next(samples)
+            except StopIteration:
+                break
+            except ShardReadError as error:
+                if problems is None:
+                    raise
+                problems.append(str(error))
+                break
+            try:
+                triplet = schema.decode_triplet(sample)
+            except _DECODE_ERRORS as error:
+                message = f"{shard}[{sample[schema.KEY]}]: sample does not decode ({error})"
+                if problems is None:
+                    raise ShardReadError(message) from None
+                problems.append(message)
+                continue
+            yield Path(shard).name, triplet
 
 
 def _summary(shard: str, t: schema.DecodedTriplet) -> SampleSummary:
@@ -112,31 +201,44 @@ def inspect_shards(paths: Sequence[Path], *, num_samples: int = 3) -> Inspection
     manifest, triplets, bank = find_shards(paths)
     inspection = Inspection(manifest=manifest, shards=triplets, bank_shards=bank)
     if num_samples > 0:
-        for shard, triplet in iter_triplets(triplets):
+        for shard, triplet in iter_triplets(triplets, problems=inspection.problems):
             inspection.samples.append(_summary(shard, triplet))
             if len(inspection.samples) >= num_samples:
                 break
     return inspection
 
 
-def describe(inspection: Inspection) -> list[str]:
-    """Human-readable lines: the manifest's counts, the shards, the decoded samples."""
-    lines: list[str] = []
-    m = inspection.manifest
-    if m is not None:
-        cmap = str(m.get("category_map", {}).get("sha256", "?"))[:12]
+def _manifest_lines(m: dict[str, Any]) -> list[str]:
+    cmap = str(m.get("category_map", {}).get("sha256", "?"))[:12]
+    lines = [
+        f"{m['tool']['name']} {m['tool']['version']}, seed {m['seed']}, "
+        f"plan {m['plan']['plan_hash'][:12]}, category map {cmap}"
+    ]
+    for split in schema.SPLITS:
+        info = m["splits"][split]
+        per_class = ", ".join(f"{k}: {v}" for k, v in info["per_category"].items())
         lines.append(
-            f"{m['tool']['name']} {m['tool']['version']}, seed {m['seed']}, "
-            f"plan {m['plan']['plan_hash'][:12]}, category map {cmap}"
+            f"{split}: {info['samples']} triplets ({info['negatives']} negatives) in "
+            f"{len(info['shards'])} shards; {per_class or 'no classes'}"
         )
-        for split in schema.SPLITS:
-            info = m["splits"][split]
-            per_class = ", ".join(f"{k}: {v}" for k, v in info["per_category"].items())
-            lines.append(
-                f"{split}: {info['samples']} triplets ({info['negatives']} negatives) in "
-                f"{len(info['shards'])} shards; {per_class or 'no classes'}"
-            )
-        lines.append(f"bank: {m['bank']['windows']} windows in {len(m['bank']['shards'])} shards")
+    lines.append(f"bank: {m['bank']['windows']} windows in {len(m['bank']['shards'])} shards")
+    return lines
+
+
+def describe_manifest(manifest: dict[str, Any] | None) -> list[str]:
+    """The manifest's counts in words (one line saying what is missing for a malformed one)."""
+    if manifest is None:
+        return []
+    try:
+        return _manifest_lines(manifest)
+    except (KeyError, TypeError, AttributeError, IndexError) as error:
+        return [f"{schema.MANIFEST_NAME}: malformed (missing or wrong field {error})"]
+
+
+def describe(inspection: Inspection) -> list[str]:
+    """Human-readable lines: the manifest's counts, the shards, the decoded samples, and what
+    could not be read."""
+    lines = describe_manifest(inspection.manifest)
     lines.append(
         f"{len(inspection.shards)} triplet shards, {len(inspection.bank_shards)} bank shards"
     )
@@ -147,7 +249,125 @@ def describe(inspection: Inspection) -> list[str]:
             f"{s.image_size[0]}x{s.image_size[1]}, mask {s.mask_area_fraction:.1%}, "
             f"audio {s.audio_seconds:.3f} s from {s.vggsound_id} at {s.window_start_s} s"
         )
+    lines += [f"unreadable: {problem}" for problem in inspection.problems]
     return lines
+
+
+# --- the HTML page -------------------------------------------------------------------------------
+
+_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PAGE_FILTERS = (
+    PageFilter("split", "split"),
+    PageFilter("category", "category"),
+    PageFilter("kind", "kind"),
+)
+
+
+@dataclass
+class PageReport:
+    """What :func:`write_inspect_page` wrote.
+
+    Args:
+        index: the page's ``index.html``.
+        per_split: triplets shown per split.
+        problems: shards and samples that could not be read (``shard[member]: reason``).
+    """
+
+    index: Path
+    per_split: dict[str, int]
+    problems: list[str]
+
+
+def _youtube_link(audio: schema.AudioWindowMeta) -> tuple[str, str] | None:
+    if not _YOUTUBE_ID.match(audio.youtube_id):
+        return None
+    start = int(audio.start_seconds + math.floor(audio.window_start_s))
+    url = f"https://www.youtube.com/watch?v={audio.youtube_id}&t={start}s"
+    return (f"YouTube {audio.youtube_id} at {start} s", url)
+
+
+def triplet_card(page: PageWriter, shard: str, t: schema.DecodedTriplet) -> PageItem:
+    """The page card of one triplet: picture with its mask, audio window, label, split, negative
+    or not, and provenance (dataset, image id, licence, VGGSound clip and window)."""
+    m = t.meta
+    a = m.audio
+    facts = [
+        ("split", m.split),
+        ("sounding class", m.audio_class),
+        ("visual category", m.category or "none"),
+        (
+            "negative",
+            "yes: the class is verified absent, the mask is empty" if m.negative else "no",
+        ),
+        ("mask", f"{m.area_fraction:.1%} of {m.width}x{m.height}"),
+        ("picture", f"{m.source} image {m.image_id} ({m.image_file})"),
+        ("licence", m.license or "not given by the source"),
+        ("audio", f"VGGSound {a.vggsound_id} ({a.vggsound_split}), {a.label}"),
+        (
+            "window",
+            f"{a.window_start_s:g}-{a.window_start_s + a.window_s:g} s of the clip "
+            f"({a.policy}, {a.rms_dbfs:.1f} dBFS)",
+        ),
+        ("sample", f"{shard} / {t.key}"),
+    ]
+    links = []
+    youtube = _youtube_link(a)
+    if youtube is not None:
+        links.append(youtube)
+    if m.attribution:
+        links.append(("picture source", m.attribution))
+    return PageItem(
+        title=f"{m.audio_class} ← {m.category or 'nothing'}",
+        picture=page.picture(mask_overlay(t.image, t.mask, max_side=480)),
+        plain_picture=page.picture(mask_overlay(t.image, None, max_side=480)),
+        audio=page.audio(t.audio, a.sample_rate),
+        facts=tuple(facts),
+        links=tuple(links),
+        filters=(
+            ("split", m.split),
+            ("category", m.audio_class),
+            ("kind", "negative" if m.negative else "positive"),
+        ),
+        badge="negative" if m.negative else None,
+    )
+
+
+def write_inspect_page(paths: Sequence[Path], out_dir: Path, *, per_split: int = 50) -> PageReport:
+    """A static page of the first ``per_split`` triplets of each split (the shards' order is
+    already a seeded shuffle, so these are a random sample), filterable by split, category
+    (the sounding VGGSound class) and kind (positive / negative).
+
+    Args:
+        paths: build folders or shard files.
+        out_dir: the page's folder (``index.html`` and ``media/``).
+        per_split: triplets shown per split.
+    """
+    manifest, triplets, _ = find_shards(paths)
+    problems: list[str] = []
+    counts = {split: 0 for split in schema.SPLITS}
+    summary = describe_manifest(manifest)
+    summary.append(
+        f"The first {per_split} triplets of each split (a seeded shuffle). Sounding mask in red; "
+        "point at a picture to see it without the mask."
+    )
+    title = f"avs-synth triplets: {', '.join(str(p) for p in paths)}"
+    groups = [[s for s in triplets if s.name.startswith(f"{split}-")] for split in schema.SPLITS]
+    groups.append([s for s in triplets if not any(s in group for group in groups)])
+    legend = ((MASK_COLOR, "sounding mask"),)
+    with PageWriter(
+        out_dir, title=title, filters=PAGE_FILTERS, summary=summary, legend=legend
+    ) as page:
+        for shards in groups:
+            for shard, triplet in iter_triplets(shards, problems=problems):
+                split = triplet.meta.split
+                if counts.get(split, per_split) < per_split:
+                    page.add(triplet_card(page, shard, triplet))
+                    counts[split] += 1
+                if all(counts[s] >= per_split for s in schema.SPLITS) or (
+                    shards is not groups[-1] and counts.get(split, 0) >= per_split
+                ):
+                    break
+    return PageReport(index=out_dir / "index.html", per_split=counts, problems=problems)
 
 
 def load_into_fiftyone(
@@ -176,7 +396,8 @@ def load_into_fiftyone(
     export_dir.mkdir(parents=True, exist_ok=True)
     dataset = fo.Dataset(dataset_name, overwrite=overwrite)
     batch = []
-    for count, (shard, t) in enumerate(iter_triplets(triplets)):
+    problems: list[str] = []
+    for count, (shard, t) in enumerate(iter_triplets(triplets, problems=problems)):
         if max_samples is not None and count >= max_samples:
             break
         m = t.meta
@@ -205,6 +426,8 @@ def load_into_fiftyone(
                 attribution=m.attribution,
             )
         )
+    for problem in problems:
+        logger.warning("unreadable: %s", problem)
     dataset.add_samples(batch)
     dataset.default_mask_targets = {1: "sounding"}
     dataset.persistent = persistent

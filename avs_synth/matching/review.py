@@ -1,4 +1,5 @@
-"""Reviewing candidate pairs: the interactive loop and its non-interactive companions.
+"""Reviewing candidate pairs: the interactive loop, and the list of pairs to review (``--list``;
+export / import / accept-above are in :mod:`~avs_synth.matching.review_scripted`).
 
 :class:`ReviewSession` shows each pending pair of a ``matches.csv`` (score, method, the rule's
 note, example instances from the user's data) and reads one key per pair:
@@ -16,19 +17,21 @@ Every decision is written at once, atomically (temporary file + ``os.replace``),
 closed terminal loses nothing, and the next run resumes with the first pair still pending. Skips
 and the undo history live in ``<matches>.review.json`` beside the table.
 
+Nothing written meanwhile by another reviewer or tool is lost: each decision changes only its
+own row of the file as it is at that moment, and only if that row still holds what was shown
+(else the other's decision is kept and the session says so), through
+:func:`~avs_synth.matching.table.update_matches`.
+
 The session reads keys through a callable and writes to a :class:`rich.console.Console`, so it is
 driven by a terminal (``click.getchar``), a pipe or a test alike.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
-import statistics
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
 
@@ -37,26 +40,19 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from avs_synth.errors import DataFormatError
+from avs_synth.matching.examples import CategoryExamples
 from avs_synth.matching.table import (
-    DECISIONS,
-    HEADER,
     MatchRow,
     atomic_write_text,
+    locked_table,
     read_matches,
-    write_matches,
+    update_matches,
 )
-from avs_synth.records import ImageRecord, Instance
 
 __all__ = [
-    "CategoryExamples",
-    "ExampleInstance",
     "ReviewSession",
     "ReviewSummary",
-    "accept_above",
-    "collect_examples",
-    "export_review",
-    "import_decisions",
+    "examples_for",
     "pending_rows",
     "render_review_list",
 ]
@@ -68,96 +64,6 @@ _INTERRUPT_KEYS = ("\x03", "\x04", "")
 _HISTORY_LIMIT = 200
 
 
-@dataclass(frozen=True)
-class ExampleInstance:
-    """One annotated instance shown as an example of a category."""
-
-    image_path: Path
-    width: int
-    height: int
-    instance: Instance
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
-
-
-@dataclass
-class CategoryExamples:
-    """What the user's data holds for one visual category.
-
-    Args:
-        source, category_id: the category.
-        n_images: images with at least one instance.
-        n_instances: instances (crowd ones included).
-        n_crowd: crowd / group-of instances (not used as sounding masks).
-        areas: areas in pixels of the non-crowd instances.
-        examples: the first few non-crowd instances, one per image.
-    """
-
-    source: str
-    category_id: str
-    n_images: int = 0
-    n_instances: int = 0
-    n_crowd: int = 0
-    areas: list[float] = field(default_factory=list)
-    examples: list[ExampleInstance] = field(default_factory=list)
-
-    @property
-    def median_area(self) -> float | None:
-        return statistics.median(self.areas) if self.areas else None
-
-    def summary(self) -> str:
-        """``"412 instances in 230 images (3 crowd), median area 5,120 px"``."""
-        if not self.n_instances:
-            return "no instances in the given data"
-        text = f"{_count(self.n_instances, 'instance')} in {_count(self.n_images, 'image')}"
-        if self.n_crowd:
-            text += f" ({self.n_crowd:,} crowd)"
-        if self.median_area is not None:
-            text += f", median area {self.median_area:,.0f} px"
-        return text
-
-
-def collect_examples(
-    records: Iterable[ImageRecord],
-    *,
-    wanted: set[tuple[str, str]] | None = None,
-    max_examples: int = 3,
-) -> dict[tuple[str, str], CategoryExamples]:
-    """Count instances per category and keep a few examples.
-
-    Args:
-        records: images from any reader (LVIS, COCO, Open Images).
-        wanted: ``(source, category_id)`` pairs to collect (all when None).
-        max_examples: examples kept per category (non-crowd, one per image).
-    """
-    found: dict[tuple[str, str], CategoryExamples] = {}
-    for record in records:
-        counted: set[tuple[str, str]] = set()
-        shown: set[tuple[str, str]] = set()
-        for instance in record.instances:
-            key = (record.source, instance.category_id)
-            if wanted is not None and key not in wanted:
-                continue
-            stats = found.get(key)
-            if stats is None:
-                stats = found[key] = CategoryExamples(record.source, instance.category_id)
-            stats.n_instances += 1
-            stats.n_crowd += instance.is_crowd
-            if not instance.is_crowd:
-                stats.areas.append(float(instance.area))
-            if key not in counted:
-                stats.n_images += 1
-                counted.add(key)
-            if not instance.is_crowd and key not in shown and len(stats.examples) < max_examples:
-                stats.examples.append(
-                    ExampleInstance(record.path, record.width, record.height, instance)
-                )
-                shown.add(key)
-    return found
-
-
 def pending_rows(rows: Sequence[MatchRow], *, include_automatic: bool = False) -> list[MatchRow]:
     """Rows to review: pending ones, and those the rule accepted when ``include_automatic``."""
     return [
@@ -165,7 +71,7 @@ def pending_rows(rows: Sequence[MatchRow], *, include_automatic: bool = False) -
     ]
 
 
-def _examples_for(
+def examples_for(
     row: MatchRow, examples: Mapping[tuple[str, str], CategoryExamples] | None
 ) -> CategoryExamples | None:
     if examples is None:
@@ -211,107 +117,32 @@ def render_review_list(
             row.note,
         ]
         if examples is not None:
-            stats = _examples_for(row, examples)
+            stats = examples_for(row, examples)
             cells.append(stats.summary() if stats else "")
-        table.add_row(*cells)
+        table.add_row(*(Text(cell) for cell in cells))  # data, never markup
     console.print(table)
-
-
-def export_review(
-    rows: Sequence[MatchRow],
-    path: str | PathLike[str],
-    *,
-    examples: Mapping[tuple[str, str], CategoryExamples] | None = None,
-) -> None:
-    """Write rows to a CSV for review elsewhere: the ``matches.csv`` columns, then
-    ``n_images, n_instances, example_images`` (``|``-separated paths). Edit the ``decision``
-    (and ``note``) column and read it back with :func:`import_decisions`."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow((*HEADER, "n_images", "n_instances", "example_images"))
-    for row in rows:
-        stats = _examples_for(row, examples)
-        writer.writerow(
-            [
-                row.source,
-                row.visual_id,
-                row.visual_name,
-                row.vggsound_label,
-                "" if row.score is None else f"{row.score:g}",
-                row.method,
-                row.decision,
-                row.note,
-                "" if stats is None else stats.n_images,
-                "" if stats is None else stats.n_instances,
-                "" if stats is None else "|".join(str(e.image_path) for e in stats.examples),
-            ]
-        )
-    atomic_write_text(Path(path), buffer.getvalue())
-
-
-def import_decisions(table_path: str | PathLike[str], edited: str | PathLike[str]) -> int:
-    """Apply the ``accepted`` / ``rejected`` decisions of an edited export (or any CSV with the
-    ``matches.csv`` columns first) to the table. Returns how many rows changed.
-
-    Raises:
-        DataFormatError: a malformed edited file (names the file and line) or a pair that is
-            not in the table.
-    """
-    edited = Path(edited)
-    reader = csv.reader(io.StringIO(edited.read_text(encoding="utf-8-sig"), newline=""))
-    header = next(reader, None)
-    if header is None or tuple(header[: len(HEADER)]) != HEADER:
-        raise DataFormatError(edited, f"header must start with {','.join(HEADER)}", line=1)
-    rows = read_matches(table_path)
-    index = {row.key: i for i, row in enumerate(rows)}
-    changed = 0
-    for fields in reader:
-        line = reader.line_num
-        if not fields or not any(f.strip() for f in fields):
-            continue
-        if len(fields) < len(HEADER):
-            raise DataFormatError(edited, f"expected at least {len(HEADER)} fields", line=line)
-        source, visual_id, _, label, _, _, decision, note = (f.strip() for f in fields[:8])
-        if decision not in DECISIONS:
-            raise DataFormatError(edited, f"unknown decision {decision!r}", line=line)
-        key = (source, visual_id, label)
-        if key not in index:
-            raise DataFormatError(edited, f"pair {key} is not in {table_path}", line=line)
-        if decision == "pending":
-            continue
-        row = rows[index[key]]
-        if note.startswith(("auto:", "review:")):
-            note = ""
-        if row.decision != decision or row.note != note:
-            rows[index[key]] = replace(row, decision=decision, note=note)
-            changed += 1
-    write_matches(table_path, rows)
-    return changed
-
-
-def accept_above(table_path: str | PathLike[str], score: float) -> int:
-    """Accept every pending pair whose score is at least ``score`` (a scripted decision, noted
-    as such). Returns how many rows were accepted."""
-    rows = read_matches(table_path)
-    changed = 0
-    for i, row in enumerate(rows):
-        if row.decision == "pending" and row.score is not None and row.score >= score:
-            rows[i] = replace(
-                row, decision="accepted", note=f"accepted by --accept-above {score:g}"
-            )
-            changed += 1
-    write_matches(table_path, rows)
-    return changed
 
 
 @dataclass
 class ReviewSummary:
-    """Counts of one review session."""
+    """What one review session changed, counted by final decision (a pair accepted, undone and
+    rejected counts once, as rejected).
+
+    Attributes:
+        accepted, rejected: pairs this session decided, as they stand at its end.
+        skipped: pairs this session skipped that are still pending.
+        reopened: decisions of earlier runs that this session undid back to pending.
+        conflicts: decisions not written because the pair changed in the file meanwhile (another
+            reviewer or tool); the file's version was kept.
+        remaining: pending pairs left in the table.
+        interrupted: True after Ctrl-C or end of input.
+    """
 
     accepted: int = 0
     rejected: int = 0
     skipped: int = 0
-    undone: int = 0
+    reopened: int = 0
+    conflicts: int = 0
     remaining: int = 0
     interrupted: bool = False
 
@@ -320,12 +151,33 @@ def _state_path(table_path: Path) -> Path:
     return table_path.with_name(table_path.name + ".review.json")
 
 
-def _key_text(key: tuple[str, str, str]) -> list[str]:
-    return list(key)
+Key = tuple[str, str, str]
+_Verdict = tuple[str, str]  # (decision, note)
+
+
+def _verdict(row: MatchRow) -> _Verdict:
+    return (row.decision, row.note)
+
+
+def _pair_text(name: str, label: str) -> Text:
+    return Text.assemble((name, "bold green"), " ↔ ", (label, "bold magenta"))
+
+
+class _Conflict(Exception):
+    """The pair changed in the file since it was shown (or left the table)."""
+
+    def __init__(self, now: MatchRow | None) -> None:
+        super().__init__()
+        self.now = now
 
 
 class ReviewSession:
     """The interactive review of one ``matches.csv``.
+
+    The table is re-read before each pair, and each decision is a compare-and-set on the file as
+    it is then (:func:`~avs_synth.matching.table.update_matches`): a pair that another reviewer
+    or tool decided meanwhile is not overwritten (the session says so and moves on), rows added
+    meanwhile are kept (and pending ones join the queue).
 
     Args:
         table_path: the table; decisions are written to it at once.
@@ -335,6 +187,8 @@ class ReviewSession:
         read_line: reads a note after ``n`` (defaults to reading keys up to Enter).
         examples: instances from the user's data per ``(source, category_id)``.
         include_automatic: also review pairs the rule accepted.
+        show_pictures: called after each pair is shown, with the pair and its examples (pictures
+            of the examples: :mod:`avs_synth.matching.review_pictures`).
     """
 
     def __init__(
@@ -346,6 +200,7 @@ class ReviewSession:
         read_line: Callable[[str], str] | None = None,
         examples: Mapping[tuple[str, str], CategoryExamples] | None = None,
         include_automatic: bool = False,
+        show_pictures: Callable[[MatchRow, CategoryExamples], None] | None = None,
     ) -> None:
         self.table_path = Path(table_path)
         self.state_path = _state_path(self.table_path)
@@ -354,45 +209,72 @@ class ReviewSession:
         self.console = console
         self.examples = examples
         self.include_automatic = include_automatic
+        self.show_pictures = show_pictures
         self.rows = read_matches(self.table_path)
-        self.skipped, self.history = self._load_state()
+        self._before: dict[Key, _Verdict] = {}  # verdicts before this session changed them
+        self._skipped_here: set[Key] = set()
+        self._conflicts = 0
 
-    # -- state -----------------------------------------------------------------------------
-    def _load_state(self) -> tuple[list[tuple[str, str, str]], list[dict]]:
+    # -- the table and the state file, re-read at every change ----------------------------------
+    def _refresh(self) -> None:
+        self.rows = read_matches(self.table_path)
+
+    def _row(self, key: Key) -> MatchRow | None:
+        return next((row for row in self.rows if row.key == key), None)
+
+    def _compare_and_set(self, key: Key, expected: _Verdict, new: _Verdict) -> None:
+        """Set the pair's verdict to ``new`` if the file still holds ``expected``.
+
+        Raises:
+            _Conflict: the pair now holds something else (or is gone); nothing was written.
+        """
+        conflict: list[MatchRow | None] = []
+
+        def change(rows: list[MatchRow]) -> list[MatchRow] | None:
+            conflict.clear()
+            for i, row in enumerate(rows):
+                if row.key == key:
+                    if _verdict(row) != expected:
+                        conflict.append(row)
+                        return None
+                    rows[i] = replace(row, decision=new[0], note=new[1])
+                    return rows
+            conflict.append(None)
+            return None
+
+        self.rows = update_matches(self.table_path, change)
+        if conflict:
+            raise _Conflict(conflict[0])
+        self._before.setdefault(key, expected)
+
+    def _load_state(self) -> dict[str, list]:
         if not self.state_path.exists():
-            return [], []
+            return {"skipped": [], "history": []}
         try:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
-            skipped = [tuple(k) for k in data.get("skipped", [])]
-            history = list(data.get("history", []))
-        except (json.JSONDecodeError, TypeError, AttributeError) as error:
+            return {
+                "skipped": [list(k) for k in data.get("skipped", [])],
+                "history": [dict(e) for e in data.get("history", [])],
+            }
+        except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as error:
             logger.warning("ignoring unreadable review state %s: %s", self.state_path, error)
-            return [], []
-        return skipped, history
+            return {"skipped": [], "history": []}
 
-    def _save_state(self) -> None:
-        data = {
-            "skipped": [_key_text(k) for k in self.skipped],
-            "history": self.history[-_HISTORY_LIMIT:],
-        }
-        atomic_write_text(self.state_path, json.dumps(data, indent=1) + "\n")
+    def _update_state(self, change: Callable[[dict[str, list]], object]) -> object:
+        """Apply ``change`` to the state file as it is now (under the table's lock)."""
+        with locked_table(self.table_path):
+            state = self._load_state()
+            result = change(state)
+            state["history"] = state["history"][-_HISTORY_LIMIT:]
+            atomic_write_text(self.state_path, json.dumps(state, indent=1) + "\n")
+        return result
 
-    def _index(self, key: tuple[str, str, str]) -> int | None:
-        for i, row in enumerate(self.rows):
-            if row.key == key:
-                return i
-        return None
-
-    def _set(self, key: tuple[str, str, str], decision: str, note: str) -> None:
-        i = self._index(key)
-        if i is None:
-            raise KeyError(key)
-        self.rows[i] = replace(self.rows[i], decision=decision, note=note)
-        write_matches(self.table_path, self.rows)
+    def _skipped(self) -> list[Key]:
+        return [tuple(k) for k in self._load_state()["skipped"]]  # type: ignore[misc]
 
     # -- input -----------------------------------------------------------------------------
     def _read_line_from_keys(self, prompt: str) -> str:
-        self.console.print(prompt, end="")
+        self.console.print(prompt, end="", markup=False)
         chars: list[str] = []
         while True:
             ch = self.read_key()
@@ -417,50 +299,77 @@ class ReviewSession:
         details.add_column(style="dim")
         details.add_column()
         details.add_row("score", "" if row.score is None else f"{row.score:g}")
-        details.add_row("method", row.method)
+        details.add_row("method", Text(row.method))
         details.add_row("decision", row.decision)
         if row.note:
-            details.add_row("note", row.note)
+            details.add_row("note", Text(row.note))
         if note:
-            details.add_row("your note", note)
-        stats = _examples_for(row, self.examples)
+            details.add_row("your note", Text(note))
+        stats = examples_for(row, self.examples)
         if stats is not None:
-            details.add_row("your data", "\n".join(_example_lines(stats)))
-        if (row.source, row.visual_id, row.vggsound_label) in self.skipped:
+            details.add_row("your data", Text("\n".join(_example_lines(stats))))
+        if row.key in self._skipped():
             details.add_row("", "(skipped earlier)")
         hints = Text(KEY_HINTS, style="bold yellow")
         self.console.print(Panel(Group(details, hints), title=title, title_align="left"))
+        if stats is not None and stats.examples and self.show_pictures is not None:
+            self.show_pictures(row, stats)
+
+    def _say(self, *parts: str | Text | tuple[str, str]) -> None:
+        self.console.print(Text.assemble(*parts))
+
+    def _report_conflict(self, row: MatchRow, conflict: _Conflict, action: str) -> None:
+        self._conflicts += 1
+        now = conflict.now
+        state = "it left the table" if now is None else f"it is now {now.decision}"
+        if now is not None and now.note:
+            state += f" ({now.note})"
+        self._say(
+            ("not changed: ", "bold yellow"),
+            _pair_text(row.visual_name, row.vggsound_label),
+            f" changed in {self.table_path} since it was shown ({state}); {action}.",
+        )
 
     # -- loop ------------------------------------------------------------------------------
-    def _queue(self) -> list[tuple[str, str, str]]:
+    def _wanted(self, row: MatchRow | None) -> bool:
+        return row is not None and (
+            row.decision == "pending" or (self.include_automatic and row.is_automatic)
+        )
+
+    def _queue(self) -> list[Key]:
         todo = [
             row.key for row in pending_rows(self.rows, include_automatic=self.include_automatic)
         ]
-        skipped = set(self.skipped)
-        return [k for k in todo if k not in skipped] + [k for k in self.skipped if k in todo]
+        skipped = self._skipped()
+        later = set(skipped)
+        return [k for k in todo if k not in later] + [k for k in skipped if k in todo]
 
     def run(self) -> ReviewSummary:
         """Review until every pair is decided, ``q`` is pressed or input ends.
 
-        Returns the session's counts; ``interrupted`` is True after Ctrl-C or end of input.
+        Returns what the session changed (see :class:`ReviewSummary`); ``interrupted`` is True
+        after Ctrl-C or end of input.
         """
         summary = ReviewSummary()
         queue = self._queue()
-        reviewed: set[tuple[str, str, str]] = set()
         position = 0
-        notes: dict[tuple[str, str, str], str] = {}
+        notes: dict[Key, str] = {}
         if not queue:
-            self.console.print("[green]Nothing to review: no pending pairs.[/green]")
+            self.console.print(Text("Nothing to review: no pending pairs.", style="green"))
         try:
-            while position < len(queue):
+            while True:
+                if position >= len(queue):
+                    self._refresh()  # pairs added meanwhile by another tool join the queue
+                    queue += [k for k in self._queue() if k not in queue]
+                    if position >= len(queue):
+                        break
                 key = queue[position]
-                i = self._index(key)
-                row = self.rows[i] if i is not None else None
-                if row is None or not (
-                    row.decision == "pending" or (self.include_automatic and row.is_automatic)
-                ):
+                self._refresh()
+                row = self._row(key)
+                if not self._wanted(row):
                     position += 1
                     continue
+                assert row is not None
                 self._render(row, position + 1, len(queue), notes.get(key))
                 pressed = self.read_key()
                 if pressed in _INTERRUPT_KEYS:
@@ -468,77 +377,131 @@ class ReviewSession:
                     break
                 pressed = pressed.lower()
                 if pressed in ("a", "r"):
-                    decision = "accepted" if pressed == "a" else "rejected"
-                    self.history.append(
-                        {
-                            "key": _key_text(key),
-                            "action": "decide",
-                            "decision": row.decision,
-                            "note": row.note,
-                        }
-                    )
-                    self._set(key, decision, notes.pop(key, ""))
-                    if key in self.skipped:
-                        self.skipped.remove(key)
-                    self._save_state()
-                    reviewed.add(key)
-                    if decision == "accepted":
-                        summary.accepted += 1
-                    else:
-                        summary.rejected += 1
-                    self.console.print(f"[bold]{decision}[/bold]: {row.visual_name} ↔ {key[2]}")
+                    self._decide(row, "accepted" if pressed == "a" else "rejected", notes)
                     position += 1
                 elif pressed == "s":
-                    self.history.append({"key": _key_text(key), "action": "skip"})
-                    if key not in self.skipped:
-                        self.skipped.append(key)
-                    self._save_state()
-                    summary.skipped += 1
+                    self._skip(key)
                     position += 1
                 elif pressed == "u":
-                    position = self._undo(queue, position, summary)
+                    position = self._undo(queue, position)
                 elif pressed == "n":
                     notes[key] = self.read_line("Note for this pair: ")
                 elif pressed == "q":
                     break
                 else:
-                    self.console.print(f"[red]Unknown key {pressed!r}.[/red] {KEY_HINTS}")
+                    self._say(("Unknown key ", "red"), (repr(pressed), "red"), ". ", KEY_HINTS)
         except KeyboardInterrupt:
             summary.interrupted = True
-        summary.remaining = len(pending_rows(self.rows))
+        self._refresh()
+        self._count(summary)
         self._print_summary(summary)
         return summary
 
-    def _undo(self, queue: list, position: int, summary: ReviewSummary) -> int:
-        if not self.history:
-            self.console.print("[yellow]Nothing to undo.[/yellow]")
+    def _decide(self, row: MatchRow, decision: str, notes: dict[Key, str]) -> None:
+        key = row.key
+        new = (decision, notes.get(key, ""))
+        try:
+            self._compare_and_set(key, _verdict(row), new)
+        except _Conflict as conflict:
+            self._report_conflict(row, conflict, "the file's version is kept")
+            return
+        notes.pop(key, None)
+        entry = {
+            "key": list(key),
+            "name": row.visual_name,
+            "action": "decide",
+            "decision": row.decision,
+            "note": row.note,
+            "after": list(new),
+        }
+
+        def record(state: dict[str, list]) -> None:
+            state["history"].append(entry)
+            state["skipped"] = [k for k in state["skipped"] if tuple(k) != key]
+
+        self._update_state(record)
+        self._say((decision, "bold"), ": ", _pair_text(row.visual_name, key[2]))
+
+    def _skip(self, key: Key) -> None:
+        row = self._row(key)
+
+        def record(state: dict[str, list]) -> None:
+            state["history"].append(
+                {"key": list(key), "name": row.visual_name if row else "", "action": "skip"}
+            )
+            if list(key) not in state["skipped"]:
+                state["skipped"].append(list(key))
+
+        self._update_state(record)
+        self._skipped_here.add(key)
+
+    def _undo(self, queue: list[Key], position: int) -> int:
+        entry = self._update_state(
+            lambda state: state["history"].pop() if state["history"] else None
+        )
+        if not isinstance(entry, dict):
+            self.console.print(Text("Nothing to undo.", style="yellow"))
             return position
-        entry = self.history.pop()
-        key = tuple(entry["key"])
+        key: Key = tuple(entry["key"])  # type: ignore[assignment]
+        self._refresh()
+        row = self._row(key)
+        name = row.visual_name if row is not None else str(entry.get("name") or key[1])
         if entry["action"] == "decide":
-            if self._index(key) is None:
-                self.console.print(
-                    f"[yellow]Cannot undo: {key} is no longer in the table.[/yellow]"
+            if row is None:
+                self._say(
+                    ("Cannot undo: ", "yellow"),
+                    _pair_text(name, key[2]),
+                    " is no longer in the table.",
                 )
-                self._save_state()
                 return position
-            self._set(key, entry["decision"], entry["note"])
-        elif key in self.skipped:
-            self.skipped.remove(key)
-        self._save_state()
-        summary.undone += 1
-        self.console.print(f"[bold]undone[/bold]: {key[1]} ↔ {key[2]}")
+            before = (str(entry["decision"]), str(entry["note"]))
+            after = tuple(entry["after"]) if "after" in entry else _verdict(row)
+            try:
+                self._compare_and_set(key, after, before)  # type: ignore[arg-type]
+            except _Conflict as conflict:
+                self._report_conflict(row, conflict, "nothing undone")
+                return position
+        else:
+
+            def unskip(state: dict[str, list]) -> None:
+                state["skipped"] = [k for k in state["skipped"] if tuple(k) != key]
+
+            self._update_state(unskip)
+            self._skipped_here.discard(key)
+        self._say(("undone", "bold"), ": ", _pair_text(name, key[2]))
         if key in queue[:position]:
             return queue.index(key)
         queue.insert(position, key)
         return position
 
+    def _count(self, summary: ReviewSummary) -> None:
+        for key, before in self._before.items():
+            row = self._row(key)
+            if row is None or _verdict(row) == before:
+                continue
+            if row.decision == "accepted":
+                summary.accepted += 1
+            elif row.decision == "rejected":
+                summary.rejected += 1
+            else:
+                summary.reopened += 1
+        skipped = set(self._skipped())
+        summary.skipped = sum(
+            1 for k in self._skipped_here if k in skipped and self._wanted(self._row(k))
+        )
+        summary.conflicts = self._conflicts
+        summary.remaining = len(pending_rows(self.rows))
+
     def _print_summary(self, summary: ReviewSummary) -> None:
         state = "Interrupted" if summary.interrupted else "Stopped"
         if summary.remaining == 0:
             state = "Done"
-        self.console.print(
+        text = (
             f"{state}: {summary.accepted} accepted, {summary.rejected} rejected, "
-            f"{summary.skipped} skipped, {summary.undone} undone; "
-            f"{summary.remaining} pending left (saved in {self.table_path})."
+            f"{summary.skipped} skipped"
         )
+        if summary.reopened:
+            text += f", {summary.reopened} earlier decisions reopened"
+        if summary.conflicts:
+            text += f", {summary.conflicts} not changed (decided meanwhile in the file)"
+        self._say(f"{text}; {summary.remaining} pending left (saved in {self.table_path}).")

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from avs_synth.errors import DataFormatError
 from avs_synth.masks import decode_mask
-from avs_synth.matching.review import CategoryExamples, pending_rows
-from avs_synth.matching.table import MatchRow, read_matches, write_matches
+from avs_synth.matching.examples import CategoryExamples
+from avs_synth.matching.review import pending_rows
+from avs_synth.matching.table import MatchRow, read_matches, update_matches
 
 if TYPE_CHECKING:
     import fiftyone as fo
@@ -103,27 +104,35 @@ def read_tag_decisions(dataset: fo.Dataset) -> TagDecisions:
 
 
 def apply_tag_decisions(table_path: str | PathLike[str], dataset: fo.Dataset) -> TagDecisions:
-    """Write the decisions tagged in ``dataset`` into ``matches.csv`` (atomically).
+    """Write the decisions tagged in ``dataset`` into ``matches.csv`` (atomically, changing only
+    the tagged rows of the file as it is now, so rows written meanwhile by others are kept).
 
     Tags overrule the table's current decision for that pair (they are the newer word); pairs
     no longer in the table are reported and skipped.
     """
     found = read_tag_decisions(dataset)
-    rows = read_matches(table_path)
-    index = {row.key: i for i, row in enumerate(rows)}
     changed = 0
-    for key, decision in found.decisions.items():
-        i = index.get(key)
-        if i is None:
-            logger.warning("tagged pair %s is not in %s; ignored", key, table_path)
-            continue
-        if rows[i].decision != decision or rows[i].note != TAG_NOTE:
-            rows[i] = replace(rows[i], decision=decision, note=TAG_NOTE)
-            changed += 1
+    absent: list[tuple[str, str, str]] = []
+
+    def apply(rows: list[MatchRow]) -> list[MatchRow] | None:
+        nonlocal changed
+        changed = 0
+        absent.clear()
+        index = {row.key: i for i, row in enumerate(rows)}
+        for key, decision in found.decisions.items():
+            i = index.get(key)
+            if i is None:
+                absent.append(key)
+            elif rows[i].decision != decision or rows[i].note != TAG_NOTE:
+                rows[i] = replace(rows[i], decision=decision, note=TAG_NOTE)
+                changed += 1
+        return rows if changed else None
+
+    update_matches(table_path, apply)
+    for key in absent:
+        logger.warning("tagged pair %s is not in %s; ignored", key, table_path)
     for key in found.conflicts:
         logger.warning("pair %s is tagged both accept and reject; left as it is", key)
-    if changed:
-        write_matches(table_path, rows)
     logger.info("%d decisions read from the FiftyOne tags into %s", changed, table_path)
     return found
 

@@ -19,17 +19,27 @@ pending and automatic rows that are no longer candidates, and keeps human rows w
 longer generated (pairs added by hand). Rows are keyed by ``(source, visual_id,
 vggsound_label)``; a human decision whose id changed (LVIS v0.5 vs v1) is found by
 ``(source, visual_name, vggsound_label)``.
+
+Several tools and reviewers may change one table at a time (``review-matches`` in two terminals,
+``--import`` from a spreadsheet, ``match`` regenerating, a text editor). No change may lose
+another's: every change is a read-modify-write of the file *as it is on disk now*, done by
+:func:`update_matches` under an exclusive lock (``flock`` on a hidden ``.{name}.lock`` beside the
+table; it works on local disks and NFS), and a change computed from a file that another program
+rewrote meanwhile is recomputed from the new file. Writes keep the file's permission bits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import logging
 import os
+import stat
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
@@ -48,8 +58,10 @@ __all__ = [
     "count_by_source",
     "merge_candidates",
     "read_matches",
+    "locked_table",
     "shipped_matches",
     "update_match_table",
+    "update_matches",
     "write_matches",
 ]
 
@@ -211,15 +223,12 @@ def _format_score(score: float | None) -> str:
     return "" if score is None else f"{round(score, 1):g}"
 
 
-def write_matches(path: str | PathLike[str], rows: Iterable[MatchRow]) -> None:
-    """Write the table atomically (a temporary file in the same folder, then ``os.replace``),
-    sorted by source, visual name and label, so an interruption never leaves a partial file."""
-    path = Path(path)
-    rows = sorted(rows, key=_sort_key)
+def table_text(rows: Iterable[MatchRow]) -> str:
+    """The CSV text of a table, sorted by source, visual name and label."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(HEADER)
-    for row in rows:
+    for row in sorted(rows, key=_sort_key):
         writer.writerow(
             [
                 row.source,
@@ -232,12 +241,34 @@ def write_matches(path: str | PathLike[str], rows: Iterable[MatchRow]) -> None:
                 row.note,
             ]
         )
-    atomic_write_text(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_matches(path: str | PathLike[str], rows: Iterable[MatchRow]) -> None:
+    """Write the table atomically (a temporary file in the same folder, then ``os.replace``),
+    sorted by source, visual name and label, so an interruption never leaves a partial file.
+
+    This replaces the whole file: to change rows of a table others may be editing, use
+    :func:`update_matches`."""
+    atomic_write_text(Path(path), table_text(rows))
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``.
+
+    The file keeps its permission bits (a new file gets the usual ``0666`` less the umask, not
+    the temporary file's ``0600``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = _new_file_mode()
     handle = tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", newline="", dir=path.parent, prefix=f".{path.name}.", delete=False
     )
@@ -245,11 +276,87 @@ def atomic_write_text(path: Path, text: str) -> None:
         with handle:
             handle.write(text)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+def lock_path(path: str | PathLike[str]) -> Path:
+    """The lock file of a table: ``.{name}.lock`` in the table's folder."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def locked_table(path: str | PathLike[str]) -> Iterator[None]:
+    """Hold the exclusive lock of a table (waits for another holder to finish)."""
+    lock = lock_path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+_UPDATE_ATTEMPTS = 5
+
+
+def update_matches(
+    path: str | PathLike[str],
+    change: Callable[[list[MatchRow]], list[MatchRow] | None],
+    *,
+    missing_ok: bool = False,
+) -> list[MatchRow]:
+    """Change a table without losing what others wrote to it meanwhile.
+
+    Under the table's lock, the file is read as it is now, ``change(rows)`` returns the new rows
+    (or None to leave the file as it is), and the result is written atomically. When a program
+    that does not take the lock (a text editor) rewrote the file while ``change`` ran, the file
+    is read again and ``change`` is called again on the new rows, so ``change`` must compute from
+    the rows it is given.
+
+    Args:
+        path: the table.
+        change: rows on disk -> the rows to write, or None for no change.
+        missing_ok: a missing table counts as an empty one (else FileNotFoundError).
+
+    Returns:
+        the rows now in the file.
+
+    Raises:
+        DataFormatError: the table on disk is malformed (nothing is written).
+        RuntimeError: the file kept changing under another program (nothing is written).
+    """
+    path = Path(path)
+    with locked_table(path):
+        for _ in range(_UPDATE_ATTEMPTS):
+            before = _signature(path)
+            if before is None and missing_ok:
+                rows: list[MatchRow] = []
+            else:
+                rows = read_matches(path)
+            new = change(list(rows))
+            if new is None:
+                return rows
+            text = table_text(new)
+            if _signature(path) != before:
+                continue  # rewritten by a program that does not lock: start from its rows
+            atomic_write_text(path, text)
+            return sorted(new, key=_sort_key)
+    raise RuntimeError(f"{path}: the file kept changing while it was updated; nothing written")
 
 
 def candidates_to_rows(candidates: Iterable[Candidate]) -> list[MatchRow]:
@@ -372,17 +479,21 @@ def update_match_table(
             reviewed map); only its human decisions are used.
     """
     path = Path(path)
-    if path.exists():
-        existing = read_matches(path)
-    else:
-        existing = [row for row in (seed or ()) if row.is_human]
     fresh = candidates_to_rows(candidates)
-    report = merge_candidates(fresh, existing)
-    if not path.exists() and seed:
-        # seeded decisions on pairs not generated here belong to another vocabulary
-        keys = {row.key for row in fresh}
-        report = replace(
-            report, rows=[row for row in report.rows if row.key in keys], kept_orphans=0
-        )
-    write_matches(path, report.rows)
+    keys = {row.key for row in fresh}
+    report = MergeReport(rows=[], kept_human=0, kept_orphans=0, dropped=0, new=0)
+
+    def merge(existing: list[MatchRow]) -> list[MatchRow]:
+        nonlocal report
+        if path.exists():
+            report = merge_candidates(fresh, existing)
+        else:
+            report = merge_candidates(fresh, [row for row in (seed or ()) if row.is_human])
+            if seed:  # seeded decisions on pairs not generated here belong to another vocabulary
+                report = replace(
+                    report, rows=[row for row in report.rows if row.key in keys], kept_orphans=0
+                )
+        return report.rows
+
+    update_matches(path, merge, missing_ok=True)
     return report

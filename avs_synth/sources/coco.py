@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
@@ -40,8 +41,10 @@ class COCOReader:
 
     Args:
         annotations: ``instances_{split}.json``.
-        images_root: the folder holding the split's images (``train2017/``); ``file_name`` is
-            joined onto it and checked to stay under it.
+        images_root: the COCO root (holding ``train2017/`` and ``val2017/``: the split folder
+            is the one named in the annotation file, ``instances_val2017.json`` -> ``val2017/``,
+            or in the images' ``coco_url``), or the split's folder itself; ``file_name`` is
+            joined onto it and checked to stay under ``images_root``.
 
     Raises:
         FileNotFoundError: the annotation file does not exist.
@@ -74,9 +77,23 @@ class COCOReader:
     def __len__(self) -> int:
         return len(self._coco.dataset["images"])
 
+    def _split_folder(self) -> str:
+        """``"val2017/"`` when ``images_root`` is the COCO root holding that split's folder, else
+        ``""`` (``images_root`` is the split's folder)."""
+        names = [self.annotations.stem.rsplit("_", 1)[-1]]  # instances_val2017 -> val2017
+        images = self._coco.dataset["images"]
+        url = images[0].get("coco_url") if images and isinstance(images[0], dict) else None
+        if isinstance(url, str) and "/" in url:
+            names.append(url.rstrip("/").split("/")[-2])
+        for name in names:
+            if re.fullmatch(r"[A-Za-z0-9_-]+", name) and (self.images_root / name).is_dir():
+                return f"{name}/"
+        return ""
+
     def images(self) -> Iterator[ImageRecord]:
         """Every image of the file, in file order, with its instances (crowd ones included)."""
         img_to_anns = self._coco.imgToAnns
+        folder = self._split_folder()
         for image in self._coco.dataset["images"]:
             image_id = image.get("id")
             width, height = image_size(image, self.annotations)
@@ -90,7 +107,9 @@ class COCOReader:
             yield ImageRecord(
                 source="coco",
                 image_id=str(image_id),
-                path=resolve_under(self.images_root, str(file_name), source=self.annotations),
+                path=resolve_under(
+                    self.images_root, f"{folder}{file_name}", source=self.annotations
+                ),
                 width=width,
                 height=height,
                 instances=instances,

@@ -10,7 +10,8 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-from avs_synth.matching.review import ReviewSession, collect_examples
+from avs_synth.matching.examples import collect_examples
+from avs_synth.matching.review import ReviewSession
 from avs_synth.matching.table import MatchRow, read_matches, write_matches
 from avs_synth.records import ImageRecord, Instance, PolygonSegmentation
 from avs_synth_cli.synth import app
@@ -258,3 +259,43 @@ def test_examples_are_counted_per_category(tmp_path) -> None:
     assert [e.image_path.name for e in dog.examples] == ["0.jpg", "1.jpg"]
     assert dog.median_area == 24.0  # non-crowd areas 8, 16, 24, 32, 40
     assert set(found) == {("lvis", "378")}
+
+
+def test_review_with_pictures_from_the_coco_root_as_in_build(tmp_path) -> None:
+    annotations, images = _coco_data(tmp_path)
+    root = tmp_path / "coco"
+    (root / "annotations").mkdir(parents=True)
+    images.rename(root / "val2017")
+    annotations.rename(root / "annotations" / "instances_val2017.json")
+    table = tmp_path / "matches.csv"
+    write_matches(table, [pending("coco", "18", "dog", "dog barking")])
+    coco = ["--coco", str(root / "annotations" / "instances_val2017.json")]
+    sheets = tmp_path / "sheets"
+    result = review(
+        table,
+        "a",
+        *coco,
+        "--coco-images",
+        str(root),
+        "--pictures",
+        "sheet",
+        "--sheets",
+        str(sheets),
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    assert f"{root / 'val2017' / '000000000001.jpg'}  (40x30" in result.output
+    [sheet] = sheets.glob("*.png")
+    assert f"pictures: {sheet}" in " ".join(result.output.split())
+    assert decisions(table)["dog"] == ("accepted", "")
+
+    # the split folder still works; a folder without the pictures is a warning, not a crash
+    write_matches(table, [pending("coco", "18", "dog", "dog barking")])
+    result = review(table, "", *coco, "--coco-images", str(root / "val2017"), "--list")
+    assert result.exit_code == 0 and "warning" not in result.output
+    result = review(table, "q", *coco, "--coco-images", str(tmp_path), "--sheets", str(sheets))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "warning: 1 of 1 coco example pictures not found (first: " in text
+    assert "--coco-images is the dataset's root folder" in text
+    assert f"warning: {tmp_path / '000000000001.jpg'}: example picture not found" in text

@@ -124,7 +124,7 @@ def test_pretrain_finetune_evaluate_predict(corpus: tuple[Path, Path], tmp_path:
             ],
         )
     )
-    assert "batch 20 frames = 4 videos" in out and "M_F per-frame" in out
+    assert "batch 20 frames = 4 videos" in out and "M_F_per_frame" in out
     assert "dog_barking" in out and "open-set seen" in out
     metrics = json.loads((report_dir / "metrics.json").read_text())
     assert metrics["ungated"]["batch_videos"] == 4
@@ -193,3 +193,36 @@ def test_cli_errors_are_clear(corpus: tuple[Path, Path], tmp_path: Path) -> None
         app, ["evaluate", "--ckpt", str(tmp_path / "missing.pt"), "--shards", str(shards)]
     )
     assert result.exit_code == 1 and "missing.pt: checkpoint not found" in result.output
+
+
+def test_config_mistakes_get_one_line_with_the_closest_name(tmp_path: Path) -> None:
+    base = ["finetune", "--avsbench", str(tmp_path), "--out", str(tmp_path / "run")]
+    cases = [
+        (["--config", "s4_pvtv3"], "no recipe 's4_pvtv3' (did you mean 's4_pvtv2'?)"),
+        (["--set", "optim.lrr=1"], "unknown config field 'optim.lrr' (did you mean 'optim.lr'?)"),
+        (["--set", "optimm.lr=1"], "unknown config section 'optimm' (did you mean 'optim'?)"),
+        (
+            ["--set", "model_overrides.backbone.namee=x"],
+            "unknown field(s) ['namee'] (did you mean model.backbone.name?)",
+        ),
+        (["--fraction", "1.5"], "fraction must be in (0, 1], got 1.5; the 0 % rows train nothing"),
+    ]
+    for extra, expected in cases:
+        result = runner.invoke(app, [*base, "--config", "demo_finetune_tiny", *extra])
+        assert result.exit_code == 1, result.output
+        assert expected in result.output, result.output
+        assert "<dict>" not in result.output and "Traceback" not in result.output
+
+
+def test_print_config_shows_a_loadable_resolved_config(tmp_path: Path) -> None:
+    from avs_model.runtime.train_config import load_train_config
+
+    result = runner.invoke(
+        app, ["print-config", "--config", "s4_pvtv2_frac10", "--set", "optim.lr=5e-5"]
+    )
+    assert result.exit_code == 0, result.output
+    (tmp_path / "resolved.yaml").write_text(result.stdout)
+    config = load_train_config(tmp_path / "resolved.yaml")
+    assert config.optim.lr == 5e-5 and config.avsbench.fraction == 0.1  # "5e-5" read as a number
+    assert config == load_train_config("s4_pvtv2_frac10").with_updates(**{"optim.lr": 5e-5})
+    assert "#   backbone:" in result.stdout and "#     name: pvt_v2_b5" in result.stdout

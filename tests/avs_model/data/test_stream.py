@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from pathlib import Path
@@ -14,8 +15,15 @@ from PIL import Image
 
 from avs_model.data.audio_bank import AudioRepairing, ClassAudioBuffer
 from avs_model.data.augment import AugmentConfig, JointTransform, ResizeConfig, normalize_images
-from avs_model.data.stream import eval_pipeline, make_loader, resolve_shards, train_pipeline
+from avs_model.data.stream import (
+    StreamError,
+    eval_pipeline,
+    make_loader,
+    resolve_shards,
+    train_pipeline,
+)
 from avs_synth import schema
+from avs_synth.errors import DataFormatError
 from tests.support.train_support import build_shards
 
 
@@ -235,3 +243,58 @@ def test_color_jitter_follows_pil_image_enhance() -> None:
         expected = torch.from_numpy(np.array(image)).permute(2, 0, 1)
         diff = (got.int() - expected.int()).abs()
         assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01  # equal here, bar rounding
+
+
+def _corrupt_copy(shards: Path, target: Path, pattern: str) -> None:
+    """``target``: a copy of ``shards`` whose ``pattern`` shards are all garbage."""
+    shutil.copytree(shards, target)
+    for path in target.glob(pattern):
+        path.write_bytes(b"not a tar file" * 64)
+
+
+@pytest.mark.parametrize("broken", ["train-*.tar", "bank-*.tar"])
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_stream_of_only_broken_shards_gives_up_naming_them(
+    shards: Path, tmp_path: Path, broken: str, workers: int
+) -> None:
+    _corrupt_copy(shards, tmp_path / "s", broken)
+    pipeline = train_pipeline(
+        resolve_shards(tmp_path / "s"),
+        resize=ResizeConfig(size=32),
+        augment=AugmentConfig(),
+        batch_size=2,
+        batches_per_epoch=5,
+        seed=0,
+        shuffle_buffer=4,
+        max_consecutive_failures=20,
+    )
+    what = "train shards" if broken.startswith("train") else "audio-bank shards"
+    with pytest.raises(StreamError) as caught:
+        next(iter(make_loader(pipeline, num_workers=workers)))
+    message = str(caught.value)
+    assert message.startswith(f"gave up reading the {what} [")
+    assert "20 samples or shards in a row could not be read" in message
+    assert "\n" not in message and "Traceback" not in message  # one line, even from a worker
+
+
+def test_manifest_shard_names_must_be_shard_names(shards: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "remote"
+    shutil.copytree(shards, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["splits"]["train"]["shards"][0]["name"] = "train-000000.tar; touch INJECTED"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataFormatError, match="is not .*NNNNNN.tar: refused"):
+        resolve_shards(f"pipe:cat {folder}/{{name}}")
+    assert not (Path.cwd() / "INJECTED").exists() and not (folder / "INJECTED").exists()
+    manifest["splits"]["train"]["shards"][0]["name"] = "../../etc/passwd"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataFormatError):
+        resolve_shards(f"file://{folder}/{{name}}")
+    with pytest.raises(DataFormatError):  # a local folder's manifest is checked too
+        resolve_shards(folder)
+    # a local folder ignores files that are not shard names
+    shutil.copy(shards / "manifest.json", folder / "manifest.json")
+    (folder / "train-0001; rm x.tar").write_bytes(b"")
+    assert all(
+        schema.SHARD_NAME.fullmatch(Path(u).name) for u in resolve_shards(folder).urls("train")
+    )

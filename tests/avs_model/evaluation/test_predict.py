@@ -14,28 +14,9 @@ import torch
 from PIL import Image
 
 from avs_model.evaluation.predict import audio_examples, frame_times, predict
-from avs_model.modeling.build import build_model
-from avs_model.runtime.checkpoint import Checkpoint, save_checkpoint
-from avs_model.runtime.train_config import resolve_model_config
 from avs_synth.audio.logmel import waveform_to_examples
-from tests.support.train_support import tiny_config
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs FFmpeg")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    config = tiny_config()
-    model_config = resolve_model_config(config)
-    ckpt = Checkpoint(
-        model=build_model(model_config).state_dict(),
-        step=0,
-        epoch=0,
-        train_config=config.to_dict(),
-        model_config=model_config.to_dict(),
-    )
-    return save_checkpoint(ckpt, tmp_path_factory.mktemp("ckpt") / "model.pt")
 
 
 def _tone(seconds: float, freq: float = 440.0) -> np.ndarray:

@@ -146,6 +146,7 @@ def tiny_on_vit(name: str) -> AuTRConfig:
     config.backbone = BackboneConfig(
         name=name, timm_kwargs=SMALL[name][0], pyramid_channels=24, channels_last=False
     )
+    config.random_init = True  # the frozen ViT runs on random weights: a test
     return config
 
 

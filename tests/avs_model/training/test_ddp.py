@@ -119,3 +119,52 @@ def test_two_gloo_ranks_match_one_process_on_the_joined_batch(tmp_path: Path) ->
             moved += 1
             largest = max(largest, float((value - initial[name]).abs().max()))
     assert moved > 50 and largest > 1.5e-3  # the two steps really moved the parameters
+
+
+def _nan_worker(rank: int, port: int, out: Path) -> None:
+    """Two ranks, one of which sees a non-finite loss at step 0: both must skip that step."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE="2",
+        LOCAL_RANK=str(rank),
+        OMP_NUM_THREADS="1",
+    )
+    torch.set_num_threads(1)
+    context = init_distributed("cpu", timeout_s=60)  # a rank left waiting fails, not hangs
+    torch.manual_seed(0)
+    config = preset("autr_tiny")
+    model = wrap_model(build_model(config), context)
+    criterion = build_criterion(config.loss)
+    optimizer = build_optimizer(model, OptimConfig(lr=1e-3))
+    precision = resolve_precision("fp32", context.device)
+    scaler = precision.grad_scaler()
+    skipped = []
+    for step in range(STEPS):
+        batch = _batch(step, _rank_slice(rank))
+        if step == 0 and rank == 1:
+            batch.audio[:] = float("nan")
+        values = train_step(
+            model=model,
+            criterion=criterion,
+            batch=batch,
+            optimizer=optimizer,
+            scaler=scaler,
+            precision=precision,
+            device=context.device,
+            context=context,
+        )
+        skipped.append(values["skipped"])
+    state = {k: v.detach().clone() for k, v in unwrap(model).state_dict().items()}
+    torch.save({"skipped": skipped, "state": state}, out / f"nan{rank}.pt")
+    shutdown(context)
+
+
+def test_a_non_finite_loss_on_one_rank_skips_the_step_on_every_rank(tmp_path: Path) -> None:
+    mp.spawn(_nan_worker, args=(_free_port(), tmp_path), nprocs=2, join=True)
+    rank0 = torch.load(tmp_path / "nan0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "nan1.pt", weights_only=True)
+    assert rank0["skipped"] == rank1["skipped"] == [1.0, 0.0]
+    for name, value in rank0["state"].items():
+        assert torch.equal(value, rank1["state"][name]), name

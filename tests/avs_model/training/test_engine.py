@@ -16,6 +16,7 @@ from avs_model.modeling.build import build_model
 from avs_model.modeling.config import preset
 from avs_model.modeling.criterion import build_criterion
 from avs_model.runtime.amp import resolve_precision
+from avs_model.runtime.distributed import DistributedContext
 from avs_model.runtime.train_config import (
     OptimConfig,
     TrainConfig,
@@ -23,7 +24,18 @@ from avs_model.runtime.train_config import (
     recipe_path,
     resolve_model_config,
 )
-from avs_model.training.engine import build_optimizer, build_scheduler, train_step
+from avs_model.training.engine import (
+    FitSettings,
+    TrainingError,
+    TrainState,
+    TrainWindow,
+    build_optimizer,
+    build_scheduler,
+    fit,
+    make_state_checkpoint,
+    train_step,
+)
+from avs_model.training.run_log import RunLog, read_metrics
 
 CPU = torch.device("cpu")
 FP32 = resolve_precision("fp32", CPU)
@@ -190,7 +202,8 @@ def test_train_config_files_and_updates(tmp_path: Path) -> None:
     )
     assert changed.optim.lr == 3e-5 and changed.avsbench.categories == ("dog_barking",)
     assert resolve_model_config(changed).decoder.num_queries == 3
-    with pytest.raises(KeyError, match="optim.lrr"):
+    # a ValueError with the closest field, not a KeyError (the CLI shows the message as it is)
+    with pytest.raises(ValueError, match=r"'optim.lrr' \(did you mean 'optim.lr'\?\)"):
         config.with_updates(**{"optim.lrr": 1.0})
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: {lr: 1e-4, momentum: 0.9}\n")
@@ -248,3 +261,101 @@ def test_bf16_autocast_steps_on_gpu() -> None:
         for _ in range(6)
     ]
     assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+
+
+def _fit_on(batches: list[FrameBatch], tmp_path: Path, *, total: int, max_skipped: int = 100):
+    torch.manual_seed(0)
+    config = preset("autr_tiny")
+    model = build_model(config)
+    criterion = build_criterion(config.loss)
+    optimizer = build_optimizer(model, OptimConfig())
+    settings = FitSettings(
+        total_steps=total,
+        steps_per_epoch=total,
+        log_every=2,
+        checkpoint_every=1000,
+        eval_every=None,
+        select_metric="M_J",
+        clip_grad_norm=1.0,
+        max_skipped_in_a_row=max_skipped,
+    )
+
+    def checkpoint(state, metrics):
+        return make_state_checkpoint(
+            model=model,
+            optimizer=optimizer,
+            scaler=FP32.grad_scaler(),
+            scheduler=build_scheduler(optimizer, OptimConfig(), total_steps=total),
+            state=state,
+            steps_per_epoch=total,
+            train_config={},
+            model_config={},
+            data={},
+            weights={},
+            metrics=metrics,
+        )
+
+    with RunLog(out_dir=tmp_path, tensorboard=False) as run_log:
+        return fit(
+            model=model,
+            criterion=criterion,
+            optimizer=optimizer,
+            scheduler=build_scheduler(optimizer, OptimConfig(), total_steps=total),
+            scaler=FP32.grad_scaler(),
+            precision=FP32,
+            context=DistributedContext(rank=0, world_size=1, local_rank=0, device=CPU),
+            settings=settings,
+            state=TrainState(),
+            train_batches=lambda epoch, start: batches[start:],
+            validate=None,
+            make_checkpoint=checkpoint,
+            out_dir=tmp_path,
+            run_log=run_log,
+        )
+
+
+def _nan_batch() -> FrameBatch:
+    batch = _batch()
+    batch.audio[:] = float("nan")
+    return batch
+
+
+def test_a_window_of_only_non_finite_losses_is_logged_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    batches = [_nan_batch(), _nan_batch(), _batch(), _nan_batch()]
+    with caplog.at_level("INFO"):
+        state = _fit_on(batches, tmp_path, total=4)
+    assert state.step == 4
+    logged = {
+        (int(r["step"]), r["metric"]): float(r["value"])
+        for r in read_metrics(tmp_path / "metrics.csv")
+    }
+    assert logged[2, "skipped"] == 1.0 and math.isnan(logged[2, "loss"])  # no finite loss
+    assert logged[4, "skipped"] == 0.5 and math.isfinite(logged[4, "loss"])  # one of two
+    # stderr is not a terminal here: plain, unwrapped lines with the step, losses, lr and ETA
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train step")]
+    assert [line.split(" (")[0] for line in lines] == ["train step 2/4", "train step 4/4"]
+    assert "loss nan" in lines[0] and "lr 0.0001" in lines[0] and "ETA " in lines[0]
+    assert "loss_dice" in lines[1] and "frames/s" in lines[1]
+
+
+def test_a_run_whose_loss_stays_non_finite_stops_with_an_error(tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="not finite for 3 steps in a row"):
+        _fit_on([_nan_batch()] * 5, tmp_path, total=5, max_skipped=3)
+
+
+def test_train_window_means_over_finite_values_only() -> None:
+    window = TrainWindow(["loss", "skipped"])
+    window.add({"loss": float("nan"), "skipped": 1.0}, 4)
+    window.add({"loss": 2.0, "skipped": 0.0}, 4)
+    means = window.means(DistributedContext(rank=0, world_size=1, local_rank=0, device=CPU))
+    assert means["loss"] == 2.0 and means["skipped"] == 0.5 and means["frames_per_s"] > 0
+
+
+def test_old_metric_names_are_still_read() -> None:
+    old = TrainConfig.from_dict({"eval": {"select_metric": "fmeasure_per_frame"}})
+    assert old.eval.select_metric == "M_F_per_frame"
+    assert TrainConfig.from_dict({"eval": {"select_metric": "miou"}}).eval.select_metric == "M_J"
+    with pytest.raises(ValueError, match="select_metric must be one of"):
+        TrainConfig.from_dict({"eval": {"select_metric": "accuracy"}})

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from avs_synth.building.config import BuildConfig, RunOptions
-from avs_synth.building.inspect_shards import describe, find_shards, inspect_shards
+from avs_synth.building.inspect_shards import (
+    ShardReadError,
+    describe,
+    find_shards,
+    inspect_shards,
+    iter_triplets,
+    write_inspect_page,
+)
 from avs_synth.building.plan import make_plan
 from avs_synth.building.run import execute_plan
 from avs_synth.building.splits import SplitFractions
+from avs_synth_cli.synth import app as synth_app
+from tests.support.browser import check_page
 from tests.support.build_support import MATCHES, make_world
 
 CONFIG = BuildConfig(fractions=SplitFractions(train=0.5, val=0.25, test=0.25), shard_size=5)
+"""Shards of 5 triplets: train, val and test each span several shards."""
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +115,123 @@ def test_fiftyone_loads_the_triplets(out, tmp_path):
     )
     assert len(list((tmp_path / "files").glob("*.jpg"))) == 5
     assert len(list((tmp_path / "files").glob("*.flac"))) == 5
+
+
+def test_the_page_shows_each_split_with_provenance_in_a_real_browser(out, tmp_path) -> None:
+    report = write_inspect_page([out], tmp_path / "page", per_split=3)
+    assert report.per_split == {"train": 3, "val": 3, "test": 3} and report.problems == []
+    text = report.index.read_text()
+    assert text.count('<figure class="card"') == 9
+    first = next(iter_triplets(sorted(out.glob("val-*.tar"))))[1].meta
+    assert f"{first.source} image {first.image_id} ({first.image_file})" in text
+    assert f"VGGSound {first.audio.vggsound_id} (test)" in text
+    youtube = first.audio.start_seconds + int(first.audio.window_start_s)
+    assert f"watch?v={first.audio.youtube_id}&amp;t={youtube}s" in text
+    assert "CC BY 2.0" in text  # the licence, where the source gives one
+    pick_val_dogs = (
+        "(() => { const pick = (f, v) => { const s = document.querySelector("
+        "`select[data-filter=${f}]`); s.value = v; s.dispatchEvent(new Event('change')); };"
+        " pick('split', 'val'); pick('category', 'dog barking');"
+        " return Array.from(document.querySelectorAll('.card:not([hidden])'))"
+        ".map((c) => [c.dataset.split, c.dataset.category]); })()"
+    )
+    check = check_page(
+        report.index,
+        tmp_path / "inspect.png",
+        expressions=(pick_val_dogs,),
+        profile=tmp_path / "profile",
+    )
+    assert (check.images, check.audio) == (18, 9)  # each picture with and without its mask
+    assert check.broken_images == [] and check.broken_audio == [] and check.errors == []
+    assert check.durations == [1.0] * 9
+    shown = check.results[0]
+    assert shown and all(card == ["val", "dog barking"] for card in shown)
+
+
+def _damaged_copies(out, folder):
+    """The build's shards with one truncated, one garbage, one whose sample does not decode."""
+    folder.mkdir()
+    for shard in out.glob("*.tar"):
+        shutil.copy(shard, folder / shard.name)
+    train = sorted(folder.glob("train-*.tar"))
+    data = train[0].read_bytes()
+    train[0].write_bytes(data[: len(data) // 2])
+    train[1].write_bytes(b"this is not a tar file" * 40)
+    with tarfile.open(train[2]) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(train[2], "w") as tar:
+        for member, content in members:
+            if member.name.endswith(".json") and member.name == members[3][0].name:
+                content = b"{not json"
+                member.size = len(content)
+            tar.addfile(member, io.BytesIO(content))
+    return train
+
+
+def test_damaged_shards_are_named_and_skipped(out, tmp_path) -> None:
+    train = _damaged_copies(out, tmp_path / "damaged")
+    found = inspect_shards([tmp_path / "damaged"], num_samples=100)
+    assert len(found.problems) == 3, found.problems
+    truncated, garbage, undecodable = found.problems
+    assert truncated.startswith(f"{train[0]}") and "truncated" in truncated
+    assert garbage.startswith(f"{train[1]}: unreadable tar")
+    assert undecodable.startswith(f"{train[2]}[") and "does not decode" in undecodable
+    assert found.samples  # the readable samples are still shown
+    with pytest.raises(ShardReadError, match="unreadable tar"):
+        list(iter_triplets([train[1]]))
+
+    result = CliRunner().invoke(
+        synth_app, ["inspect", str(tmp_path / "damaged"), "--samples", "100"]
+    )
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert f"unreadable: {train[1]}: unreadable tar" in result.output
+    assert "error: 3 unreadable shards or samples (listed above)" in result.output
+
+    report = write_inspect_page([tmp_path / "damaged"], tmp_path / "page", per_split=100)
+    assert len(report.problems) == 3 and report.per_split["val"] > 0
+
+
+def test_inspect_html_from_the_command_line(out, tmp_path) -> None:
+    result = CliRunner().invoke(
+        synth_app, ["inspect", str(out), "--samples", "2", "--html", str(tmp_path / "page")]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"wrote {tmp_path / 'page' / 'index.html'} (train 2, val 2, test 2 triplets)" in (
+        result.output
+    )
+    assert result.output.count("\n- ") == 2  # the text summary shows --samples triplets
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "index.html").write_text("my page")
+    result = CliRunner().invoke(synth_app, ["inspect", str(out), "--html", str(tmp_path / "mine")])
+    assert result.exit_code == 1 and "not written by avs-synth" in result.output
+    assert (tmp_path / "mine" / "index.html").read_text() == "my page"
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=4096))
+def test_any_bytes_as_a_shard_are_reported_never_raised(tmp_path, data) -> None:
+    shard = tmp_path / "train-000000.tar"
+    shard.write_bytes(data)
+    problems: list[str] = []
+    samples = list(iter_triplets([shard], problems=problems))
+    assert samples == [] and len(problems) == 1 and problems[0].startswith(str(shard))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(fraction=st.floats(min_value=0.0, max_value=1.0))
+def test_a_shard_cut_anywhere_is_reported_or_whole(out, tmp_path, fraction) -> None:
+    original = out / "val-000000.tar"
+    whole = [t.key for _, t in iter_triplets([original])]
+    data = original.read_bytes()
+    shard = tmp_path / "val-000000.tar"
+    shard.write_bytes(data[: int(fraction * len(data))])
+    problems: list[str] = []
+    keys = [t.key for _, t in iter_triplets([shard], problems=problems)]
+    assert keys == whole[: len(keys)]  # what is read is right
+    assert problems or keys == whole  # and a cut never passes for a complete shard

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avs_synth.matching.review import collect_examples
+from avs_synth.matching.examples import collect_examples
 from avs_synth.matching.review_fiftyone import TAG_NOTE, decisions_from_tags, review_dataset_name
 from avs_synth.matching.table import MatchRow, read_matches, write_matches
 from avs_synth.records import ImageRecord, Instance, PolygonSegmentation

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
+
 import pytest
 
 from avs_synth.errors import DataFormatError
@@ -14,6 +19,7 @@ from avs_synth.matching.table import (
     merge_candidates,
     read_matches,
     update_match_table,
+    update_matches,
     write_matches,
 )
 from avs_synth.records import Category
@@ -189,3 +195,87 @@ def test_counts_and_accepted_rows() -> None:
     assert counts["openimages"]["pending"] == 1
     assert counts["coco"]["candidates"] == 0
     assert accepted_rows(rows) == rows[:1]
+
+
+# --- concurrent changes: nothing written by another tool is lost ---------------------------------
+
+
+def test_update_matches_changes_the_file_as_it_is_now(tmp_path) -> None:
+    path = tmp_path / "matches.csv"
+    write_matches(path, [row("1", "a"), row("2", "b")])
+    write_matches(path, [*read_matches(path), row("3", "hand", method="by hand")])  # another tool
+
+    def accept_b(rows):
+        return [
+            r if r.visual_name != "b" else MatchRow(**{**r.__dict__, "decision": "accepted"})
+            for r in rows
+        ]
+
+    rows = update_matches(path, accept_b)
+    assert {r.visual_name: r.decision for r in read_matches(path)} == {
+        "a": "pending",
+        "b": "accepted",
+        "hand": "pending",
+    }
+    assert rows == read_matches(path)
+    assert update_matches(path, lambda rows: None) == rows  # no change, no write
+
+
+def test_update_matches_recomputes_when_an_unlocked_editor_saves_meanwhile(tmp_path) -> None:
+    path = tmp_path / "matches.csv"
+    write_matches(path, [row("1", "a")])
+    calls = []
+
+    def change(rows):
+        calls.append([r.visual_name for r in rows])
+        if len(calls) == 1:  # a text editor saves while this change is computed
+            write_matches(path, [*rows, row("2", "edited")])
+        return [MatchRow(**{**r.__dict__, "note": "mine"}) for r in rows]
+
+    update_matches(path, change)
+    assert calls == [["a"], ["a", "edited"]]
+    assert {r.visual_name: r.note for r in read_matches(path)} == {"a": "mine", "edited": "mine"}
+
+
+def test_writes_keep_the_file_mode(tmp_path) -> None:
+    path = tmp_path / "matches.csv"
+    write_matches(path, [row("1", "a")])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not the temp file's 0600
+    for mode in (0o644, 0o664, 0o640):
+        path.chmod(mode)
+        update_matches(
+            path, lambda rows, m=mode: [MatchRow(**{**r.__dict__, "note": oct(m)}) for r in rows]
+        )
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+        assert read_matches(path)[0].note == oct(mode)
+
+
+def test_concurrent_processes_lose_no_update(tmp_path) -> None:
+    path = tmp_path / "matches.csv"
+    write_matches(path, [row(str(i), f"c{i}") for i in range(2)])
+    code = (
+        "import sys\n"
+        "from dataclasses import replace\n"
+        "from avs_synth.matching.table import update_matches\n"
+        "path, vid = sys.argv[1], sys.argv[2]\n"
+        "for n in range(25):\n"
+        "    def change(rows, n=n):\n"
+        "        return [replace(r, note=r.note + f'{vid}.') if r.visual_id == vid else r\n"
+        "                for r in rows]\n"
+        "    update_matches(path, change)\n"
+    )
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(path), vid]) for vid in ("0", "1")]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0]
+    notes = {r.visual_id: r.note for r in read_matches(path)}
+    assert notes == {"0": "0." * 25, "1": "1." * 25}
+
+
+def test_update_match_table_keeps_a_row_added_by_hand_meanwhile(tmp_path) -> None:
+    path = tmp_path / "matches.csv"
+    update_match_table(path, [candidate()])
+    hand = row("9", "gong", "gong", decision="accepted", note="mine", score=None, method="hand")
+    write_matches(path, [*read_matches(path), hand])
+    update_match_table(path, [candidate()])
+    assert hand in read_matches(path)
