@@ -176,15 +176,15 @@ class ViTBackbone(nn.Module):
                 network, pretrained_path, model_name=name, filter_model=network
             )
         config = getattr(network, "pretrained_cfg", None) or {}
-        if tuple(config.get("mean", IMAGENET_DEFAULT_MEAN)) != IMAGENET_DEFAULT_MEAN or tuple(
-            config.get("std", IMAGENET_DEFAULT_STD)
-        ) != tuple(IMAGENET_DEFAULT_STD):
+        mean = tuple(config.get("mean", IMAGENET_DEFAULT_MEAN))
+        std = tuple(config.get("std", IMAGENET_DEFAULT_STD))
+        if (mean, std) != (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD):
             logger.warning(
                 "%s was trained on pictures normalised with mean %s / std %s; AuTR's inputs use "
                 "ImageNet's %s / %s",
                 name,
-                config.get("mean"),
-                config.get("std"),
+                mean,
+                std,
                 IMAGENET_DEFAULT_MEAN,
                 IMAGENET_DEFAULT_STD,
             )

@@ -3,6 +3,8 @@ freezing, weight files, and AuTR built on them. The ViTs are timm's, cut to two 
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import timm
 import torch
@@ -57,6 +59,15 @@ def test_frozen_vit_trains_only_the_pyramid():
     assert unfrozen.body.training
     sum(m.square().mean() for m in unfrozen(torch.randn(1, 3, 56, 56))).backward()
     assert unfrozen.body.model.blocks[0].attn.qkv.weight.grad is not None
+
+
+def test_a_vit_trained_on_other_normalisation_is_flagged(caplog):
+    with caplog.at_level(logging.WARNING):
+        small_vit("vit_small_patch14_dinov2")
+    assert "normalised with mean" not in caplog.text  # DINOv2: ImageNet's mean / std
+    with caplog.at_level(logging.WARNING):
+        small_vit("eva02_tiny_patch14_224")  # EVA-02: CLIP's
+    assert "eva02_tiny_patch14_224 was trained on pictures normalised with mean" in caplog.text
 
 
 def test_sides_must_be_multiples_of_the_patch():
