@@ -15,6 +15,7 @@ import torch
 
 from avs_model.modeling.build import build_model
 from avs_model.modeling.config import preset
+from avs_model.runtime.train_config import TrainConfig
 
 
 def inputs(n: int = 2):
@@ -54,3 +55,14 @@ def test_triton_kernel_inside_the_compiled_model_trains_like_the_reference():
             torch.testing.assert_close(q.grad, p.grad, atol=1e-9, rtol=1e-7, msg=name)
     offsets = fused.encoder.layers[0].self_attn.sampling_offsets.weight.grad
     assert offsets is not None and offsets.abs().max() > 0  # gradients reach the locations
+
+
+def test_train_config_compile_settings():
+    config = TrainConfig.from_dict(
+        {"compile": True, "compile_mode": "reduce-overhead", "compile_dynamic": False}
+    )
+    assert (config.compile_mode, config.compile_dynamic) == ("reduce-overhead", False)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert TrainConfig().compile_mode == "default" and TrainConfig().compile_dynamic is None
+    with pytest.raises(ValueError, match="compile_mode must be one of"):
+        TrainConfig.from_dict({"compile_mode": "turbo"})
