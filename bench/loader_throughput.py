@@ -12,6 +12,10 @@ CPU-second of the process (the worker's own cost, which other load on a shared m
 change); then the same through a DataLoader with ``--workers`` processes. Part 2 (CUDA only)
 trains AuTR-R50 for a few dozen steps on batches from the loader and on one batch kept on the
 GPU, and prints the ratio (target: the loader keeps >= 90 % of the in-memory frames/s).
+
+    python bench/loader_throughput.py --compare-only        # part 2 alone (bench/gpu_check.py)
+    python bench/loader_throughput.py --compare-only --device cpu --preset autr_tiny \
+        --corpus-size tiny --steps 2 --batch-size 2 --compare-workers 0 --size 64   # smoke
 """
 
 from __future__ import annotations
@@ -30,14 +34,14 @@ from avs_model.data.augment import AugmentConfig, ResizeConfig
 from avs_model.data.stream import make_loader, resolve_shards, train_pipeline
 
 
-def _make_shards(root: Path) -> Path:
+def _make_shards(root: Path, corpus_size: str = "small") -> Path:
     from avs_synth.building.config import BuildConfig, RunOptions
     from avs_synth.building.inputs import corpus_inputs
     from avs_synth.building.run import build_dataset
     from avs_synth.sample_corpus.writer import write_sample_corpus
 
     corpus = root / "corpus"
-    write_sample_corpus(corpus, size="small", mp4=False)
+    write_sample_corpus(corpus, size=corpus_size, mp4=False)
     config = BuildConfig(
         max_per_picture=0, negative_ratio=0.25, shard_size=50, bank_clips_per_shard=20
     )
@@ -76,8 +80,17 @@ def samples_per_second(
     return count / (time.perf_counter() - start), count / (time.process_time() - cpu)
 
 
-def gpu_comparison(shards, *, steps: int = 40, batch_size: int = 8, workers: int = 8) -> None:
-    """Train frames/s with the real loader vs one in-memory batch (CUDA)."""
+def gpu_comparison(
+    shards,
+    *,
+    steps: int = 40,
+    batch_size: int = 8,
+    workers: int = 8,
+    device: str = "cuda",
+    preset_name: str = "autr_r50",
+    size: int = 224,
+) -> None:
+    """Train frames/s with the real loader vs one in-memory batch (CUDA; CPU: a smoke check)."""
     from avs_model.modeling.build import build_model
     from avs_model.modeling.config import preset
     from avs_model.modeling.criterion import build_criterion
@@ -85,19 +98,23 @@ def gpu_comparison(shards, *, steps: int = 40, batch_size: int = 8, workers: int
     from avs_model.runtime.train_config import OptimConfig
     from avs_model.training.engine import build_optimizer, train_step
 
-    device = torch.device("cuda")
-    config = preset("autr_r50")
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    config = preset(preset_name)
+    config.random_init = True  # the speed does not depend on the weights
     model = build_model(config).to(device)
     criterion = build_criterion(config.loss).to(device)
     optimizer = build_optimizer(model, OptimConfig())
     precision = resolve_precision("auto", device)
     scaler = precision.grad_scaler()
-    resize = ResizeConfig(size=224)
+    resize = ResizeConfig(size=size)
+
+    warmup = min(5, steps - 1)
 
     def run(batches) -> float:
-        """Frames/s over the steps after 5 warm-up steps, waiting for data included."""
+        """Frames/s over the steps after the warm-up steps, waiting for data included."""
         iterator = iter(batches)
-        for _ in range(5):
+        for _ in range(warmup):
             train_step(
                 model=model,
                 criterion=criterion,
@@ -108,7 +125,8 @@ def gpu_comparison(shards, *, steps: int = 40, batch_size: int = 8, workers: int
                 device=device,
                 clip_grad_norm=0.1,
             )
-        torch.cuda.synchronize()
+        if cuda:
+            torch.cuda.synchronize()
         start, frames = time.perf_counter(), 0
         for batch in iterator:
             train_step(
@@ -122,17 +140,19 @@ def gpu_comparison(shards, *, steps: int = 40, batch_size: int = 8, workers: int
                 clip_grad_norm=0.1,
             )
             frames += len(batch)
-        torch.cuda.synchronize()
+        if cuda:
+            torch.cuda.synchronize()
         return frames / (time.perf_counter() - start)
 
     loader = make_loader(
-        _stream(shards, resize, batch_size, steps + 10), num_workers=workers, pin_memory=True
+        _stream(shards, resize, batch_size, steps + 10), num_workers=workers, pin_memory=cuda
     )
     fixed = next(iter(loader)).to(device)
     in_memory = run([fixed] * steps)
     streamed = run(islice(loader, steps))
     print(
-        f"GPU train frames/s (AuTR-R50, bf16, batch {batch_size}): in-memory {in_memory:.1f}, "
+        f"{device.type.upper()} train frames/s ({preset_name}, {precision.name}, batch "
+        f"{batch_size}, {size} px): in-memory {in_memory:.1f}, "
         f"real loader with {workers} workers {streamed:.1f} -> "
         f"{100 * streamed / in_memory:.1f} % of in-memory"
     )
@@ -144,11 +164,23 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=600)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--compare-only", action="store_true", help="only part 2: loader vs in-memory training"
+    )
+    parser.add_argument("--device", default="cuda", help="part 2's device (cpu: a smoke check)")
+    parser.add_argument("--preset", default="autr_r50", help="part 2's model")
+    parser.add_argument("--steps", type=int, default=40, help="part 2's timed steps")
+    parser.add_argument("--batch-size", type=int, default=8, help="part 2's samples per step")
+    parser.add_argument("--size", type=int, default=224, help="part 2's picture side")
+    parser.add_argument("--compare-workers", type=int, default=8, help="part 2's loader workers")
+    parser.add_argument(
+        "--corpus-size", default="small", help="sample corpus built when --shards is not given"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        location = args.shards or _make_shards(Path(tmp))
+        location = args.shards or _make_shards(Path(tmp), args.corpus_size)
         shards = resolve_shards(location)
         print(
             f"shards: {location} ({shards.num_samples('train')} train samples, "
@@ -158,6 +190,17 @@ def main() -> None:
             "square 224 (AVSBench)": ResizeConfig(size=224),
             "keep-aspect 640 (pre-training)": ResizeConfig(mode="keep_aspect", size=640),
         }
+        compare = {
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "workers": args.compare_workers,
+            "device": args.device,
+            "preset_name": args.preset,
+            "size": args.size,
+        }
+        if args.compare_only:
+            gpu_comparison(shards, **compare)
+            return
         for name, resize in settings.items():
             runs = [
                 samples_per_second(shards, resize, samples=args.samples, workers=0)
@@ -175,7 +218,7 @@ def main() -> None:
                 )
                 print(f"{name}: {total:.1f} samples/s with {args.workers} DataLoader workers")
         if torch.cuda.is_available():
-            gpu_comparison(shards)
+            gpu_comparison(shards, **compare)
         else:
             print("GPU comparison skipped: no CUDA device on this machine")
 

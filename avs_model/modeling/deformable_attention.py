@@ -1,18 +1,31 @@
-"""Multi-scale deformable attention (Deformable DETR) in plain PyTorch.
+"""Multi-scale deformable attention (Deformable DETR): the module and its plain-PyTorch core.
 
-The sampling is ``F.grid_sample`` (bilinear, zero padding, ``align_corners=False``), so it runs on
-any device without a compiled extension and equals Deformable DETR's CUDA kernel: a normalised
-location (x, y) in [0, 1] samples pixel coordinates (x·W − 0.5, y·H − 0.5).
+The reference core, :func:`multi_scale_deformable_attention`, samples with ``F.grid_sample``
+(bilinear, zero padding, ``align_corners=False``), so it runs on any device without a compiled
+extension and equals Deformable DETR's CUDA kernel: a normalised location (x, y) in [0, 1] samples
+pixel coordinates (x·W − 0.5, y·H − 0.5). It is the CPU path.
+
+On CUDA the module runs the fused Triton kernel of
+:mod:`avs_model.modeling.triton_deformable_attention` instead (``kernel="auto"``, the default),
+which computes the same thing without materialising the samples; ``kernel="pytorch"`` /
+``"triton"`` force one or the other.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
+
+KERNELS = ("auto", "triton", "pytorch")
 
 
 def multi_scale_deformable_attention(
@@ -61,30 +74,91 @@ def multi_scale_deformable_attention(
     return out.view(n, m * dh, lq).transpose(1, 2)  # [N, Lq, M·Dh]
 
 
+_TRITON_USABLE: dict[torch.device, bool] = {}
+
+
+def triton_usable(device: torch.device) -> bool:
+    """True when the Triton kernel can run on ``device``: a CUDA device of compute capability
+    7.0 or more, and the kernel module imports (else a warning, once, and False).
+
+    Cached per device. Written so that ``torch.compile`` traces it without a graph break
+    (``get_device_properties`` is constant-folded).
+    """
+    if device in _TRITON_USABLE:
+        return _TRITON_USABLE[device]
+    usable = (
+        device.type == "cuda"
+        and importlib.util.find_spec("triton") is not None
+        and torch.cuda.get_device_properties(device).major >= 7
+    )
+    if usable:
+        try:
+            import avs_model.modeling.triton_deformable_attention  # noqa: F401
+        except Exception as error:  # a Triton that does not match this torch, a missing compiler
+            logger.warning("Triton deformable attention unavailable (%s): using PyTorch", error)
+            usable = False
+    _TRITON_USABLE[device] = usable
+    return usable
+
+
+def level_tensors(
+    spatial_shapes: Sequence[tuple[int, int]], device: torch.device | str
+) -> tuple[Tensor, Tensor]:
+    """``(shapes int32 [L, 2] (H_l, W_l), level starts int32 [L])`` on ``device``: the levels as
+    the Triton kernel takes them."""
+    starts, total = [], 0
+    for h, w in spatial_shapes:
+        starts.append(total)
+        total += h * w
+    if total >= 2**31:
+        raise ValueError(f"{total} tokens per frame do not fit the kernel's int32 indices")
+    shapes = torch.tensor(list(spatial_shapes), dtype=torch.int32, device=device)
+    return shapes, torch.tensor(starts, dtype=torch.int32, device=device)
+
+
+class _Levels(NamedTuple):
+    """Per-shapes constants on one device (see ``MultiScaleDeformableAttention._levels``)."""
+
+    normaliser: Tensor  # float32 [L, 2], (W_l, H_l)
+    shapes: Tensor  # int32 [L, 2], (H_l, W_l), for the Triton kernel
+    starts: Tensor  # int32 [L], first token of each level, for the Triton kernel
+
+
 class MultiScaleDeformableAttention(nn.Module):
     """Deformable DETR's ``MSDeformAttn``: every query attends to P points per head and level."""
 
     def __init__(
-        self, *, d_model: int = 256, num_levels: int = 3, num_heads: int = 8, num_points: int = 4
+        self,
+        *,
+        d_model: int = 256,
+        num_levels: int = 3,
+        num_heads: int = 8,
+        num_points: int = 4,
+        kernel: str = "auto",
     ) -> None:
         """Args:
         d_model: token width (divisible by ``num_heads``).
         num_levels: feature levels L.
         num_heads: attention heads M.
         num_points: sampling points P per head and level.
+        kernel: the sampling core: ``auto`` (Triton on CUDA when usable, else PyTorch),
+            ``triton`` (always; on the CPU only under ``TRITON_INTERPRET=1``) or ``pytorch``.
         """
         super().__init__()
         if d_model % num_heads:
             raise ValueError(f"d_model {d_model} is not divisible by num_heads {num_heads}")
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown deformable attention kernel {kernel!r}; choose {KERNELS}")
         self.d_model = d_model
         self.num_levels = num_levels
         self.num_heads = num_heads
         self.num_points = num_points
+        self.kernel = kernel
         self.sampling_offsets = nn.Linear(d_model, num_heads * num_levels * num_points * 2)
         self.attention_weights = nn.Linear(d_model, num_heads * num_levels * num_points)
         self.value_proj = nn.Linear(d_model, d_model)
         self.output_proj = nn.Linear(d_model, d_model)
-        self._normalisers: dict[tuple, Tensor] = {}
+        self._level_cache: dict[tuple, _Levels] = {}
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -107,21 +181,29 @@ class MultiScaleDeformableAttention(nn.Module):
         nn.init.xavier_uniform_(self.output_proj.weight)
         nn.init.constant_(self.output_proj.bias, 0.0)
 
-    def _normaliser(self, spatial_shapes: Sequence[tuple[int, int]], device) -> Tensor:
-        """(W_l, H_l) per level [L, 2], to turn pixel offsets into normalised ones.
+    def _levels(self, spatial_shapes: Sequence[tuple[int, int]], device) -> _Levels:
+        """The normaliser (W_l, H_l) that turns pixel offsets into normalised ones, and the
+        level tensors of the Triton kernel.
 
-        Cached per shapes and device: building it from Python numbers is a host-to-device copy,
+        Cached per shapes and device: building them from Python numbers is a host-to-device copy,
         which would stall the CUDA stream on every call.
         """
         key = (tuple(spatial_shapes), str(device))
-        if key not in self._normalisers:
-            if len(self._normalisers) >= 64:  # many input sizes: start over
-                self._normalisers.clear()
+        if key not in self._level_cache:
+            if len(self._level_cache) >= 64:  # many input sizes: start over
+                self._level_cache.clear()
             with torch.inference_mode(False):  # also saved for backward in later training
-                self._normalisers[key] = torch.tensor(
+                normaliser = torch.tensor(
                     [[w, h] for h, w in spatial_shapes], dtype=torch.float32, device=device
                 )
-        return self._normalisers[key]
+                self._level_cache[key] = _Levels(normaliser, *level_tensors(spatial_shapes, device))
+        return self._level_cache[key]
+
+    def uses_triton(self, device: torch.device) -> bool:
+        """Whether the sampling core runs the Triton kernel for inputs on ``device``."""
+        if self.kernel == "auto":
+            return triton_usable(device)
+        return self.kernel == "triton"
 
     def sampling(
         self, query: Tensor, reference_points: Tensor, spatial_shapes: Sequence[tuple[int, int]]
@@ -132,7 +214,7 @@ class MultiScaleDeformableAttention(nn.Module):
         offsets = self.sampling_offsets(query).view(n, lq, m, num_levels, p, 2)
         weights = self.attention_weights(query).view(n, lq, m, num_levels * p)
         weights = weights.softmax(-1).view(n, lq, m, num_levels, p)
-        normaliser = self._normaliser(spatial_shapes, query.device)  # [L, 2]
+        normaliser = self._levels(spatial_shapes, query.device).normaliser  # [L, 2]
         locations = (
             reference_points[:, :, None, :, None, :]
             + offsets / normaliser[None, None, None, :, None, :]
@@ -162,5 +244,15 @@ class MultiScaleDeformableAttention(nn.Module):
             raise ValueError(f"spatial shapes {list(spatial_shapes)} do not add up to {s} tokens")
         value = self.value_proj(value).view(n, s, self.num_heads, self.d_model // self.num_heads)
         locations, weights = self.sampling(query, reference_points, spatial_shapes)
-        out = multi_scale_deformable_attention(value, spatial_shapes, locations, weights)
+        if self.uses_triton(value.device):
+            from avs_model.modeling.triton_deformable_attention import (
+                triton_multi_scale_deformable_attention,
+            )
+
+            levels = self._levels(spatial_shapes, value.device)
+            out = triton_multi_scale_deformable_attention(
+                value, levels.shapes, levels.starts, locations, weights
+            )
+        else:
+            out = multi_scale_deformable_attention(value, spatial_shapes, locations, weights)
         return self.output_proj(out)

@@ -29,6 +29,7 @@ class DeformableEncoderLayer(nn.Module):
         num_levels: int = 3,
         num_heads: int = 8,
         num_points: int = 4,
+        kernel: str = "auto",
     ) -> None:
         """Args:
         d_model: token width.
@@ -37,10 +38,15 @@ class DeformableEncoderLayer(nn.Module):
         num_levels: feature levels.
         num_heads: attention heads.
         num_points: sampling points per head and level.
+        kernel: the deformable attention's sampling core (``auto``, ``triton``, ``pytorch``).
         """
         super().__init__()
         self.self_attn = MultiScaleDeformableAttention(
-            d_model=d_model, num_levels=num_levels, num_heads=num_heads, num_points=num_points
+            d_model=d_model,
+            num_levels=num_levels,
+            num_heads=num_heads,
+            num_points=num_points,
+            kernel=kernel,
         )
         self.dropout1 = nn.Dropout(dropout)
         self.norm1 = nn.LayerNorm(d_model)

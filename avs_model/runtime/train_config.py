@@ -175,6 +175,11 @@ class TrainConfig:
         log_every_steps: write train losses every this many steps.
         checkpoint_every_steps: write ``last.pt`` every this many steps (and every epoch).
         compile: wrap the model with ``torch.compile``.
+        compile_mode: its mode: ``default``, ``reduce-overhead`` (CUDA graphs: for fixed
+            shapes, e.g. square 224 px batches), ``max-autotune``, ``max-autotune-no-cudagraphs``.
+        compile_dynamic: its ``dynamic``: None (torch's default: specialise, then recompile with
+            dynamic shapes when a size changes), false (one specialised graph per size; fixed
+            sizes), true (dynamic from the start; pictures of varying size).
         data, optim, eval, avsbench: see their classes.
     """
 
@@ -190,6 +195,10 @@ class TrainConfig:
     log_every_steps: int = 20
     checkpoint_every_steps: int = 500
     compile: bool = False
+    compile_mode: Literal[
+        "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
+    ] = "default"
+    compile_dynamic: bool | None = None
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

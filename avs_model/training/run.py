@@ -234,7 +234,7 @@ def start_run(
         )
         logger.info("resumed from %s at step %d", last_path, resumed.step)
     if config.compile:
-        model = torch.compile(model)
+        model = torch.compile(model, mode=config.compile_mode, dynamic=config.compile_dynamic)
     model = wrap_model(model, context)
     if context.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
