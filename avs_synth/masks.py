@@ -41,8 +41,9 @@ __all__ = [
 ]
 
 
-MAX_COORDINATE = 1e7
-"""Largest polygon coordinate (pixels, either sign) drawn; larger ones are refused as invalid."""
+MAX_COORDINATE = 1e9
+"""Largest polygon coordinate (pixels, either sign) accepted; larger ones are refused as invalid
+(no picture is that large: such a value is a corrupt annotation)."""
 
 
 class InvalidSegmentationError(DataFormatError):
@@ -115,13 +116,71 @@ def _decode_polygons(
                 source, f"polygon part {index} has a non-finite coordinate"
             )
         if max(abs(v) for v in coords) > MAX_COORDINATE:
-            # pycocotools' rasteriser overflows (and crashes the process) on huge coordinates
             raise InvalidSegmentationError(
                 source, f"polygon part {index} has a coordinate beyond {MAX_COORDINATE:g} pixels"
             )
-        parts.append(coords)
+        parts.append(_clip_far_polygon(coords, height, width))
+    parts = [part for part in parts if len(part) >= 6]
+    if not parts:  # every part lay wholly outside the margin around the picture
+        return np.zeros((height, width), dtype=bool)
     rles = mask_utils.frPyObjects(parts, height, width)
     return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+
+
+def _clip_far_polygon(coords: list[float], height: int, width: int) -> list[float]:
+    """The polygon cut to the picture grown by its longer side on every side, when it reaches
+    beyond that margin (Sutherland-Hodgman); else the polygon itself, untouched.
+
+    pycocotools' rasteriser walks every edge at 5x resolution, so its time and memory grow
+    with the edges' length (a coordinate of 1e7 takes 2 GB; 2e8 takes 23 GB, and 5e8 overflows
+    its int32 and crashes the process). The cut moves only vertices outside the margin, along
+    their own edges: the pixels inside the picture are those of the uncut polygon, up to the
+    rounding of a moved vertex onto pycocotools' 1/5-pixel grid.
+    """
+    margin = float(max(height, width))
+    low_x, low_y, high_x, high_y = -margin, -margin, width + margin, height + margin
+    xs, ys = coords[0::2], coords[1::2]
+    if min(xs) >= low_x and min(ys) >= low_y and max(xs) <= high_x and max(ys) <= high_y:
+        return coords
+    points = list(zip(xs, ys, strict=True))
+    for axis, bound, keep_above in (
+        (0, low_x, True),
+        (0, high_x, False),
+        (1, low_y, True),
+        (1, high_y, False),
+    ):
+        points = _clip_to_half_plane(points, axis, bound, keep_above)
+        if not points:
+            return []
+    return [v for point in points for v in point]
+
+
+def _clip_to_half_plane(
+    points: list[tuple[float, float]], axis: int, bound: float, keep_above: bool
+) -> list[tuple[float, float]]:
+    """One Sutherland-Hodgman step: the closed polygon ``points`` cut by ``point[axis] = bound``,
+    keeping the side ``>= bound`` (``keep_above``) or ``<= bound``."""
+
+    def inside(point: tuple[float, float]) -> bool:
+        return point[axis] >= bound if keep_above else point[axis] <= bound
+
+    def crossing(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+        t = (bound - a[axis]) / (b[axis] - a[axis])
+        other = 1 - axis
+        moved = a[other] + t * (b[other] - a[other])
+        return (bound, moved) if axis == 0 else (moved, bound)
+
+    out: list[tuple[float, float]] = []
+    previous = points[-1]
+    for point in points:
+        if inside(point):
+            if not inside(previous):
+                out.append(crossing(previous, point))
+            out.append(point)
+        elif inside(previous):
+            out.append(crossing(previous, point))
+        previous = point
+    return out
 
 
 def rle_string_to_counts(counts: str | bytes) -> list[int]:

@@ -41,13 +41,10 @@ class COCOReader(COCOStyleReader):
 
     def __init__(self, *, annotations: str | PathLike[str], images_root: str | PathLike[str]):
         super().__init__(annotations=annotations, images_root=images_root)
-        try:
-            self._categories = [
-                Category(source="coco", category_id=str(cat["id"]), name=str(cat["name"]))
-                for cat in sorted(self._file.categories, key=lambda c: c["id"])
-            ]
-        except (KeyError, TypeError) as error:
-            raise DataFormatError(self.annotations, f"malformed category entry: {error}") from None
+        self._categories = [
+            Category(source="coco", category_id=str(cat["id"]), name=cat["name"])
+            for cat in self._file.category_entries()
+        ]
 
     @property
     def categories(self) -> list[Category]:

@@ -173,12 +173,45 @@ class COCOStyleFile:
             raise DataFormatError(self.path, f"unexpected structure: {error}") from None
         return by_image
 
+    def category_entries(self) -> list[Mapping[str, Any]]:
+        """The ``categories`` entries sorted by id, each checked: an object with an integer or
+        string ``id`` (unique) and a non-empty string ``name``; ``synonyms``, where given, a
+        list of strings, and ``synset``, ``frequency``, ``def`` strings or null."""
+        entries: dict[Any, Mapping[str, Any]] = {}
+        for number, cat in enumerate(self.categories):
+            where = f"categories[{number}]"
+            if not isinstance(cat, Mapping):
+                raise DataFormatError(self.path, f"{where} is not an object")
+            cat_id, name = cat.get("id"), cat.get("name")
+            if isinstance(cat_id, bool) or not isinstance(cat_id, int | str):
+                raise DataFormatError(
+                    self.path, f"{where}: 'id' must be an integer or a string, got {cat_id!r}"
+                )
+            if not isinstance(name, str) or not name.strip():
+                raise DataFormatError(
+                    self.path,
+                    f"{where} (id {cat_id!r}): 'name' must be a non-empty string, got {name!r}",
+                )
+            synonyms = cat.get("synonyms")
+            if synonyms is not None and not (
+                isinstance(synonyms, list) and all(isinstance(v, str) for v in synonyms)
+            ):
+                raise DataFormatError(
+                    self.path, f"{where} (id {cat_id!r}): 'synonyms' must be a list of strings"
+                )
+            for key in ("synset", "frequency", "def"):
+                if not isinstance(cat.get(key), str | None):
+                    raise DataFormatError(
+                        self.path, f"{where} (id {cat_id!r}): {key!r} must be a string"
+                    )
+            if cat_id in entries:
+                raise DataFormatError(self.path, f"{where}: id {cat_id!r} appears twice")
+            entries[cat_id] = cat
+        return [entries[k] for k in sorted(entries, key=lambda k: (isinstance(k, str), k))]
+
     def category_names(self) -> dict[Any, str]:
         """Category id → name (the JSON's id values as keys)."""
-        try:
-            return {cat["id"]: str(cat["name"]) for cat in self.categories}
-        except (KeyError, TypeError) as error:
-            raise DataFormatError(self.path, f"malformed category entry: {error}") from None
+        return {cat["id"]: cat["name"] for cat in self.category_entries()}
 
     def instances(
         self,

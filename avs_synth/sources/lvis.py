@@ -53,21 +53,18 @@ class LVISReader(COCOStyleReader):
 
     def __init__(self, *, annotations: str | PathLike[str], images_root: str | PathLike[str]):
         super().__init__(annotations=annotations, images_root=images_root)
-        try:
-            self._categories = [
-                Category(
-                    source="lvis",
-                    category_id=str(cat["id"]),
-                    name=str(cat["name"]),
-                    synonyms=tuple(str(s) for s in cat.get("synonyms") or ()),
-                    synset=cat.get("synset"),
-                    frequency=cat.get("frequency"),
-                    definition=cat.get("def"),
-                )
-                for cat in sorted(self._file.categories, key=lambda c: c["id"])
-            ]
-        except (KeyError, TypeError, AttributeError) as error:
-            raise DataFormatError(self.annotations, f"malformed category entry: {error}") from None
+        self._categories = [
+            Category(
+                source="lvis",
+                category_id=str(cat["id"]),
+                name=cat["name"],
+                synonyms=tuple(cat.get("synonyms") or ()),
+                synset=cat.get("synset"),
+                frequency=cat.get("frequency"),
+                definition=cat.get("def"),
+            )
+            for cat in self._file.category_entries()
+        ]
         self._split_dirs: dict[str, bool] = {}
 
     @property

@@ -2,11 +2,12 @@
 
 ``vggsound.csv`` has no header; each row is ``youtube_id,start_seconds,label,split`` with the
 label quoted when it holds a comma (``"male speech, man speaking"``), so it is read with a CSV
-parser. Clip files, found anywhere under ``clips_root`` (indexed once), are named
-``{ytid}_{start:06d}.{ext}`` (the release's name), ``{ytid}_{start}.{ext}`` or
-``{ytid}_{start}_{end}.{ext}``. YouTube ids contain ``_`` and ``-`` (``-_a_b-c_Xy``), so names
-are parsed from the right; every reading of a name is indexed, and a CSV row only picks the file
-whose reading matches its own (id, start).
+parser (a UTF-8 byte-order mark is skipped; a file without a single row is an error). Clip
+files, found anywhere under ``clips_root`` (indexed once), are named ``{ytid}_{start:06d}.{ext}``
+(the release's name), ``{ytid}_{start}.{ext}`` or ``{ytid}_{start}_{end}.{ext}``; the folder walk
+follows symbolic links but enters each real folder once, so a link loop ends it. YouTube ids
+contain ``_`` and ``-`` (``-_a_b-c_Xy``), so names are parsed from the right; every reading of a
+name is indexed, and a CSV row only picks the file whose reading matches its own (id, start).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def read_label_list(path: str | PathLike[str]) -> list[str]:
     path = Path(path)
     labels: list[str] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         label = line.strip()
         if not label or label.startswith("#"):
             continue
@@ -65,6 +66,26 @@ def read_label_list(path: str | PathLike[str]) -> list[str]:
         seen[label] = number
         labels.append(label)
     return labels
+
+
+def _walk_each_folder_once(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(root, followlinks=True)`` in name order that enters every real folder once: a
+    folder reached again (through a symbolic link loop, or two links to one folder) is not
+    walked again."""
+    seen: set[tuple[int, int]] = set()
+    for folder, folders, files in os.walk(root, followlinks=True):
+        try:
+            stat = os.stat(folder)
+        except OSError:
+            folders[:] = []
+            continue
+        key = (stat.st_dev, stat.st_ino)
+        if key in seen:
+            folders[:] = []
+            continue
+        seen.add(key)
+        folders.sort()
+        yield folder, folders, files
 
 
 class VGGSoundReader:
@@ -78,7 +99,7 @@ class VGGSoundReader:
     Raises:
         FileNotFoundError: the CSV does not exist.
         DataFormatError: a row with the wrong number of fields, a non-integer start, an unknown
-            split or an empty id / label (names the file and line).
+            split or an empty id / label (names the file and line); a file without a row.
     """
 
     def __init__(
@@ -93,7 +114,7 @@ class VGGSoundReader:
         path = self.csv_path
         rows: list[tuple[str, int, str, str]] = []
         try:
-            with path.open(newline="", encoding="utf-8") as handle:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
                 reader = csv.reader(handle)
                 for fields in reader:
                     line = reader.line_num
@@ -124,6 +145,10 @@ class VGGSoundReader:
             raise DataFormatError(path, f"malformed CSV: {error}") from None
         except UnicodeDecodeError as error:
             raise DataFormatError(path, f"not UTF-8 text: {error.reason}") from None
+        if not rows:
+            raise DataFormatError(
+                path, "no clip rows (expected youtube_id,start_seconds,label,split lines)"
+            )
         return rows
 
     def _index_clips(self) -> dict[tuple[str, int], Path]:
@@ -133,7 +158,7 @@ class VGGSoundReader:
             raise FileNotFoundError(f"{root}: clips folder not found")
         rank = {ext: i for i, ext in enumerate(CLIP_EXTENSIONS)}
         best: dict[tuple[str, int], tuple[int, str]] = {}  # (rank, path) as strings: cheap
-        for folder, _, files in os.walk(root, followlinks=True):
+        for folder, _, files in _walk_each_folder_once(root):
             for name in files:
                 for key in parse_clip_name(name):
                     path = os.path.join(folder, name)

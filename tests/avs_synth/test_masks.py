@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 
 from avs_synth.errors import DataFormatError
@@ -120,3 +124,96 @@ def test_corrupt_mask_file_and_archive_name_the_file(tmp_path: Path) -> None:
     bad_zip.write_bytes(b"PK not a zip")
     with pytest.raises(InvalidSegmentationError, match=f"^{bad_zip}: cannot open mask archive"):
         decode_mask(MaskFileSegmentation(archive=bad_zip, member="x.png"), 4, 4)
+
+
+@pytest.mark.parametrize("far", [2e8, 5e8, 1e9, -1e9])
+def test_far_polygon_coordinates_are_cut_not_crashed_on(far: float) -> None:
+    # pycocotools alone: 2e8 takes 23 GB, 5e8 overflows its int32 and kills the process
+    strip = (1.0, 1.0, far, 1.0, far, 3.0, 1.0, 3.0)  # x in [1, far) (or (far, 1]), y in [1, 3)
+    mask = decode_mask(PolygonSegmentation(polygons=(strip,)), 5, 6)
+    expected = np.zeros((5, 6), dtype=bool)
+    expected[1:3, 1:] = far > 0
+    if far < 0:
+        expected[1:3, :1] = True
+    np.testing.assert_array_equal(mask, expected)
+    corner = (0.0, 0.0, abs(far), 0.0, 0.0, abs(far))  # the hypotenuse is far outside
+    assert decode_mask(PolygonSegmentation(polygons=(corner,)), 10, 10).all()
+    near = 0.9 * far
+    outside = (near, near, near + 1, near, near, near + 1)  # wholly outside: an empty mask
+    assert not decode_mask(PolygonSegmentation(polygons=(outside,)), 10, 10).any()
+
+
+def test_a_polygon_within_the_margin_is_drawn_as_pycocotools_draws_it() -> None:
+    polygon = [-6.0, -1.5, 17.9, 2.25, 9.5, 15.0, -0.25, 7.0]  # margin: 6 pixels around
+    expected = mask_utils.decode(mask_utils.frPyObjects([polygon], 5, 6)).astype(bool)[..., 0]
+    mask = decode_mask(PolygonSegmentation(polygons=(tuple(polygon),)), 5, 6)
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_polygon_beyond_the_largest_coordinate_is_refused() -> None:
+    with pytest.raises(InvalidSegmentationError, match="beyond 1e.09 pixels"):
+        decode_mask(PolygonSegmentation(polygons=((0, 0, 2e9, 0, 0, 5),)), 5, 6, source="a.json")
+
+
+def test_far_polygon_in_a_child_with_little_memory() -> None:
+    """The cut keeps pycocotools' memory bounded: 2e8 decodes under a 1.5 GB address limit."""
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))\n"
+        "from avs_synth.masks import decode_mask\n"
+        "from avs_synth.records import PolygonSegmentation as P\n"
+        "print(int(decode_mask(P(polygons=((3, 3, 2e8, 5, 5, 2e8),)), 480, 640).sum()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 0 < int(done.stdout) <= 480 * 640
+
+
+COORD = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-50, max_value=50),
+    st.integers(min_value=-(10**10), max_value=10**10).map(float),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(st.lists(COORD, max_size=12), max_size=3),
+    height=st.integers(min_value=1, max_value=12),
+    width=st.integers(min_value=1, max_value=12),
+)
+def test_any_polygon_gives_a_mask_or_an_invalid_segmentation_error(parts, height, width) -> None:
+    """Property: polygons of any floats give a [height, width] bool mask or one clear error."""
+    segmentation = PolygonSegmentation(polygons=tuple(tuple(p) for p in parts))
+    try:
+        mask = decode_mask(segmentation, height, width, source="ann.json: annotation 1")
+    except InvalidSegmentationError as error:
+        assert str(error).startswith("ann.json: annotation 1: ")
+        return
+    assert mask.shape == (height, width) and mask.dtype == bool
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    counts=st.one_of(
+        st.lists(st.integers(min_value=-5, max_value=40), max_size=8),
+        st.text(max_size=12),
+        st.binary(max_size=12),
+    ),
+    size=st.tuples(st.integers(min_value=1, max_value=6), st.integers(min_value=1, max_value=6)),
+    image=st.tuples(st.integers(min_value=1, max_value=6), st.integers(min_value=1, max_value=6)),
+)
+def test_any_rle_gives_a_mask_or_an_invalid_segmentation_error(counts, size, image) -> None:
+    """Property: any RLE (run lists, compressed strings, bytes) gives a mask whose pixels are
+    the runs, or one clear error."""
+    segmentation = RLESegmentation(
+        size=size, counts=counts if isinstance(counts, str | bytes) else tuple(counts)
+    )
+    try:
+        mask = decode_mask(segmentation, *image, source="ann.json")
+    except InvalidSegmentationError as error:
+        assert str(error).startswith("ann.json: ")
+        return
+    assert mask.shape == image and mask.dtype == bool
+    runs = rle_string_to_counts(counts) if isinstance(counts, str | bytes) else counts
+    assert sum(runs) == image[0] * image[1]
+    assert int(mask.sum()) == sum(runs[1::2])

@@ -155,3 +155,73 @@ def test_nan_literals_are_read_as_json_reads_them(tmp_path):
     assert math.isnan(record.instances[0].segmentation.polygons[0][4])
     with pytest.raises(InvalidSegmentationError, match="non-finite"):
         decode_mask(record.instances[0].segmentation, 4, 4)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"id": 1, "name": None}, r"categories\[1\] \(id 1\): 'name' must be a non-empty string, "),
+        ({"id": 1, "name": " "}, r"categories\[1\] \(id 1\): 'name' must be a non-empty"),
+        ({"id": 1}, r"categories\[1\] \(id 1\): 'name' must be a non-empty string, got None"),
+        ({"name": "cat"}, r"categories\[1\]: 'id' must be an integer or a string, got None"),
+        ({"id": [1], "name": "cat"}, r"categories\[1\]: 'id' must be an integer or a string"),
+        ({"id": 7, "name": "dog"}, r"categories\[1\]: id 7 appears twice"),
+        ({"id": 1, "name": "cat", "synonyms": "cat"}, "'synonyms' must be a list of strings"),
+        ({"id": 1, "name": "cat", "synset": 3}, "'synset' must be a string"),
+        ("cat", r"categories\[1\] is not an object"),
+    ],
+)
+def test_a_bad_category_is_an_error_naming_the_file(tmp_path, entry, message) -> None:
+    doc = {"images": [], "annotations": [], "categories": [{"id": 7, "name": "dog"}, entry]}
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    for reader in (COCOReader, LVISReader):
+        with pytest.raises(DataFormatError, match=f"^{path}: .*{message}"):
+            reader(annotations=path, images_root=tmp_path)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+category = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.integers(0, 3) | json_values,
+        "name": st.sampled_from(["cat", "dog", ""]) | json_values,
+        "synonyms": st.lists(st.text(max_size=3), max_size=2) | json_values,
+        "synset": st.none() | st.text(max_size=3) | json_values,
+    },
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(categories=st.lists(category | json_values, max_size=4))
+def test_any_categories_give_checked_names_or_an_error(tmp_path, categories) -> None:
+    """Property: any ``categories`` list gives categories with string ids and non-empty string
+    names (never "None"), or one DataFormatError naming the file."""
+    path = tmp_path / "lvis.json"
+    path.write_text(
+        json.dumps({"images": [], "annotations": [], "categories": categories}), encoding="utf-8"
+    )
+    for reader in (COCOReader, LVISReader):
+        try:
+            found = reader(annotations=path, images_root=tmp_path).categories
+        except DataFormatError as error:
+            assert str(error).startswith(f"{path}: ")
+            continue
+        assert len(found) == len(categories)
+        for cat in found:
+            assert isinstance(cat.name, str) and cat.name.strip()
+            assert all(isinstance(s, str) for s in cat.synonyms)
+        names = {str(c["id"]): c["name"] for c in categories}
+        assert {c.category_id: c.name for c in found} == names
