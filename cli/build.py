@@ -16,6 +16,7 @@ from avs_synth.building.inputs import BuildInputError, corpus_inputs
 from avs_synth.building.run import build_dataset, dry_run
 from avs_synth.building.splits import SplitFractions
 from avs_synth.errors import DataFormatError
+from avs_synth_cli.common import os_error_text
 
 
 def _fail(message: str) -> typer.Exit:
@@ -262,8 +263,10 @@ def build(
             workers=workers, num_partitions=num_partitions, partition=partition, progress=progress
         )
         summary = build_dataset(inputs=inputs, config=config, out=out, run=run)
-    except (BuildInputError, DataFormatError, FileNotFoundError, ValueError) as error:
+    except (BuildInputError, DataFormatError, ValueError) as error:
         raise _fail(str(error)) from None
+    except OSError as error:  # a full disk, a read-only or unwritable --out, a missing input
+        raise _fail(os_error_text(error)) from None
     except KeyboardInterrupt:
         typer.secho(
             "interrupted: complete shards are kept; rerun the same command to resume", err=True

@@ -1,4 +1,4 @@
-"""Pieces shared by both typer apps: version option and logging set-up."""
+"""Pieces shared by both typer apps: version option, logging set-up, one-line OS errors."""
 
 from __future__ import annotations
 
@@ -40,3 +40,12 @@ def setup(
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True
     )
+
+
+def os_error_text(error: OSError) -> str:
+    """An OS error as one line for the user: ``path: No space left on device`` (no ``[Errno
+    28]``, no quotes); errors raised with a message of our own keep it."""
+    if error.strerror is None:
+        return str(error)
+    where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f is not None)
+    return f"{where}: {error.strerror}" if where else error.strerror

@@ -8,7 +8,8 @@
   shard's triplets from the folder.
 - ``dry_run`` stops there: counts per split, audio class and reason, nothing decoded or written.
 - ``plan.json`` in the output folder records the plan hash; a rerun with another plan is refused
-  (so a resumed build never mixes shards of two plans).
+  (so a resumed build never mixes shards of two plans), and so is a build beside a live one of
+  another plan or of the same shards (:mod:`avs_synth.building.build_lock`).
 - Each shard is a unit of work, built by one worker
   (:func:`avs_synth.building.shard_builder.build_unit`) into a temporary file and renamed into
   place; complete shards are skipped on a rerun, so a crashed or interrupted build resumes where
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from avs_synth import __version__
+from avs_synth.building.build_lock import claim_partition, folder_lock
 from avs_synth.building.config import BuildConfig, BuildInputs, RunOptions
 from avs_synth.building.inputs import (
     BuildInputError,
@@ -68,6 +70,10 @@ logger = logging.getLogger(__name__)
 
 class PlanMismatchError(BuildInputError):
     """The output folder holds shards of another plan."""
+
+
+class BuildWorkerError(BuildInputError):
+    """A worker process died without a result (killed, out of memory)."""
 
 
 @dataclass
@@ -211,7 +217,14 @@ def _run_units(
                         raise KeyboardInterrupt
                     for future in done:
                         unit = pending.pop(future)
-                        future.result()  # a worker's exception ends the build
+                        try:
+                            future.result()  # a worker's exception ends the build
+                        except BrokenProcessPool:
+                            raise BuildWorkerError(
+                                f"a worker process died while building {out / unit.name} "
+                                "(killed, or out of memory?): complete shards are kept, rerun "
+                                "to resume"
+                            ) from None
                         progress.advance(task, unit.planned)
     except BaseException:
         # Workers got the same Ctrl-C and stop at their next sample; queued shards are dropped.
@@ -240,16 +253,49 @@ def execute_plan(
 
     Raises:
         PlanMismatchError: ``out`` holds a build of another plan.
+        BuildLockError: a live build writes another plan, or the same shards, into ``out``.
+        BuildWorkerError: a worker process died (killed, out of memory).
     """
     if isinstance(plan, BuildPlan):
         with tempfile.TemporaryDirectory(prefix="avs-synth-plan-") as folder:
             stored = store_plan(plan, Path(folder))
             return execute_plan(stored, config=config, out=out, run=run, category_map=category_map)
     run = run or RunOptions()
-    started = time.monotonic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_plan_file(out, plan, config)
+    with folder_lock(out):
+        claim = claim_partition(
+            out,
+            plan_hash=plan.plan_hash,
+            partition=run.partition,
+            num_partitions=run.num_partitions,
+        )
+        try:
+            _check_plan_file(out, plan, config)
+        except BaseException:
+            claim.release()
+            raise
+    try:
+        return _execute_claimed(plan, config=config, out=out, run=run, category_map=category_map)
+    except OSError as error:
+        if error.filename is not None or error.strerror is None:
+            raise
+        # a write that failed without naming its file (a full disk): name the output folder
+        raise OSError(error.errno, error.strerror, str(out)) from None
+    finally:
+        with folder_lock(out):
+            claim.release()
+
+
+def _execute_claimed(
+    plan: StoredPlan,
+    *,
+    config: BuildConfig,
+    out: Path,
+    run: RunOptions,
+    category_map: Mapping[str, Any] | None,
+) -> BuildSummary:
+    started = time.monotonic()
     mine = [u for u in plan.units if u.position % run.num_partitions == run.partition]
     for unit in mine:  # temporaries of an interrupted run (this partition's shards only)
         remove_stale_temps(out / unit.name)
