@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -16,12 +16,8 @@ from avs_synth.building.inputs import BuildInputError, corpus_inputs
 from avs_synth.building.run import build_dataset, dry_run
 from avs_synth.building.splits import SplitFractions
 from avs_synth.errors import DataFormatError
-from avs_synth_cli.common import os_error_text
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1)
+from avs_synth_cli.common import examples, os_error_text
+from avs_synth_cli.common import fail as _fail
 
 
 def _inputs(
@@ -106,8 +102,15 @@ def _echo_dry_run(report: dict[str, Any]) -> None:
             typer.echo("AVSBench clips are kept (--keep-avsbench-clips)")
 
 
+BUILD_EXAMPLES = examples(
+    "avs-synth build --corpus sample_corpus/ --out shards/ --workers 4",
+    "avs-synth build --lvis LVIS/lvis_v1_train.json --lvis-images COCO --vggsound-csv "
+    "VGGSound/vggsound.csv --vggsound-clips VGGSound/clips --avsbench AVS --out shards/",
+)
+
+
 def build(
-    out: Annotated[Path, typer.Option("--out", help="Output folder of the shards.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder of the shards.")],
     corpus: Annotated[
         Path | None,
         typer.Option(
@@ -162,7 +165,8 @@ def build(
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of every choice.")] = 0,
     mask_mode: Annotated[
-        str, typer.Option(help="semantic: union of the class's instances; instance: one each.")
+        Literal["semantic", "instance"],
+        typer.Option(help="semantic: union of the class's instances; instance: one each."),
     ] = "semantic",
     min_mask_area: Annotated[
         float, typer.Option(help="Smallest mask, as a fraction of the image.")
@@ -177,7 +181,13 @@ def build(
         str, typer.Option(help="Fractions of pictures train,val,test.")
     ] = "0.9,0.05,0.05",
     window: Annotated[float, typer.Option(help="Audio window length in seconds.")] = 1.0,
-    window_policy: Annotated[str, typer.Option(help="fixed, loudest or nonsilent.")] = "nonsilent",
+    window_policy: Annotated[
+        Literal["fixed", "loudest", "nonsilent"],
+        typer.Option(
+            help="fixed: at --window-start; loudest: the highest RMS; nonsilent: a seeded draw "
+            "among the windows at or above --silence-db."
+        ),
+    ] = "nonsilent",
     window_hop: Annotated[
         float | None, typer.Option(help="Spacing of candidate windows (default: the length).")
     ] = None,
@@ -188,7 +198,7 @@ def build(
         float, typer.Option(help="Windows below this RMS level (dBFS) are silent.")
     ] = -45.0,
     resampler: Annotated[
-        str,
+        Literal["avsbench", "bandlimited"],
         typer.Option(
             help="How clips become 16 kHz audio: avsbench (exactly as AVSBench made its wavs: "
             "moviepy over FFmpeg, no anti-alias filter) or bandlimited (sinc resampling)."
@@ -235,19 +245,19 @@ def build(
         )
         config = BuildConfig(
             seed=seed,
-            mask_mode=mask_mode,  # type: ignore[arg-type]
+            mask_mode=mask_mode,
             min_mask_area=min_mask_area,
             max_per_picture=max_per_picture,
             max_per_category=max_per_category,
             fractions=SplitFractions.parse(splits),
             window=WindowConfig(
                 window_s=window,
-                policy=window_policy,  # type: ignore[arg-type]
+                policy=window_policy,
                 hop_s=window_hop,
                 fixed_start_s=window_start,
                 silence_dbfs=silence_db,
             ),
-            resampler=resampler,  # type: ignore[arg-type]
+            resampler=resampler,
             negative_ratio=negative_ratio,
             max_side=max_side,
             jpeg_quality=jpeg_quality,
@@ -277,6 +287,12 @@ def build(
         typer.echo(f"built {out}: {counts} triplets, {summary.bank_windows} bank windows")
     else:
         typer.echo(f"partition {partition}/{num_partitions} complete in {out}")
+
+
+INSPECT_EXAMPLES = examples(
+    "avs-synth inspect shards/ --samples 5",
+    "avs-synth inspect shards/ --html shards-page/  (then open shards-page/index.html)",
+)
 
 
 def inspect(
@@ -310,10 +326,7 @@ def inspect(
     launch: Annotated[bool, typer.Option(help="Open the FiftyOne app (with --fiftyone).")] = False,
 ) -> None:
     """Show a build's manifest and a few decoded samples; write them as a page, or browse them
-    in FiftyOne. Unreadable shards and samples are named, and make the exit status 1.
-
-    Example: avs-synth inspect shards/ --html shards-page/  (then open shards-page/index.html)
-    """
+    in FiftyOne. Unreadable shards and samples are named, and make the exit status 1."""
     from avs_synth.building.inspect_shards import (
         describe,
         inspect_shards,

@@ -1,8 +1,10 @@
-"""Pieces shared by both typer apps: version option, logging set-up, one-line OS errors."""
+"""Pieces shared by both typer apps: version option, logging set-up (third-party chatter kept out
+unless ``--verbose``), one-line errors and the examples that end every command's help."""
 
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Annotated
 
 import typer
@@ -40,6 +42,32 @@ def setup(
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True
     )
+    if not verbose:
+        quiet_third_party()
+
+
+#: Libraries whose info logs and warnings are theirs, not the user's (shown with --verbose).
+THIRD_PARTY_LOGGERS = ("fiftyone", "eta", "motor", "pymongo", "urllib3", "PIL", "matplotlib")
+
+
+def quiet_third_party() -> None:
+    """Keep the libraries' chatter (FiftyOne's warnings, MongoDB's and PIL's logs) out of the
+    user's log: only their errors get through."""
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for module in THIRD_PARTY_LOGGERS:
+        warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` (one line, red, on stderr); raise the returned exit (status 1)."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: its examples (one or two), shown after the options."""
+    return "Examples:\n\n" + "\n\n".join(f"  {line}" for line in lines)
 
 
 def os_error_text(error: OSError) -> str:

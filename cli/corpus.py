@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from avs_synth.sample_corpus.summary import SIZE_PRESETS
 from avs_synth.sample_corpus.writer import write_sample_corpus
+from avs_synth_cli.common import examples
+
+SAMPLE_CORPUS_EXAMPLES = examples(
+    "avs-synth sample-corpus sample_corpus/",
+    "avs-synth sample-corpus sample_corpus/ --size tiny --no-mp4 --seed 1",
+)
+SizePreset = Literal[tuple(SIZE_PRESETS)]  # type: ignore[valid-type]
 
 
 def sample_corpus(
     out: Annotated[Path, typer.Argument(help="Folder to write the corpus into.")],
     seed: Annotated[int, typer.Option(help="Random seed; equal seeds give identical files.")] = 0,
-    size: Annotated[
-        str,
-        typer.Option(help=f"Corpus size preset: {', '.join(SIZE_PRESETS)}."),
-    ] = "small",
+    size: Annotated[SizePreset, typer.Option(help="Corpus size preset.")] = "small",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a sample corpus already in OUT.")
     ] = False,
@@ -29,13 +33,6 @@ def sample_corpus(
 ) -> None:
     """Write a small corpus (synthetic pictures and sounds, real category ids) in the real on-disk
     formats of LVIS v1, COCO 2017, Open Images V7, VGGSound and AVSBench S4 / MS3."""
-    if size not in SIZE_PRESETS:
-        typer.secho(
-            f"error: unknown size {size!r}; choose one of {', '.join(SIZE_PRESETS)}",
-            err=True,
-            fg=typer.colors.RED,
-        )
-        raise typer.Exit(code=2)
     start = time.perf_counter()
     try:
         summary = write_sample_corpus(out, seed=seed, size=size, overwrite=overwrite, mp4=mp4)

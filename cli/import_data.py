@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from avs_synth.errors import DataFormatError
+from avs_synth_cli.common import examples
+from avs_synth_cli.common import fail as _fail
 
 app = typer.Typer(
     name="import",
@@ -18,12 +20,14 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1)
-
-
-@app.command("avs-synthetic")
+@app.command(
+    "avs-synthetic",
+    epilog=examples(
+        "avs-synth import avs-synthetic AVS-Synthetic/ --out shards_avss/",
+        "avs-synth import avs-synthetic AVS-Synthetic/ --out shards_avss/ --exclude-clips "
+        "avsbench_ids.txt",
+    ),
+)
 def avs_synthetic(
     root: Annotated[
         Path,
@@ -40,10 +44,7 @@ def avs_synthetic(
         typer.Option(help="A file of YouTube ids (one per line) whose audio must not be used."),
     ] = None,
 ) -> None:
-    """Convert the paper's released AVS-Synthetic into shards, bank and manifest.
-
-    Example: avs-synth import avs-synthetic AVS-Synthetic/ --out shards_avss/
-    """
+    """Convert the paper's released AVS-Synthetic into shards, bank and manifest."""
     from avs_synth.building.import_avs_synthetic import import_avs_synthetic
 
     try:

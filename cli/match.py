@@ -40,13 +40,10 @@ from avs_synth.matching.vocabulary import (
     load_audio_classes,
     load_visual_categories,
 )
+from avs_synth_cli.common import examples
+from avs_synth_cli.common import fail as _fail
 
 logger = logging.getLogger(__name__)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1)
 
 
 def _print_counts(console: Console, rows, title: str) -> None:
@@ -70,9 +67,17 @@ def _print_counts(console: Console, rows, title: str) -> None:
     console.print(table)
 
 
+MATCH_EXAMPLES = examples(
+    "avs-synth match --out matches.csv",
+    "avs-synth match --lvis LVIS/lvis_v1_val.json --vggsound-csv VGGSound/vggsound.csv "
+    "--out matches.csv",
+)
+
+
 def match(
     out: Annotated[
-        Path, typer.Option("--out", help="The matches table to write (created or updated).")
+        Path,
+        typer.Option("--out", "-o", help="The matches table to write (created or updated)."),
     ] = Path("matches.csv"),
     lvis: Annotated[
         Path | None,
@@ -95,9 +100,10 @@ def match(
         Path | None,
         typer.Option(help="Open Images classes-segmentation.txt: keep only these classes."),
     ] = None,
-    vggsound: Annotated[
+    vggsound_csv: Annotated[
         Path | None, typer.Option(help="vggsound.csv or a label list (one label a line).")
     ] = None,
+    vggsound: Annotated[Path | None, typer.Option("--vggsound", hidden=True)] = None,  # old name
     shipped: Annotated[
         bool,
         typer.Option(help="Match the shipped vocabularies when no visual / audio file is given."),
@@ -124,7 +130,7 @@ def match(
             coco=coco,
             openimages_classes=openimages_classes,
             openimages_segmentation=openimages_seg_classes,
-            vggsound=vggsound,
+            vggsound=vggsound_csv or vggsound,
             use_shipped=shipped,
         )
         visual = load_visual_categories(config)
@@ -240,6 +246,13 @@ def _default_sheets(matches: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"avs-synth-review-{digest}"
 
 
+REVIEW_EXAMPLES = examples(
+    "avs-synth review-matches --matches matches.csv --coco "
+    "COCO/annotations/instances_val2017.json --coco-images COCO",
+    "avs-synth review-matches --matches matches.csv --accept-above 95",
+)
+
+
 def review_matches(
     matches: Annotated[Path, typer.Option("--matches", help="The matches table to review.")] = Path(
         "matches.csv"
@@ -323,11 +336,7 @@ def review_matches(
         typer.Option(help="Folder of the PNG contact sheets (default: a folder in the temp dir)."),
     ] = None,
 ) -> None:
-    """Review candidate pairs: interactively (keys a/r/s/u/n/q), as a list, or by script.
-
-    Example: avs-synth review-matches --matches matches.csv --coco
-    COCO/annotations/instances_val2017.json --coco-images COCO
-    """
+    """Review candidate pairs: interactively (keys a/r/s/u/n/q), as a list, or by script."""
     console = Console()
     try:
         rows = read_matches(matches)

@@ -16,19 +16,19 @@ app.callback()(setup)
 
 # Commands are registered by the modules below (one per concept, each a thin wrapper).
 
-from avs_synth_cli.build import build, inspect  # noqa: E402
+from avs_synth_cli.build import BUILD_EXAMPLES, INSPECT_EXAMPLES, build, inspect  # noqa: E402
 
-app.command("build")(build)
-app.command("inspect")(inspect)
+app.command("build", epilog=BUILD_EXAMPLES)(build)
+app.command("inspect", epilog=INSPECT_EXAMPLES)(inspect)
 
-from avs_synth_cli.match import match, review_matches  # noqa: E402
+from avs_synth_cli.match import MATCH_EXAMPLES, REVIEW_EXAMPLES, match, review_matches  # noqa: E402
 
-app.command("match")(match)
-app.command("review-matches")(review_matches)
+app.command("match", epilog=MATCH_EXAMPLES)(match)
+app.command("review-matches", epilog=REVIEW_EXAMPLES)(review_matches)
 
-from avs_synth_cli.corpus import sample_corpus  # noqa: E402
+from avs_synth_cli.corpus import SAMPLE_CORPUS_EXAMPLES, sample_corpus  # noqa: E402
 
-app.command("sample-corpus")(sample_corpus)
+app.command("sample-corpus", epilog=SAMPLE_CORPUS_EXAMPLES)(sample_corpus)
 
 from avs_synth_cli.import_data import app as import_app  # noqa: E402
 

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 import typer
 import yaml
 
-from avs_synth_cli.common import setup
+from avs_synth_cli.common import examples, setup
+from avs_synth_cli.common import fail as _fail
 
 app = typer.Typer(
     name="avs-train",
@@ -23,11 +24,6 @@ app = typer.Typer(
     add_completion=False,
 )
 app.callback()(setup)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1)
 
 
 def _split_names(values: list[str] | None) -> tuple[str, ...]:
@@ -141,13 +137,12 @@ W = "$W"  # in the examples: the --set options naming the weight files (see the 
 
 
 def _examples(*lines: str) -> str:
-    """A command's help epilog: its examples (one or two), shown after the options."""
+    """A command's help epilog: its examples, then what ``$W`` stands for where one uses it."""
     note = (
         "\n\n($W: --set model_overrides.backbone.pretrained_path=... --set "
         "model_overrides.audio.weights_path=..., the weight files; avs_model/recipes/README.md)"
     )
-    body = "Examples:\n\n" + "\n\n".join(f"  {line}" for line in lines)
-    return body + (note if any(W in line for line in lines) else "")
+    return examples(*lines) + (note if any(W in line for line in lines) else "")
 
 
 @app.command(
@@ -472,7 +467,7 @@ def predict(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
     video: Annotated[bool, typer.Option(help="Also encode overlay.mp4.")] = True,
     resampler: Annotated[
-        str,
+        Literal["avsbench", "bandlimited"],
         typer.Option(
             help="How the audio becomes 16 kHz: avsbench (exactly as AVSBench made its wavs) or "
             "bandlimited (sinc resampling)."
@@ -497,7 +492,7 @@ def predict(
             image_size=image_size,
             device=device,
             write_video=video,
-            resampler=resampler,  # type: ignore[arg-type]
+            resampler=resampler,
         )
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
         raise _fail(str(error)) from None
