@@ -16,7 +16,7 @@ avs-synth sample-corpus "$C" --seed 0
 step "2a. category matching by the rule alone, then the pairs a human would review"
 avs-synth match --no-seed --out "$OUT/matches_unreviewed.csv" \
   --lvis "$C/lvis/lvis_v1_train.json" --coco "$C/coco/annotations/instances_train2017.json" \
-  --openimages "$C/openimages" --vggsound "$C/vggsound/vggsound.csv"
+  --openimages "$C/openimages" --vggsound-csv "$C/vggsound/vggsound.csv"
 avs-synth review-matches --list --matches "$OUT/matches_unreviewed.csv" \
   --lvis "$C/lvis/lvis_v1_train.json" --lvis-images "$C/coco" \
   --openimages "$C/openimages" --openimages-split train
@@ -24,7 +24,7 @@ avs-synth review-matches --list --matches "$OUT/matches_unreviewed.csv" \
 step "2b. the same candidates with the decisions of the shipped, reviewed map"
 avs-synth match --out "$OUT/matches.csv" \
   --lvis "$C/lvis/lvis_v1_train.json" --coco "$C/coco/annotations/instances_train2017.json" \
-  --openimages "$C/openimages" --vggsound "$C/vggsound/vggsound.csv"
+  --openimages "$C/openimages" --vggsound-csv "$C/vggsound/vggsound.csv"
 avs-synth review-matches --list --all --matches "$OUT/matches.csv"
 
 step "3. build WebDataset shards (jpg + mask.png + flac + json) with the reviewed map"
