@@ -360,5 +360,7 @@ def inspect(
 
             session = fo.launch_app(dataset)
             session.wait()
-    if problems:
-        raise _fail(f"{len(problems)} unreadable shards or samples (listed above)")
+    if problems:  # the first named here too: the error line alone says where to look
+        raise _fail(
+            f"{len(problems)} unreadable shards or samples (listed above); first: {problems[0]}"
+        )

@@ -11,7 +11,7 @@ import typer
 
 from avs_synth.sample_corpus.summary import SIZE_PRESETS
 from avs_synth.sample_corpus.writer import write_sample_corpus
-from avs_synth_cli.common import examples
+from avs_synth_cli.common import examples, fail, os_error_text
 
 SAMPLE_CORPUS_EXAMPLES = examples(
     "avs-synth sample-corpus sample_corpus/",
@@ -36,8 +36,7 @@ def sample_corpus(
     start = time.perf_counter()
     try:
         summary = write_sample_corpus(out, seed=seed, size=size, overwrite=overwrite, mp4=mp4)
-    except FileExistsError as error:
-        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=1) from error
+    except OSError as error:  # OUT holds other files, is a file, or cannot be written
+        raise fail(os_error_text(error)) from None
     counts = ", ".join(f"{k}={v}" for k, v in summary.counts().items())
     typer.echo(f"sample corpus written to {out} in {time.perf_counter() - start:.1f} s: {counts}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from avs_synth.errors import DataFormatError
-from avs_synth_cli.common import examples
+from avs_synth_cli.common import examples, os_error_text
 from avs_synth_cli.common import fail as _fail
 
 app = typer.Typer(
@@ -63,8 +63,10 @@ def avs_synthetic(
             is_excluded=banned.__contains__,
             exclusion_source={"exclude_clips": str(exclude_clips) if exclude_clips else None},
         )
-    except (FileNotFoundError, FileExistsError, DataFormatError, ValueError) as error:
+    except (DataFormatError, ValueError) as error:
         raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(os_error_text(error)) from None
     typer.echo(
         "samples: "
         + ", ".join(f"{split} {n}" for split, n in report.samples.items())

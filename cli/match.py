@@ -40,7 +40,7 @@ from avs_synth.matching.vocabulary import (
     load_audio_classes,
     load_visual_categories,
 )
-from avs_synth_cli.common import examples
+from avs_synth_cli.common import examples, os_error_text
 from avs_synth_cli.common import fail as _fail
 
 logger = logging.getLogger(__name__)
@@ -140,8 +140,10 @@ def match(
         )
         seeded = seed and not out.exists()
         report = update_match_table(out, candidates, seed=shipped_matches() if seeded else None)
-    except (DataFormatError, FileNotFoundError, ValueError) as error:
+    except (DataFormatError, ValueError) as error:
         raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(os_error_text(error)) from None
     console = Console()
     kept = (
         f"{report.kept_human} reviewed decisions taken from the shipped map"
@@ -427,7 +429,9 @@ def review_matches(
             ),
         )
         summary = session.run()
-    except (DataFormatError, FileNotFoundError, ValueError) as error:
+    except (DataFormatError, ValueError) as error:
         raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(os_error_text(error)) from None
     if summary.interrupted:
         raise typer.Exit(code=130)

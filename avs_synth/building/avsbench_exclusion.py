@@ -35,6 +35,7 @@ PACKAGED_HASHES = "avsbench_s4_youtube_id_sha256.txt"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CLIP_NAME = re.compile(r"([A-Za-z0-9_-]{11})_\d+")
+_VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")  # a YouTube id, or AVSBench-semantic's uid
 # (file name, column holding the YouTube id or None for the first column, what it is)
 _AVSBENCH_METADATA = (
     ("s4_meta_data.csv", "name", "avsbench_s4"),
@@ -137,7 +138,12 @@ def _metadata_ids(path: Path, column: str | None) -> list[str]:
             at = header.index(column) if column is not None else 0
             for fields in reader:
                 if len(fields) > at and fields[at].strip():
-                    ids.append(fields[at].strip())
+                    value = fields[at].strip()
+                    if not _VIDEO_ID.fullmatch(value):
+                        raise DataFormatError(
+                            path, f"{value[:40]!r} is not a video id", line=reader.line_num
+                        )
+                    ids.append(value)
     except csv.Error as error:
         raise DataFormatError(path, f"malformed CSV: {error}") from None
     except UnicodeDecodeError as error:
@@ -152,7 +158,8 @@ def avsbench_ids(root: Path) -> dict[str, list[str]]:
 
     Raises:
         FileNotFoundError: the folder does not exist or holds none of the metadata files.
-        DataFormatError: a metadata file without its id column.
+        DataFormatError: a metadata file without its id column, or with an id that is not
+            letters, digits, ``_`` and ``-`` (names the file and line).
     """
     root = Path(root)
     if not root.is_dir():

@@ -95,7 +95,19 @@ class AVSSyntheticReader:
         self.skipped[reason] += 1
 
     def rows(self) -> list[SyntheticInstance]:
-        """Every readable row; the others are counted in :attr:`skipped` by reason."""
+        """Every readable row; the others are counted in :attr:`skipped` by reason.
+
+        Raises:
+            DataFormatError: a file that is not UTF-8 CSV text, or has no header / no ``split``.
+        """
+        try:
+            return self._read_rows()
+        except UnicodeDecodeError as error:
+            raise DataFormatError(self.annotations, f"not UTF-8 text: {error.reason}") from None
+        except csv.Error as error:
+            raise DataFormatError(self.annotations, f"malformed CSV: {error}") from None
+
+    def _read_rows(self) -> list[SyntheticInstance]:
         with open(self.annotations, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
