@@ -130,46 +130,348 @@ def _ckpt(tmp: Path, data: bytes) -> Path:
     return _write(tmp / "model.pt", data)
 
 
-CASES = [
-    # avs-synth build: the inputs
-    Case("empty vggsound.csv", lambda c, t: (synth, _build_args(c, t, csv=_write(t / "v.csv", "")), f"{t}/v.csv: no clip rows")),  # noqa: E501
-    Case("vggsound.csv not text", lambda c, t: (synth, _build_args(c, t, csv=_write(t / "v.csv", b"\xff\xfe\x00abc")), f"{t}/v.csv: not UTF-8")),  # noqa: E501
-    Case("vggsound.csv bad row", lambda c, t: (synth, _build_args(c, t, csv=_write(t / "v.csv", "a,1,dog,train\nb,x,dog,train\n")), f"{t}/v.csv:2: start_seconds 'x'")),  # noqa: E501
-    Case("vggsound.csv quote", lambda c, t: (synth, _build_args(c, t, csv=_write(t / "v.csv", 'a,1,"dog\n')), f"{t}/v.csv")),  # noqa: E501
-    Case("LVIS truncated", lambda c, t: (synth, _build_args(c, t, lvis=_write(t / "l.json", (c / "lvis/lvis_v1_val.json").read_text()[:500])), f"{t}/l.json:")),  # noqa: E501
-    Case("LVIS not an object", lambda c, t: (synth, _build_args(c, t, lvis=_write(t / "l.json", "[1, 2]")), f"{t}/l.json: not a COCO-style")),  # noqa: E501
-    Case("LVIS category name null", lambda c, t: (synth, _lvis(c, t, _set_name_null), f"{t}/l.json: categories[0]")),  # noqa: E501
-    Case("LVIS images not a list", lambda c, t: (synth, _lvis(c, t, lambda d: d.update(images=5)), f"{t}/l.json")),  # noqa: E501
-    Case("LVIS polygon at 2e8", lambda c, t: (synth, _lvis(c, t, _far_polygon(2e8)), ""), skipped=None),  # noqa: E501
-    Case("LVIS polygon at 5e9", lambda c, t: (synth, _lvis(c, t, _far_polygon(5e9)), ""), skipped="invalid_mask"),  # noqa: E501
-    Case("COCO bad bbox", lambda c, t: (synth, _build_args(c, t, coco=_json_edit(c / "coco/annotations/instances_val2017.json", t / "i.json", lambda d: d["annotations"][0].update(bbox="x"))), f"{t}/i.json: annotation")),  # noqa: E501
-    Case("matches.csv empty", lambda c, t: (synth, _build_args(c, t, matches=_write(t / "m.csv", "")), f"{t}/m.csv")),  # noqa: E501
-    Case("matches.csv binary", lambda c, t: (synth, _build_args(c, t, matches=_write(t / "m.csv", b"\x00\xff" * 40)), f"{t}/m.csv")),  # noqa: E501
-    Case("AVSBench metadata garbage", lambda c, t: (synth, _build_args(c, t, avsbench=_avsbench_with(c, t, "name,start\n\x00\n")), f"{t}/avsbench/Single-source/s4_meta_data.csv")),  # noqa: E501
-    Case("Open Images segmentation CSV", lambda c, t: (synth, _openimages_args(c, t, _copy_openimages(c, t, "train-annotations-object-segmentation.csv", "MaskPath,ImageID\nx\n")), f"{t}/openimages/train-annotations-object-segmentation.csv")),  # noqa: E501
-    Case("Open Images class MID", lambda c, t: (synth, _openimages_args(c, t, _copy_openimages(c, t, "oidv7-class-descriptions.csv", "LabelName,DisplayName\nnot a mid,Dog\n")), f"{t}/openimages/oidv7-class-descriptions.csv:")),  # noqa: E501
-    Case("clips folder with link loops", lambda c, t: (synth, _build_args(c, t, clips=_loop_clips(c, t)), ""), skipped=None),  # noqa: E501
-    Case("exclude-clips not text", lambda c, t: (synth, [*_build_args(c, t), "--exclude-clips", str(_write(t / "x.txt", b"\xff\xfe\xfa"))], f"{t}/x.txt")),  # noqa: E501
-    Case("missing clips folder", lambda c, t: (synth, _build_args(c, t, clips=t / "none"), f"{t}/none")),  # noqa: E501
-    # avs-synth inspect / match / review-matches / import / sample-corpus
-    Case("inspect a corrupt tar", lambda c, t: (synth, ["inspect", str(_corrupt_tar(c, t))], f"{t}/shards/train-000000.tar")),  # noqa: E501
-    Case("inspect a bad manifest", lambda c, t: (synth, ["inspect", str(_write(t / "s/manifest.json", "{").parent)], f"{t}/s/manifest.json")),  # noqa: E501
-    Case("match LVIS garbage", lambda c, t: (synth, ["match", "--lvis", str(_write(t / "l.json", "{]")), "--out", str(t / "m.csv")], f"{t}/l.json")),  # noqa: E501
-    Case("match vggsound.csv binary", lambda c, t: (synth, ["match", "--vggsound-csv", str(_write(t / "v.csv", b"\xff\x00\xfe")), "--out", str(t / "m.csv")], f"{t}/v.csv")),  # noqa: E501
-    Case("review a missing table", lambda c, t: (synth, ["review-matches", "--matches", str(t / "none.csv"), "--list"], f"{t}/none.csv")),  # noqa: E501
-    Case("review --import garbage", lambda c, t: (synth, ["review-matches", "--matches", str(shutil.copy(c.parent / "matches.csv", t / "m.csv")), "--import", str(_write(t / "e.csv", "a,b\n\x00"))], f"{t}/e.csv")),  # noqa: E501
-    Case("import: no annotations.csv", lambda c, t: (synth, ["import", "avs-synthetic", str(t), "--out", str(t / "o")], f"{t}")),  # noqa: E501
-    Case("import: annotations.csv binary", lambda c, t: (synth, ["import", "avs-synthetic", str(_write(t / "r/annotations.csv", b"\xff\xfe\x00").parent), "--out", str(t / "o")], f"{t}/r")),  # noqa: E501
-    Case("sample-corpus into a file", lambda c, t: (synth, ["sample-corpus", str(_write(t / "f", "x")), "--size", "tiny"], f"{t}/f")),  # noqa: E501
-    # avs-train
-    Case("pretrain: manifest garbage", lambda c, t: (train, ["pretrain", "--shards", str(_write(t / "s/manifest.json", "{\"splits\": 3}").parent), "--out", str(t / "r"), "--random-init", "--max-steps", "1"], f"{t}/s")),  # noqa: E501
-    Case("evaluate: checkpoint garbage", lambda c, t: (train, ["evaluate", "--ckpt", str(_ckpt(t, b"garbage")), "--avsbench", str(c / "avsbench")], f"{t}/model.pt")),  # noqa: E501
-    Case("evaluate: checkpoint a zip", lambda c, t: (train, ["evaluate", "--ckpt", str(_zip_ckpt(t)), "--avsbench", str(c / "avsbench")], f"{t}/model.pt")),  # noqa: E501
-    Case("finetune: AVSBench metadata", lambda c, t: (train, ["finetune", "--config", "s4_pvtv2", "--avsbench", str(_avsbench_with(c, t, "\x00,\x01\n")), "--out", str(t / "r"), "--random-init", "--max-steps", "1", "--model", "autr_tiny"], f"{t}/avsbench")),  # noqa: E501
-    Case("print-config: YAML garbage", lambda c, t: (train, ["print-config", "--config", str(_write(t / "c.yaml", "a: [\n"))], f"{t}/c.yaml")),  # noqa: E501
-    Case("print-config: unknown key", lambda c, t: (train, ["print-config", "--set", "optim.lrr=1"], "optim.lrr")),  # noqa: E501
-    Case("predict: picture not an image", lambda c, t: (train, ["predict", "--ckpt", str(_ckpt(t, b"x")), str(_write(t / "f/000.jpg", b"not a jpeg").parent), "--audio", str(_write(t / "a.wav", b"RIFF")), "--out", str(t / "p")], f"{t}/")),  # noqa: E501
-]
+CASES: list[Case] = []
+
+
+def case(name: str, *, skipped: str | None = None):
+    """Register a case: a function of (corpus, scratch folder) -> (app, args, needle)."""
+
+    def register(make):
+        CASES.append(Case(name, make, skipped))
+        return make
+
+    return register
+
+
+# avs-synth build: the inputs
+
+
+@case("empty vggsound.csv")
+def _empty_vggsound_csv(c: Path, t: Path):
+    return (synth, _build_args(c, t, csv=_write(t / "v.csv", "")), f"{t}/v.csv: no clip rows")
+
+
+@case("vggsound.csv not text")
+def _vggsound_csv_not_text(c: Path, t: Path):
+    return (
+        synth,
+        _build_args(c, t, csv=_write(t / "v.csv", b"\xff\xfe\x00abc")),
+        f"{t}/v.csv: not UTF-8",
+    )
+
+
+@case("vggsound.csv bad row")
+def _vggsound_csv_bad_row(c: Path, t: Path):
+    return (
+        synth,
+        _build_args(c, t, csv=_write(t / "v.csv", "a,1,dog,train\nb,x,dog,train\n")),
+        f"{t}/v.csv:2: start_seconds 'x'",
+    )
+
+
+@case("vggsound.csv quote")
+def _vggsound_csv_quote(c: Path, t: Path):
+    return (synth, _build_args(c, t, csv=_write(t / "v.csv", 'a,1,"dog\n')), f"{t}/v.csv")
+
+
+@case("LVIS truncated")
+def _lvis_truncated(c: Path, t: Path):
+    return (
+        synth,
+        _build_args(
+            c, t, lvis=_write(t / "l.json", (c / "lvis/lvis_v1_val.json").read_text()[:500])
+        ),
+        f"{t}/l.json:",
+    )
+
+
+@case("LVIS not an object")
+def _lvis_not_an_object(c: Path, t: Path):
+    return (
+        synth,
+        _build_args(c, t, lvis=_write(t / "l.json", "[1, 2]")),
+        f"{t}/l.json: not a COCO-style",
+    )
+
+
+@case("LVIS category name null")
+def _lvis_category_name_null(c: Path, t: Path):
+    return (synth, _lvis(c, t, _set_name_null), f"{t}/l.json: categories[0]")
+
+
+@case("LVIS images not a list")
+def _lvis_images_not_a_list(c: Path, t: Path):
+    return (synth, _lvis(c, t, lambda d: d.update(images=5)), f"{t}/l.json")
+
+
+@case("LVIS polygon at 2e8")
+def _lvis_polygon_at_2e8(c: Path, t: Path):
+    return (synth, _lvis(c, t, _far_polygon(2e8)), "")
+
+
+@case("LVIS polygon at 5e9", skipped="invalid_mask")
+def _lvis_polygon_at_5e9(c: Path, t: Path):
+    return (synth, _lvis(c, t, _far_polygon(5e9)), "")
+
+
+@case("COCO bad bbox")
+def _coco_bad_bbox(c: Path, t: Path):
+    return (
+        synth,
+        _build_args(
+            c,
+            t,
+            coco=_json_edit(
+                c / "coco/annotations/instances_val2017.json",
+                t / "i.json",
+                lambda d: d["annotations"][0].update(bbox="x"),
+            ),
+        ),
+        f"{t}/i.json: annotation",
+    )
+
+
+@case("matches.csv empty")
+def _matches_csv_empty(c: Path, t: Path):
+    return (synth, _build_args(c, t, matches=_write(t / "m.csv", "")), f"{t}/m.csv")
+
+
+@case("matches.csv binary")
+def _matches_csv_binary(c: Path, t: Path):
+    return (synth, _build_args(c, t, matches=_write(t / "m.csv", b"\x00\xff" * 40)), f"{t}/m.csv")
+
+
+@case("AVSBench metadata garbage")
+def _avsbench_metadata_garbage(c: Path, t: Path):
+    return (
+        synth,
+        _build_args(c, t, avsbench=_avsbench_with(c, t, "name,start\n\x00\n")),
+        f"{t}/avsbench/Single-source/s4_meta_data.csv",
+    )
+
+
+@case("Open Images segmentation CSV")
+def _open_images_segmentation_csv(c: Path, t: Path):
+    return (
+        synth,
+        _openimages_args(
+            c,
+            t,
+            _copy_openimages(
+                c, t, "train-annotations-object-segmentation.csv", "MaskPath,ImageID\nx\n"
+            ),
+        ),
+        f"{t}/openimages/train-annotations-object-segmentation.csv",
+    )
+
+
+@case("Open Images class MID")
+def _open_images_class_mid(c: Path, t: Path):
+    return (
+        synth,
+        _openimages_args(
+            c,
+            t,
+            _copy_openimages(
+                c, t, "oidv7-class-descriptions.csv", "LabelName,DisplayName\nnot a mid,Dog\n"
+            ),
+        ),
+        f"{t}/openimages/oidv7-class-descriptions.csv:",
+    )
+
+
+@case("clips folder with link loops")
+def _clips_folder_with_link_loops(c: Path, t: Path):
+    return (synth, _build_args(c, t, clips=_loop_clips(c, t)), "")
+
+
+@case("exclude-clips not text")
+def _exclude_clips_not_text(c: Path, t: Path):
+    return (
+        synth,
+        [*_build_args(c, t), "--exclude-clips", str(_write(t / "x.txt", b"\xff\xfe\xfa"))],
+        f"{t}/x.txt",
+    )
+
+
+@case("missing clips folder")
+def _missing_clips_folder(c: Path, t: Path):
+    return (synth, _build_args(c, t, clips=t / "none"), f"{t}/none")
+
+
+# avs-synth inspect / match / review-matches / import / sample-corpus
+
+
+@case("inspect a corrupt tar")
+def _inspect_a_corrupt_tar(c: Path, t: Path):
+    return (synth, ["inspect", str(_corrupt_tar(c, t))], f"{t}/shards/train-000000.tar")
+
+
+@case("inspect a bad manifest")
+def _inspect_a_bad_manifest(c: Path, t: Path):
+    return (
+        synth,
+        ["inspect", str(_write(t / "s/manifest.json", "{").parent)],
+        f"{t}/s/manifest.json",
+    )
+
+
+@case("match LVIS garbage")
+def _match_lvis_garbage(c: Path, t: Path):
+    return (
+        synth,
+        ["match", "--lvis", str(_write(t / "l.json", "{]")), "--out", str(t / "m.csv")],
+        f"{t}/l.json",
+    )
+
+
+@case("match vggsound.csv binary")
+def _match_vggsound_csv_binary(c: Path, t: Path):
+    return (
+        synth,
+        [
+            "match",
+            "--vggsound-csv",
+            str(_write(t / "v.csv", b"\xff\x00\xfe")),
+            "--out",
+            str(t / "m.csv"),
+        ],
+        f"{t}/v.csv",
+    )
+
+
+@case("review a missing table")
+def _review_a_missing_table(c: Path, t: Path):
+    return (synth, ["review-matches", "--matches", str(t / "none.csv"), "--list"], f"{t}/none.csv")
+
+
+@case("review --import garbage")
+def _review_import_garbage(c: Path, t: Path):
+    return (
+        synth,
+        [
+            "review-matches",
+            "--matches",
+            str(shutil.copy(c.parent / "matches.csv", t / "m.csv")),
+            "--import",
+            str(_write(t / "e.csv", "a,b\n\x00")),
+        ],
+        f"{t}/e.csv",
+    )
+
+
+@case("import: no annotations.csv")
+def _import_no_annotations_csv(c: Path, t: Path):
+    return (synth, ["import", "avs-synthetic", str(t), "--out", str(t / "o")], f"{t}")
+
+
+@case("import: annotations.csv binary")
+def _import_annotations_csv_binary(c: Path, t: Path):
+    return (
+        synth,
+        [
+            "import",
+            "avs-synthetic",
+            str(_write(t / "r/annotations.csv", b"\xff\xfe\x00").parent),
+            "--out",
+            str(t / "o"),
+        ],
+        f"{t}/r",
+    )
+
+
+@case("sample-corpus into a file")
+def _sample_corpus_into_a_file(c: Path, t: Path):
+    return (synth, ["sample-corpus", str(_write(t / "f", "x")), "--size", "tiny"], f"{t}/f")
+
+
+# avs-train
+
+
+@case("pretrain: manifest garbage")
+def _pretrain_manifest_garbage(c: Path, t: Path):
+    return (
+        train,
+        [
+            "pretrain",
+            "--shards",
+            str(_write(t / "s/manifest.json", '{"splits": 3}').parent),
+            "--out",
+            str(t / "r"),
+            "--random-init",
+            "--max-steps",
+            "1",
+        ],
+        f"{t}/s",
+    )
+
+
+@case("evaluate: checkpoint garbage")
+def _evaluate_checkpoint_garbage(c: Path, t: Path):
+    return (
+        train,
+        ["evaluate", "--ckpt", str(_ckpt(t, b"garbage")), "--avsbench", str(c / "avsbench")],
+        f"{t}/model.pt",
+    )
+
+
+@case("evaluate: checkpoint a zip")
+def _evaluate_checkpoint_a_zip(c: Path, t: Path):
+    return (
+        train,
+        ["evaluate", "--ckpt", str(_zip_ckpt(t)), "--avsbench", str(c / "avsbench")],
+        f"{t}/model.pt",
+    )
+
+
+@case("finetune: AVSBench metadata")
+def _finetune_avsbench_metadata(c: Path, t: Path):
+    return (
+        train,
+        [
+            "finetune",
+            "--config",
+            "s4_pvtv2",
+            "--avsbench",
+            str(_avsbench_with(c, t, "\x00,\x01\n")),
+            "--out",
+            str(t / "r"),
+            "--random-init",
+            "--max-steps",
+            "1",
+            "--model",
+            "autr_tiny",
+        ],
+        f"{t}/avsbench",
+    )
+
+
+@case("print-config: YAML garbage")
+def _print_config_yaml_garbage(c: Path, t: Path):
+    return (train, ["print-config", "--config", str(_write(t / "c.yaml", "a: [\n"))], f"{t}/c.yaml")
+
+
+@case("print-config: unknown key")
+def _print_config_unknown_key(c: Path, t: Path):
+    return (train, ["print-config", "--set", "optim.lrr=1"], "optim.lrr")
+
+
+@case("predict: picture not an image")
+def _predict_picture_not_an_image(c: Path, t: Path):
+    return (
+        train,
+        [
+            "predict",
+            "--ckpt",
+            str(_ckpt(t, b"x")),
+            str(_write(t / "f/000.jpg", b"not a jpeg").parent),
+            "--audio",
+            str(_write(t / "a.wav", b"RIFF")),
+            "--out",
+            str(t / "p"),
+        ],
+        f"{t}/",
+    )
 
 
 def _zip_ckpt(tmp: Path) -> Path:
