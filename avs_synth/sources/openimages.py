@@ -120,6 +120,7 @@ def read_csv_checked(
             dtype=str,
             keep_default_na=False,
             usecols=list(usecols) if usecols is not None else None,
+            index_col=False,  # extra trailing fields never become the index
             chunksize=chunksize,
         )
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
@@ -350,6 +351,7 @@ class OpenImagesReader:
             table = pd.read_csv(
                 self.segmentation_csv,
                 usecols=list(SEGMENTATION_COLUMNS),
+                index_col=False,  # extra trailing fields never become the index
                 dtype=dtypes,
                 keep_default_na=False,
             )
@@ -402,6 +404,7 @@ class OpenImagesReader:
             chunks = pd.read_csv(
                 path,
                 usecols=list(IMAGE_LABEL_COLUMNS),
+                index_col=False,  # extra trailing fields never become the index
                 dtype={"ImageID": str, "LabelName": str, "Confidence": np.float64},
                 keep_default_na=False,
                 chunksize=1_000_000,
