@@ -42,3 +42,24 @@ def test_no_generic_top_level_module(tmp_path) -> None:
         [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["True", "None"]
+
+
+def test_third_party_chatter_only_with_verbose() -> None:
+    """FiftyOne's (and MongoDB's, PIL's) info logs and warnings stay out of the user's log unless
+    --verbose: run in a child, as the apps configure logging and warnings process-wide."""
+    code = (
+        "import logging, sys, warnings\n"
+        "from avs_synth_cli.common import setup\n"
+        "setup(verbose=sys.argv[1] == 'v')\n"
+        "logging.getLogger('fiftyone.core.dataset').info('chatter-log')\n"
+        "logging.getLogger('fiftyone').error('real-error')\n"
+        "exec(compile('import warnings; warnings.warn(\"chatter-warning\")', 'x', 'exec'),\n"
+        "     {'__name__': 'fiftyone.utils.data'})\n"
+        "logging.getLogger('avs_synth.building').info('our-log')\n"
+    )
+    quiet = subprocess.run([sys.executable, "-c", code, "q"], capture_output=True, text=True)
+    loud = subprocess.run([sys.executable, "-c", code, "v"], capture_output=True, text=True)
+    assert quiet.returncode == 0 and loud.returncode == 0, quiet.stderr + loud.stderr
+    assert "our-log" in quiet.stderr and "real-error" in quiet.stderr
+    assert "chatter-log" not in quiet.stderr and "chatter-warning" not in quiet.stderr
+    assert "chatter-log" in loud.stderr and "chatter-warning" in loud.stderr
