@@ -368,7 +368,11 @@ def load_vggsound_classes(path: str | PathLike[str]) -> list[Category]:
                 if len(parsed) != 1:
                     raise DataFormatError(path, "a quoted label must be alone", line=line_no)
                 label = parsed[0].strip()
+                if not label:
+                    raise DataFormatError(path, "empty label", line=line_no)
             labels.add(label)
+    if not labels:
+        raise DataFormatError(path, "no label in the file")
     return [Category(source="vggsound", category_id=label, name=label) for label in sorted(labels)]
 
 
