@@ -105,6 +105,11 @@ def _load_json_categories(path: Path) -> list[dict[str, Any]]:
                 raise DataFormatError(path, f"categories[{index}] has no '{key}'")
         if not isinstance(entry["name"], str) or not entry["name"].strip():
             raise DataFormatError(path, f"categories[{index}]: 'name' must be a non-empty string")
+        if isinstance(entry["id"], bool) or not isinstance(entry["id"], int | str):
+            raise DataFormatError(path, f"categories[{index}]: 'id' must be an integer or a string")
+        for key in ("synset", "frequency", "def"):
+            if not isinstance(entry.get(key), str | None):
+                raise DataFormatError(path, f"categories[{index}]: {key!r} must be a string")
     return categories
 
 
