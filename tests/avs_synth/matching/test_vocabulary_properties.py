@@ -16,27 +16,10 @@ from avs_synth.matching.vocabulary import (
     load_openimages_classes,
     load_vggsound_classes,
 )
+from tests.support.json_strategies import category_entries, json_values
 
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=4),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=2)
-    ),
-    max_leaves=6,
-)
-category = st.fixed_dictionaries(
-    {},
-    optional={
-        "id": st.integers(0, 4) | json_values,
-        "name": st.sampled_from(["dog", "cat", " "]) | json_values,
-        "synonyms": st.lists(st.text(max_size=3), max_size=2) | json_values,
-        "synset": st.sampled_from(["dog.n.01", ""]) | json_values,
-        "frequency": st.sampled_from(["f", "c", "r"]) | json_values,
-        "def": st.text(max_size=5) | json_values,
-    },
 )
 
 
@@ -53,7 +36,7 @@ def _checked(categories) -> None:
 @given(
     doc=st.one_of(
         json_values,
-        st.fixed_dictionaries({"categories": st.lists(category | json_values, max_size=4)}),
+        st.fixed_dictionaries({"categories": st.lists(category_entries | json_values, max_size=4)}),
     )
 )
 def test_any_lvis_or_coco_json_gives_categories_or_an_error(tmp_path, doc) -> None:

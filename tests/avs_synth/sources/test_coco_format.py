@@ -18,6 +18,7 @@ from avs_synth.errors import DataFormatError
 from avs_synth.masks import InvalidSegmentationError, decode_mask
 from avs_synth.sources import COCOReader, LVISReader
 from avs_synth.sources.coco_format import image_size, parse_instance
+from tests.support.json_strategies import category_entries, json_values
 
 numbers = st.one_of(
     st.integers(-5, 40),
@@ -180,32 +181,10 @@ def test_a_bad_category_is_an_error_naming_the_file(tmp_path, entry, message) ->
             reader(annotations=path, images_root=tmp_path)
 
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-3, 3)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=4),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
-category = st.fixed_dictionaries(
-    {},
-    optional={
-        "id": st.integers(0, 3) | json_values,
-        "name": st.sampled_from(["cat", "dog", ""]) | json_values,
-        "synonyms": st.lists(st.text(max_size=3), max_size=2) | json_values,
-        "synset": st.none() | st.text(max_size=3) | json_values,
-    },
-)
-
-
 @settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(categories=st.lists(category | json_values, max_size=4))
+@given(categories=st.lists(category_entries | json_values, max_size=4))
 def test_any_categories_give_checked_names_or_an_error(tmp_path, categories) -> None:
     """Property: any ``categories`` list gives categories with string ids and non-empty string
     names (never "None"), or one DataFormatError naming the file."""
