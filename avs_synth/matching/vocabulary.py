@@ -86,8 +86,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
 
 def _load_json_categories(path: Path) -> list[dict[str, Any]]:
     try:
-        with path.open("rb") as handle:
-            data = json.load(handle)
+        data = json.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))  # BOM: an editor's
     except json.JSONDecodeError as error:
         raise DataFormatError(path, f"invalid JSON: {error.msg}", line=error.lineno) from None
     except UnicodeDecodeError as error:

@@ -104,6 +104,8 @@ class COCOStyleFile:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: annotation file not found")
         data = self.path.read_bytes()
+        if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (an editor's save)
+            data = data[3:]
         try:
             top = _TOP.decode(data)
         except msgspec.ValidationError as error:

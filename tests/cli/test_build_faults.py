@@ -27,11 +27,11 @@ def corpus(tmp_path_factory) -> Path:
     return sample_corpus(tmp_path_factory)
 
 
-def _build(corpus: Path, out: Path, *extra: str) -> list[str]:
+def _build(corpus: Path, out: Path, *extra: str, prelude: str = "") -> list[str]:
     return [
         sys.executable,
         "-c",
-        "from avs_synth_cli.synth import app; app()",
+        prelude + "from avs_synth_cli.synth import app; app()",
         "build",
         "--corpus",
         str(corpus / "corpus"),
@@ -104,6 +104,16 @@ def test_a_full_disk_ends_in_one_line_and_leaves_no_half_written_shard(corpus, t
     assert list(seen.glob("*.tar")), "the disk filled before the first shard: no shard checked"
 
 
+_READ_ONLY = """import builtins, errno, os
+_open = builtins.open
+def _refusing(file, mode="r", *args, **kwargs):
+    if any(m in mode for m in "wax+") and os.fspath(file).startswith("{out}"):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
+    return _open(file, mode, *args, **kwargs)
+builtins.open = _refusing
+"""
+
+
 def test_a_read_only_output_folder_ends_in_one_line(corpus, tmp_path):
     out, seen = tmp_path / "out", tmp_path / "seen"
     out.mkdir()
@@ -113,8 +123,11 @@ def test_a_read_only_output_folder_ends_in_one_line(corpus, tmp_path):
         command, reason = _build(corpus, out), "Permission denied"
     elif _unshare_works():
         command, reason = _in_a_mount(_build(corpus, out), out, "ro", seen), "Read-only file system"
-    else:
-        pytest.skip("root without user namespaces: no way to make a folder read-only for root")
+    else:  # root without user namespaces: every write under OUT refused as EROFS would be
+        command, reason = (
+            _build(corpus, out, prelude=_READ_ONLY.format(out=out)),
+            "Permission denied",
+        )
     result = subprocess.run(command, capture_output=True, text=True, timeout=240)
     line = _one_line_error(result)
     assert line.startswith(f"error: {out}") and line.endswith(reason), line

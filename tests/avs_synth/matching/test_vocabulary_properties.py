@@ -41,12 +41,14 @@ def _checked(categories) -> None:
 )
 def test_any_lvis_or_coco_json_gives_categories_or_an_error(tmp_path, doc) -> None:
     path = tmp_path / "lvis.json"
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    for load in (load_lvis_categories, load_coco_categories):
-        try:
-            _checked(load(path))
-        except DataFormatError as error:
-            assert str(error).startswith(f"{path}")
+    for bom in (b"", b"\xef\xbb\xbf"):
+        path.write_bytes(bom + json.dumps(doc).encode("utf-8"))
+        for load in (load_lvis_categories, load_coco_categories):
+            try:
+                _checked(load(path))
+            except DataFormatError as error:
+                assert str(error).startswith(f"{path}")
+                assert "BOM" not in str(error)
 
 
 @SETTINGS

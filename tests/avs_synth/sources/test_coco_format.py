@@ -204,3 +204,18 @@ def test_any_categories_give_checked_names_or_an_error(tmp_path, categories) -> 
             assert all(isinstance(s, str) for s in cat.synonyms)
         names = {str(c["id"]): c["name"] for c in categories}
         assert {c.category_id: c.name for c in found} == names
+
+
+def test_a_byte_order_mark_changes_nothing(tmp_path) -> None:
+    doc = {
+        "images": [{"id": 1, "width": 4, "height": 4, "file_name": "a.jpg"}],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "dog"}],
+    }
+    plain, marked = tmp_path / "plain.json", tmp_path / "marked.json"
+    plain.write_text(json.dumps(doc), encoding="utf-8")
+    marked.write_bytes(b"\xef\xbb\xbf" + json.dumps(doc).encode("utf-8"))
+    for reader in (COCOReader, LVISReader):
+        first = reader(annotations=plain, images_root=tmp_path)
+        second = reader(annotations=marked, images_root=tmp_path)
+        assert first.categories == second.categories and len(first) == len(second) == 1
