@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -228,6 +229,17 @@ def build(
     ] = False,
 ) -> None:
     """Build WebDataset shards of (image, mask, audio) triplets; rerun to resume."""
+    numbers = {
+        "--min-mask-area": min_mask_area,
+        "--window": window,
+        "--window-hop": window_hop,
+        "--window-start": window_start,
+        "--silence-db": silence_db,
+        "--negative-ratio": negative_ratio,
+    }
+    for option, value in numbers.items():  # nan / inf pass every range check: refuse them here
+        if value is not None and not math.isfinite(value):
+            raise _fail(f"{option} must be a finite number, got {value}")
     try:
         inputs = _inputs(
             corpus=corpus,

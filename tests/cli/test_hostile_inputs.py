@@ -299,6 +299,11 @@ def _missing_clips_folder(c: Path, t: Path):
     return (synth, _build_args(c, t, clips=t / "none"), f"{t}/none")
 
 
+@case("silence level nan")
+def _silence_level_nan(c: Path, t: Path):
+    return (synth, [*_build_args(c, t), "--silence-db", "nan"], "--silence-db must be a finite")
+
+
 # avs-synth inspect / match / review-matches / import / sample-corpus
 
 
