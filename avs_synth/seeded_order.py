@@ -35,9 +35,14 @@ def seeded_sorted(
         identity: a stable, unique identity for each item (a key string, a clip id).
         salt: names the decision, so that two decisions over the same items are independent.
     """
-    return sorted(
-        items, key=lambda item: (seeded_key(seed, salt, identity(item)), str(identity(item)))
-    )
+    prefix = f"{int(seed)}{_SEPARATOR}{salt}{_SEPARATOR}"  # seeded_key(seed, salt, ...)'s text
+
+    def key(item: T) -> tuple[int, str]:
+        name = str(identity(item))
+        digest = hashlib.blake2b((prefix + name).encode("utf-8"), digest_size=8).digest()
+        return int.from_bytes(digest, "big"), name
+
+    return sorted(items, key=key)
 
 
 def seeded_uniform(seed: int, *parts: object) -> float:

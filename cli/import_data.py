@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from avs_synth.building.avsbench_exclusion import load_exclusion
 from avs_synth.errors import DataFormatError
 from avs_synth_cli.common import examples, os_error_text
 from avs_synth_cli.common import fail as _fail
@@ -24,8 +25,7 @@ app = typer.Typer(
     "avs-synthetic",
     epilog=examples(
         "avs-synth import avs-synthetic AVS-Synthetic/ --out shards_avss/",
-        "avs-synth import avs-synthetic AVS-Synthetic/ --out shards_avss/ --exclude-clips "
-        "avsbench_ids.txt",
+        "avs-synth import avs-synthetic AVS-Synthetic/ --out shards_avss/ --avsbench AVSBench/",
     ),
 )
 def avs_synthetic(
@@ -39,29 +39,49 @@ def avs_synthetic(
     out: Annotated[Path, typer.Option("--out", "-o", help="A new or empty output folder.")],
     seed: Annotated[int, typer.Option(help="Seed of each train row's own audio draw.")] = 0,
     shard_size: Annotated[int, typer.Option(help="Triplets per shard.")] = 1000,
-    exclude_clips: Annotated[
+    avsbench: Annotated[
         Path | None,
-        typer.Option(help="A file of YouTube ids (one per line) whose audio must not be used."),
+        typer.Option(
+            help="AVSBench folder: the audio of its S4, MS3 and AVSBench-semantic videos is not "
+            "used (the packaged S4 list applies without it)."
+        ),
     ] = None,
+    exclude_clips: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="File of YouTube ids (or {id}_{start} clip names, or their SHA-256) whose audio "
+            "is not used (repeatable)."
+        ),
+    ] = None,
+    keep_avsbench_clips: Annotated[
+        bool,
+        typer.Option(
+            "--keep-avsbench-clips",
+            help="Keep the audio of AVSBench videos (the packaged S4 list and --avsbench are not "
+            "applied): such shards contaminate AVSBench zero- and few-shot numbers.",
+        ),
+    ] = False,
 ) -> None:
-    """Convert the paper's released AVS-Synthetic into shards, bank and manifest."""
+    """Convert the paper's released AVS-Synthetic into shards, bank and manifest.
+
+    Audio of AVSBench videos is left out by default, as in `avs-synth build`: the release's
+    VGGSound audios include clips of AVSBench videos.
+    """
     from avs_synth.building.import_avs_synthetic import import_avs_synthetic
 
     try:
-        banned: set[str] = set()
-        if exclude_clips is not None:
-            banned = {
-                line.strip()
-                for line in exclude_clips.read_text(encoding="utf-8-sig").splitlines()
-                if line.strip() and not line.startswith("#")
-            }
+        exclusion = load_exclusion(
+            avsbench=not keep_avsbench_clips,
+            avsbench_root=avsbench,
+            exclude_files=exclude_clips or (),
+        )
         report = import_avs_synthetic(
             root,
             out,
             seed=seed,
             shard_size=shard_size,
-            is_excluded=banned.__contains__,
-            exclusion_source={"exclude_clips": str(exclude_clips) if exclude_clips else None},
+            is_excluded=exclusion.excludes,
+            exclusion_source=exclusion.summary(),
         )
     except (DataFormatError, ValueError) as error:
         raise _fail(str(error)) from None
@@ -74,9 +94,8 @@ def avs_synthetic(
     )
     if report.skipped:
         typer.echo("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())))
-    if report.excluded:
-        typer.echo(
-            "excluded (AVSBench clips): "
-            + ", ".join(f"{k} {v}" for k, v in report.excluded.items())
-        )
+    excluded = ", ".join(f"{k} {v}" for k, v in report.excluded.items()) or "none"
+    typer.echo(f"excluded (AVSBench and --exclude-clips videos): {excluded}")
+    if keep_avsbench_clips:
+        typer.echo("AVSBench clips are kept (--keep-avsbench-clips)")
     typer.echo(f"wrote {report.out} (manifest.json, report.json)")

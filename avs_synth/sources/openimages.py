@@ -266,7 +266,7 @@ class OpenImagesReader:
         self._mask_sources: dict[str, _MaskSource] = {}
         self._flat_source: _MaskSource | None = None
         self.skipped: dict[str, int] = {"images": 0, "masks": 0}
-        self.unused = 0  # images checked but not yielded (see images())
+        self.unused = 0  # images of no use to the plan, not yielded (see images())
 
     def _required(self, given: str | PathLike[str] | None, names: list[str], what: str) -> Path:
         if given is not None:
@@ -564,8 +564,8 @@ class OpenImagesReader:
         Args:
             categories: keep only the instances of these MIDs, and yield only the images that
                 have one or a verified-negative label in ``negative_categories`` (the others
-                are checked as usual and counted in ``self.unused``); None keeps every
-                instance and image.
+                are counted in ``self.unused``, their pictures not even looked for: they are
+                never opened); None keeps every instance and image.
             negative_categories: see ``categories``.
             read_sizes: read each picture's size from its JPEG header. False (a build's plan):
                 the JPEG is only checked to exist, records carry ``width = height = None`` and
@@ -598,6 +598,17 @@ class OpenImagesReader:
         image_ids = ids[starts].tolist() if n else []
         for index, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
             image_id = str(image_ids[index])
+            image_negatives = negatives.get(image_id, ())
+            if (
+                keep is not None
+                and per_image_available[index]
+                and not per_image_kept[index]
+                and not wanted_negatives.intersection(image_negatives)
+            ):
+                # of no use to this plan: its picture is never opened, so not even looked for
+                self.skipped["masks"] += (end - start) - int(per_image_available[index])
+                self.unused += 1
+                continue
             try:
                 path = root.check(
                     f"{image_id}.jpg",
@@ -618,14 +629,6 @@ class OpenImagesReader:
             self.skipped["masks"] += (end - start) - int(per_image_available[index])
             if not per_image_available[index]:
                 self.skipped["images"] += 1
-                continue
-            image_negatives = negatives.get(image_id, ())
-            if (
-                keep is not None
-                and not per_image_kept[index]
-                and not wanted_negatives.intersection(image_negatives)
-            ):
-                self.unused += 1
                 continue
             instances = []
             for row in range(start, end) if per_image_kept[index] else ():

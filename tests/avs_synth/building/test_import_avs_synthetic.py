@@ -93,3 +93,34 @@ def test_cli_import(release: Path, tmp_path: Path) -> None:
         app, ["import", "avs-synthetic", str(release), "--out", str(tmp_path / "out")]
     )
     assert again.exit_code == 1 and "not empty" in again.output
+
+
+def test_cli_import_leaves_out_avsbench_and_listed_videos(release: Path, tmp_path: Path) -> None:
+    avsbench = tmp_path / "AVSBench" / "AVSBench_object" / "Single-source"
+    avsbench.mkdir(parents=True)
+    (avsbench / "s4_meta_data.csv").write_text(
+        "name,start,category,split\ndogAAAAAAA1,0,dog,train\n"
+    )
+    listed = tmp_path / "exclude.txt"
+    listed.write_text("# our held-out videos\ngtrBBBBBBB2_000050\n")
+    args = ["import", "avs-synthetic", str(release), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(
+        app, [*args, "--avsbench", str(tmp_path / "AVSBench"), "--exclude-clips", str(listed)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "excluded (AVSBench and --exclude-clips videos): audio_names 2" in result.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    exclusions = manifest["exclusions"]
+    assert exclusions["avsbench"] is True and exclusions["audio_names_excluded"] == 2
+    assert exclusions["ids_per_list"]["avsbench_s4"] == 1
+    assert exclusions["ids_per_list"]["exclude_clips"] == 1
+    assert exclusions["ids_per_list"]["packaged_s4"] > 4000
+    for path in (tmp_path / "out").glob("*.tar"):
+        for sample in wds.WebDataset(str(path), shardshuffle=False):
+            youtube_id = json.loads(sample[schema.META])["audio"]["youtube_id"]
+            assert youtube_id not in {"dogAAAAAAA1", "gtrBBBBBBB2"}
+    kept = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "kept"), "--keep-avsbench-clips"])
+    assert kept.exit_code == 0, kept.output
+    assert "audio_names" not in kept.output and "AVSBench clips are kept" in kept.output
+    missing = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "x"), "--avsbench", "nowhere"])
+    assert missing.exit_code == 1 and "nowhere: AVSBench folder not found" in missing.output
