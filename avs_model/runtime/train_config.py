@@ -248,7 +248,8 @@ def _closest(name: str, known: Iterable[str], *, prefix: str = "") -> str:
 def _build(cls: type, data: Any, source: str | None, prefix: str) -> Any:
     at = f"{source}: " if source else ""
     if not isinstance(data, dict):
-        raise ValueError(f"{at}{prefix or 'the config'} must be a mapping, got {data!r}")
+        where = prefix.rstrip(".") or "the config"
+        raise ValueError(f"{at}{where} must be a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)

@@ -206,6 +206,7 @@ def test_config_mistakes_get_one_line_with_the_closest_name(tmp_path: Path) -> N
             "unknown field(s) ['namee'] (did you mean model.backbone.name?)",
         ),
         (["--fraction", "1.5"], "fraction must be in (0, 1], got 1.5; the 0 % rows train nothing"),
+        (["--set", "optim=3"], "optim must be a mapping, got 3"),
     ]
     for extra, expected in cases:
         result = runner.invoke(app, [*base, "--config", "demo_finetune_tiny", *extra])

@@ -46,6 +46,7 @@ def tone_examples(frequencies_hz: list[float]) -> torch.Tensor:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~1-2 min alone; a few times that on a loaded 2-core machine
 def test_autr_tiny_overfits_one_picture_with_two_audios():
     torch.manual_seed(0)
     picture, square, disc = two_object_picture()
