@@ -13,6 +13,10 @@ name up to its first dot, so keys never contain a dot)::
 An audio-bank sample (``bank-*.tar``, one audio class per shard) is ``{key}.flac`` and
 ``{key}.json`` (:class:`BankWindowMeta`).
 
+Optional metadata fields (:data:`OPTIONAL_META_FIELDS`) are written only when a build option sets
+them, so a build without the newer options writes exactly the bytes it wrote before they existed,
+and shards written before them still decode (the fields take their defaults).
+
 Members are written in :data:`TRIPLET_MEMBERS` / :data:`BANK_MEMBERS` order. Every encoder here
 has its decoder next to it; the training loader imports this module, never re-implements it.
 """
@@ -48,6 +52,19 @@ TRIPLET_MEMBERS: tuple[str, ...] = (IMAGE, MASK, AUDIO, META)
 BANK_MEMBERS: tuple[str, ...] = (AUDIO, META)
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+NEGATIVE_KINDS: tuple[str, ...] = ("absent", "silence", "noise", "offscreen")
+"""The kinds of negative (empty-mask) triplets ``avs-synth build --negatives`` makes:
+
+- ``absent``: the sound of a class verified absent from the picture, of the same broad VGGSound
+  group (animals, music, people, vehicle, ...) as a category the picture does hold;
+- ``silence``: digital zeros or a near-silent noise floor;
+- ``noise``: white or pink noise, no class at all;
+- ``offscreen``: the sound of a class verified absent from the picture, of a broad group none of
+  the picture's matched categories belongs to.
+
+A negative of a build without ``--negatives`` has no recorded kind; it is read as ``absent``
+(any verified-absent class, whatever its group)."""
 BANK = "bank"
 
 MANIFEST_NAME = "manifest.json"
@@ -175,6 +192,8 @@ class TripletMeta:
         audio: where the audio window comes from.
         license, attribution: the picture's licence and author / URL, where the source gives them.
         schema_version: :data:`SCHEMA_VERSION` of the writer.
+        negative_kind: a negative's kind (:data:`NEGATIVE_KINDS`), written by builds with
+            ``--negatives`` (None otherwise: see :attr:`kind`).
     """
 
     key: str
@@ -200,6 +219,14 @@ class TripletMeta:
     license: str | None = None
     attribution: str | None = None
     schema_version: int = SCHEMA_VERSION
+    negative_kind: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``positive`` or the negative's kind (``absent`` when the writer recorded none)."""
+        if not self.negative:
+            return "positive"
+        return self.negative_kind or "absent"
 
     @property
     def category(self) -> str:
@@ -232,9 +259,18 @@ def encode_json(obj: Any) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
+OPTIONAL_META_FIELDS: tuple[str, ...] = ("negative_kind",)
+"""Metadata fields left out of the ``json`` member while they are None (see the module
+docstring)."""
+
+
 def encode_meta(meta: TripletMeta | BankWindowMeta) -> bytes:
-    """Metadata → the ``json`` member's bytes."""
-    return encode_json(meta)
+    """Metadata → the ``json`` member's bytes (optional fields only when set)."""
+    d = asdict(meta)
+    for name in OPTIONAL_META_FIELDS:
+        if d.get(name, 0) is None:
+            del d[name]
+    return encode_json(d)
 
 
 def _audio_meta(d: dict[str, Any]) -> AudioWindowMeta:

@@ -72,6 +72,13 @@ def _inputs(
     )
 
 
+def _kinds(text: str | None) -> tuple[str, ...]:
+    """``absent,silence`` -> ``("absent", "silence")`` (checked by :class:`BuildConfig`)."""
+    if text is None:
+        return ()
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _echo_dry_run(report: dict[str, Any]) -> None:
     """The plan of a dry run, as a few readable lines."""
     planned, shards = report["planned"], report["shards"]
@@ -196,6 +203,15 @@ def build(
     negative_ratio: Annotated[
         float, typer.Option(help="Verified-absent negatives per positive (0: none).")
     ] = 0.0,
+    negatives: Annotated[
+        str | None,
+        typer.Option(
+            help="Negative kinds, comma-separated, sharing --negative-ratio equally and recorded "
+            "in each json: absent (a verified-absent class of a group the picture holds), "
+            "silence (zeros or a faint floor), noise (white or pink), offscreen (a verified-"
+            "absent class of another group). Default: every verified-absent class, no kind."
+        ),
+    ] = None,
     max_side: Annotated[
         int | None, typer.Option(help="Resize pictures whose longer side exceeds this.")
     ] = None,
@@ -248,6 +264,7 @@ def build(
             ),
             resampler=resampler,  # type: ignore[arg-type]
             negative_ratio=negative_ratio,
+            negatives=_kinds(negatives),
             max_side=max_side,
             jpeg_quality=jpeg_quality,
             shard_size=shard_size,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from avs_synth.audio.decode import RESAMPLERS, Resampler
 from avs_synth.audio.windows import WindowConfig
 from avs_synth.building.splits import SplitFractions
+from avs_synth.schema import NEGATIVE_KINDS
 
 MaskMode = Literal["semantic", "instance"]
 MASK_MODES: tuple[str, ...] = ("semantic", "instance")
@@ -72,6 +73,9 @@ class BuildConfig:
         resampler: how clips become 16 kHz windows: ``avsbench`` (exactly as AVSBench made its
             wavs; the default, for builds evaluated on AVSBench) or ``bandlimited``.
         negative_ratio: negatives per positive in each split (0: none).
+        negatives: the negative kinds to make (:data:`avs_synth.schema.NEGATIVE_KINDS`), sharing
+            ``negative_ratio`` equally, each recorded in the json; empty (the default): every
+            verified-absent pairing, no kind recorded (the build before negative kinds).
         max_side: resize pictures whose longer side exceeds this (None: keep original bytes).
         jpeg_quality: JPEG quality of re-encoded pictures.
         shard_size: triplets per shard.
@@ -91,6 +95,7 @@ class BuildConfig:
     window: WindowConfig = field(default_factory=WindowConfig)
     resampler: Resampler = "avsbench"
     negative_ratio: float = 0.0
+    negatives: tuple[str, ...] = ()
     max_side: int | None = None
     jpeg_quality: int = 95
     shard_size: int = 1000
@@ -107,6 +112,13 @@ class BuildConfig:
             raise ValueError("max_per_picture and max_per_category must be >= 0 (0: no limit)")
         if self.negative_ratio < 0:
             raise ValueError(f"negative_ratio must be >= 0, got {self.negative_ratio}")
+        unknown = [k for k in self.negatives if k not in NEGATIVE_KINDS]
+        if unknown or len(set(self.negatives)) != len(self.negatives):
+            raise ValueError(
+                f"negatives must be distinct kinds of {NEGATIVE_KINDS}, got {self.negatives}"
+            )
+        if self.negatives and self.negative_ratio <= 0:
+            raise ValueError("negative kinds need a negative_ratio > 0 (negatives per positive)")
         if self.max_side is not None and self.max_side < 16:
             raise ValueError(f"max_side must be at least 16 pixels, got {self.max_side}")
         if not 1 <= self.jpeg_quality <= 100:

@@ -8,7 +8,8 @@ machine build and the union of a partitioned build write the same bytes.
   their visual categories, per split the sample counts (total, positives, negatives, per audio
   class, per source) and the shards with their sha256, the audio bank's shards per class, and
   the clip exclusion (``clip_exclusion``: the lists applied and the VGGSound rows and videos they
-  removed, by VGGSound split).
+  removed, by VGGSound split). A build with negative kinds also records them
+  (``config.negatives``) and counts each split's negatives per kind (``per_kind``).
 - ``report.json``: skipped samples by reason (per split and in total), the candidates left out
   while planning and the clip exclusion.
 """
@@ -62,8 +63,10 @@ def make_manifest(
                 for p in mine
             ],
         }
+        if config.negatives:
+            splits[split]["per_kind"] = _sum_counters(mine, "per_kind")
     bank = [p for p in parts if p["split"] == BANK]
-    return {
+    manifest = {
         "tool": {"name": "avs-synth", "version": __version__},
         "schema_version": SCHEMA_VERSION,
         "seed": config.seed,
@@ -113,6 +116,9 @@ def make_manifest(
             ],
         },
     }
+    if config.negatives:
+        manifest["config"]["negatives"] = list(config.negatives)
+    return manifest
 
 
 def make_report(*, plan: StoredPlan, parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -24,10 +24,17 @@ Steps:
 4. Negatives: (picture, audio class) pairs where every category of the picture's source matched
    to the class is verified absent (LVIS ``neg_category_ids``, Open Images verified-negative
    labels, absent from an exhaustively annotated COCO picture); ``negative_ratio`` times the
-   split's positives, in seeded order.
+   split's positives, in seeded order. With negative kinds (``config.negatives``) each kind gets
+   an equal share: a verified-absent class is ``absent`` when its VGGSound group (the shipped
+   ``vggsound_class_groups.csv``) is the group of a class matched to a category the picture
+   holds, ``offscreen`` otherwise; ``silence`` and ``noise`` pair a picture that has a positive
+   with a synthesized window (no clip; :mod:`avs_synth.audio.negative_audio`).
 5. Clips: each (split, class)'s triplets take the class's clips in seeded order, round robin.
 6. Shards: each split's triplets in seeded order, ``shard_size`` at a time; the audio bank holds
    every train clip of each audio class, ``bank_clips_per_shard`` clips (one class) per shard.
+
+Why this module is long: the steps above share the candidates, pools and counters of one pass
+over the inputs; split into modules, each would pass the same half-dozen structures around.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from avs_synth.building.avsbench_exclusion import ClipExclusion
 from avs_synth.building.config import BuildConfig
 from avs_synth.building.plan_hash import compute_plan_hash
 from avs_synth.building.splits import assign_clips, assign_pictures, picture_key
+from avs_synth.matching.vocabulary import shipped_vggsound_groups
 from avs_synth.records import (
     AudioClip,
     ImageRecord,
@@ -89,7 +97,9 @@ class TripletSpec:
             (``width`` and ``height`` None: read from the picture by the worker).
         instances: the instances whose union is the mask (empty for a negative); their geometry
             by reference where the reader stored it in an annotation index.
-        clip: the VGGSound clip the window is cut from.
+        clip: the VGGSound clip the window is cut from (None: a ``silence`` or ``noise``
+            negative, whose window is synthesized).
+        negative_kind: the negative's kind when the build makes negative kinds (None otherwise).
     """
 
     key: str
@@ -103,9 +113,10 @@ class TripletSpec:
     width: int | None
     height: int | None
     instances: tuple[Instance, ...]
-    clip: AudioClip
+    clip: AudioClip | None
     license: str | None = None
     attribution: str | None = None
+    negative_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +203,7 @@ class _Candidate:
     record: ImageRecord
     instances: tuple[Instance, ...]
     split: str = ""
+    kind: str | None = None
 
 
 def _triplet_key(record: ImageRecord, class_index: int, suffix: str = "") -> str:
@@ -331,6 +343,50 @@ def _negatives(
     return out
 
 
+SYNTHETIC_CLASS = {"silence": "(silence)", "noise": "(noise)"}
+"""The ``audio_class`` of the class-less negatives (no VGGSound label holds parentheses)."""
+OTHER_GROUP = "others"
+
+
+def _kinded_negatives(
+    record: ImageRecord,
+    negatives: list[_Candidate],
+    *,
+    has_positive: bool,
+    kinds: Sequence[str],
+    groups: dict[str, str],
+    classes_of: dict[tuple[str, str], tuple[str, ...]],
+) -> list[_Candidate]:
+    """The picture's negatives of the requested kinds: verified-absent pairs labelled ``absent``
+    (a group the picture holds) or ``offscreen`` (another group), and, for a picture with a
+    positive, one ``silence`` and one ``noise`` candidate."""
+    held = {
+        groups.get(label, OTHER_GROUP)
+        for inst in record.instances
+        for label in classes_of.get((record.source, inst.category_id), ())
+    }
+    out = []
+    for cand in negatives:
+        cand.kind = "absent" if groups.get(cand.audio_class, OTHER_GROUP) in held else "offscreen"
+        if cand.kind in kinds:
+            out.append(cand)
+    if has_positive:
+        for kind, label in SYNTHETIC_CLASS.items():
+            if kind in kinds:
+                out.append(
+                    _Candidate(
+                        key=f"{record.source}-{safe_key_part(record.image_id)}-{kind}",
+                        audio_class=label,
+                        negative=True,
+                        categories=(),
+                        record=record,
+                        instances=(),
+                        kind=kind,
+                    )
+                )
+    return out
+
+
 def _trimmed(record: ImageRecord) -> ImageRecord:
     """The record without its instances (candidates keep only the instances they use)."""
     return ImageRecord(
@@ -362,6 +418,8 @@ def make_plan(
         exclusion: the YouTube videos whose clips are left out (None: none).
     """
     seed = config.seed
+    kinds = config.negatives
+    groups = shipped_vggsound_groups() if kinds else {}
     dropped: Counter[str] = Counter()
     classes_of_sets: dict[tuple[str, str], set[str]] = defaultdict(set)
     categories_of: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
@@ -446,6 +504,15 @@ def make_plan(
                 )
                 if cand.audio_class in classes_with_clips
             ]
+            if kinds:
+                negatives = _kinded_negatives(
+                    record,
+                    negatives,
+                    has_positive=bool(positives),
+                    kinds=kinds,
+                    groups=groups,
+                    classes_of=classes_of,
+                )
         if not positives and not negatives:
             continue
         light = _trimmed(record)
@@ -459,7 +526,7 @@ def make_plan(
 
     # Positives: a clip pool in the split, the per-picture cap, then the per-category cap.
     positives_by_class: dict[str, list[_Candidate]] = defaultdict(list)
-    negative_pool: dict[str, list[_Candidate]] = defaultdict(list)
+    negative_pool: dict[tuple[str, str | None], list[_Candidate]] = defaultdict(list)
     for pkey, (positives, negatives) in by_picture.items():
         split = picture_split[pkey]
         usable = []
@@ -477,8 +544,8 @@ def make_plan(
             positives_by_class[cand.audio_class].append(cand)
         for cand in negatives:
             cand.split = split
-            if (split, cand.audio_class) in pools:
-                negative_pool[split].append(cand)
+            if cand.kind in SYNTHETIC_CLASS or (split, cand.audio_class) in pools:
+                negative_pool[(split, cand.kind)].append(cand)
     chosen: list[_Candidate] = []
     for label in sorted(positives_by_class):
         cands = seeded_sorted(
@@ -489,18 +556,25 @@ def make_plan(
             cands = cands[: config.max_per_category]
         chosen.extend(cands)
 
-    # Negatives: ratio × positives per split, from verified absences only.
+    # Negatives: ratio × positives per split, from verified absences only (with kinds: an equal
+    # share per kind, each from its own pool).
     positives_per_split = Counter(c.split for c in chosen)
     for split in SPLITS:
-        wanted = int(round(config.negative_ratio * positives_per_split[split]))
-        if wanted == 0:
-            continue
-        pool = seeded_sorted(
-            negative_pool[split], seed=seed, identity=lambda c: c.key, salt="negatives"
-        )
-        if len(pool) < wanted:
-            dropped["negatives_short"] += wanted - len(pool)
-        chosen.extend(pool[:wanted])
+        for kind in kinds or (None,):
+            share = config.negative_ratio / (len(kinds) if kinds else 1)
+            wanted = int(round(share * positives_per_split[split]))
+            if wanted == 0:
+                continue
+            pool = seeded_sorted(
+                negative_pool[(split, kind)],
+                seed=seed,
+                identity=lambda c: c.key,
+                salt="negatives" if kind is None else f"negatives-{kind}",
+            )
+            if len(pool) < wanted:
+                short = "negatives_short" if kind is None else f"negatives_short_{kind}"
+                dropped[short] += wanted - len(pool)
+            chosen.extend(pool[:wanted])
 
     # Clips, round robin over each (split, class) pool.
     by_split_class: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
@@ -508,7 +582,7 @@ def make_plan(
         by_split_class[(cand.split, cand.audio_class)].append(cand)
     specs_by_split: dict[str, list[TripletSpec]] = defaultdict(list)
     for (split, label), cands in sorted(by_split_class.items()):
-        pool = pools[(split, label)]
+        pool = pools.get((split, label), [])
         ordered = seeded_sorted(cands, seed=seed, identity=lambda c: c.key, salt="clip-pairing")
         for n, cand in enumerate(ordered):
             rec = cand.record
@@ -525,9 +599,10 @@ def make_plan(
                     width=rec.width,
                     height=rec.height,
                     instances=cand.instances,
-                    clip=pool[n % len(pool)],
+                    clip=None if cand.kind in SYNTHETIC_CLASS else pool[n % len(pool)],
                     license=rec.license,
                     attribution=rec.attribution,
+                    negative_kind=cand.kind,
                 )
             )
 

@@ -179,9 +179,10 @@ def _spec(spec: TripletSpec) -> dict[str, Any]:
         "image_path": str(spec.image_path),
         "size": None if spec.width is None else [spec.width, spec.height],
         "instances": [_instance(i) for i in spec.instances],
-        "clip": _clip(spec.clip),
+        "clip": None if spec.clip is None else _clip(spec.clip),
         "license": spec.license,
         "attribution": spec.attribution,
+        "negative_kind": spec.negative_kind,
     }
 
 
@@ -201,9 +202,10 @@ def _spec_from(value: dict[str, Any]) -> TripletSpec:
         width=width,
         height=height,
         instances=tuple(_instance_from(i) for i in value["instances"]),
-        clip=_clip_from(value["clip"]),
+        clip=None if value["clip"] is None else _clip_from(value["clip"]),
         license=value["license"],
         attribution=value["attribution"],
+        negative_kind=value.get("negative_kind"),
     )
 
 

@@ -22,6 +22,7 @@ from PIL import Image
 
 from avs_synth.audio.clip_reader import open_clip
 from avs_synth.audio.decode import AudioReadError, Resampler
+from avs_synth.audio.negative_audio import level_dbfs, negative_window
 from avs_synth.audio.windows import (
     ArrayClip,
     ClipReader,
@@ -267,6 +268,50 @@ def _instance_ref(inst: Instance, width: int, height: int) -> InstanceRef:
     )
 
 
+def _synthesized_audio(
+    spec: TripletSpec, config: BuildConfig
+) -> tuple[np.ndarray, AudioWindowMeta]:
+    """The seeded window of a ``silence`` / ``noise`` negative and its metadata (no clip)."""
+    w = config.window
+    assert spec.negative_kind is not None
+    audio, policy = negative_window(
+        spec.negative_kind, w.window_samples, seed=config.seed, key=spec.key
+    )
+    meta = AudioWindowMeta(
+        vggsound_id="",
+        youtube_id="",
+        start_seconds=0,
+        label=spec.audio_class,
+        vggsound_split="",
+        window_start_s=0.0,
+        window_s=w.window_s,
+        sample_rate=w.sample_rate,
+        num_samples=w.window_samples,
+        policy=f"synthetic-{policy}",
+        rms_dbfs=round(level_dbfs(audio), 3),
+    )
+    return audio, meta
+
+
+def _clip_audio(
+    spec: TripletSpec, config: BuildConfig, clips: _ClipCache
+) -> tuple[np.ndarray, AudioWindowMeta]:
+    """The window cut from the spec's clip and its metadata."""
+    assert spec.clip is not None
+    clip = clips.get(spec.clip)
+    try:
+        window = choose_window(clip, config.window, seed=config.seed, key=spec.key)
+        audio = extract(clip, window, config.window)
+    except WindowRefused as refused:
+        raise SampleSkipped(refused.reason, spec.clip.clip_id) from None
+    except (AudioReadError, ValueError) as error:
+        raise SampleSkipped("unreadable_audio", str(error)) from None
+    meta = _audio_meta(
+        spec.clip, window.start / clip.rate, window.rms_dbfs, config, config.window.policy
+    )
+    return audio, meta
+
+
 def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> dict[str, bytes]:
     """The tar members of one triplet.
 
@@ -286,14 +331,10 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
     area = int(mask.sum())
     if not spec.negative and area == 0:
         raise SampleSkipped("empty_mask", f"{spec.key} (after resizing)")
-    clip = clips.get(spec.clip)
-    try:
-        window = choose_window(clip, config.window, seed=config.seed, key=spec.key)
-        audio = extract(clip, window, config.window)
-    except WindowRefused as refused:
-        raise SampleSkipped(refused.reason, spec.clip.clip_id) from None
-    except (AudioReadError, ValueError) as error:
-        raise SampleSkipped("unreadable_audio", str(error)) from None
+    if spec.clip is None:
+        audio, audio_meta = _synthesized_audio(spec, config)
+    else:
+        audio, audio_meta = _clip_audio(spec, config, clips)
     meta = TripletMeta(
         key=spec.key,
         split=spec.split,
@@ -314,11 +355,10 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
         bbox=mask_box(mask),
         area=area,
         area_fraction=round(area / float(picture.width * picture.height), 6),
-        audio=_audio_meta(
-            spec.clip, window.start / clip.rate, window.rms_dbfs, config, config.window.policy
-        ),
+        audio=audio_meta,
         license=spec.license,
         attribution=spec.attribution,
+        negative_kind=spec.negative_kind,
     )
     return {
         IMAGE: picture.data,
@@ -333,6 +373,7 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
     skipped: Counter[str] = Counter()
     per_category: Counter[str] = Counter()
     per_source: Counter[str] = Counter()
+    per_kind: Counter[str] = Counter()
     negatives = 0
     with ShardWriter(path=out / unit.name, member_order=TRIPLET_MEMBERS) as writer, clips:
         for spec in unit.triplets:
@@ -347,7 +388,9 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
             per_category[spec.audio_class] += 1
             per_source[spec.source] += 1
             negatives += int(spec.negative)
-    return {
+            if spec.negative_kind is not None:
+                per_kind[spec.negative_kind] += 1
+    counts = {
         "samples": writer.count,
         "positives": writer.count - negatives,
         "negatives": negatives,
@@ -357,6 +400,9 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
         "sha256": writer.sha256,
         "bytes": writer.size,
     }
+    if config.negatives:
+        counts["per_kind"] = dict(sorted(per_kind.items()))
+    return counts
 
 
 def _build_bank(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str, Any]:
