@@ -79,6 +79,20 @@ def _kinds(text: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _source_counts(text: str | None) -> tuple[tuple[int, float], ...]:
+    """``1:0.5,2:0.5`` -> ``((1, 0.5), (2, 0.5))`` (ranges checked by :class:`BuildConfig`)."""
+    if text is None:
+        return ()
+    out = []
+    for part in text.split(","):
+        count, sep, weight = part.partition(":")
+        try:
+            out.append((int(count), float(weight) if sep else 1.0))
+        except ValueError:
+            raise ValueError(f"--sources: {part!r} is not COUNT:WEIGHT (e.g. 2:0.3)") from None
+    return tuple(out)
+
+
 def _echo_dry_run(report: dict[str, Any]) -> None:
     """The plan of a dry run, as a few readable lines."""
     planned, shards = report["planned"], report["shards"]
@@ -212,6 +226,37 @@ def build(
             "absent class of another group). Default: every verified-absent class, no kind."
         ),
     ] = None,
+    sources: Annotated[
+        str | None,
+        typer.Option(
+            help="Multi-source triplets: sounding-class counts and their weights, e.g. "
+            "1:0.5,2:0.3,3:0.2; each picture gives one triplet whose count is drawn among those "
+            "its classes allow, the windows mixed (RMS-normalised, seeded gains in the json), "
+            "the mask their union, the picture's other matched categories named as silent."
+        ),
+    ] = None,
+    pan: Annotated[
+        str,
+        typer.Option(
+            help="Stereo multi-source mixes panned by each source's mask centroid: none, linear "
+            "(VPO's L=(1-p)w, R=pw) or constant-power."
+        ),
+    ] = "none",
+    class_masks: Annotated[
+        bool,
+        typer.Option(
+            "--class-masks",
+            help="Also write a class-indexed mask (KEY.classes.png: each sounding pixel its audio "
+            "class's index in the manifest's audio_classes plus one, 0 background).",
+        ),
+    ] = False,
+    min_audibility: Annotated[
+        float | None,
+        typer.Option(
+            help="Score each clip window's audibility (level and spectral flatness against its "
+            "clip's, 0-1), store it in the json and skip samples below this (0: score only)."
+        ),
+    ] = None,
     max_side: Annotated[
         int | None, typer.Option(help="Resize pictures whose longer side exceeds this.")
     ] = None,
@@ -265,6 +310,10 @@ def build(
             resampler=resampler,  # type: ignore[arg-type]
             negative_ratio=negative_ratio,
             negatives=_kinds(negatives),
+            min_audibility=min_audibility,
+            sources=_source_counts(sources),
+            class_masks=class_masks,
+            pan=pan,  # type: ignore[arg-type]
             max_side=max_side,
             jpeg_quality=jpeg_quality,
             shard_size=shard_size,

@@ -23,7 +23,8 @@ every train sample:
 If no window of the class can be had, the last window drawn for the class is reused, and a class
 never seen keeps the sample's own audio. Both cases are counted (:attr:`AudioRepairing.stats`) and
 logged once per class. Negatives whose audio is no class's (``silence``, ``noise``;
-:data:`KEEP_OWN_AUDIO`) always keep their own window.
+:data:`KEEP_OWN_AUDIO`) and multi-source triplets (a mix of several classes' windows; re-pairing
+them would need a re-mix) always keep their own window.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class RepairStats:
         own: samples that kept their own window (their class is not in the bank).
         classless: negatives kept with their own window because their audio has no class
             (``silence``, ``noise``).
+        mixed: multi-source triplets kept with their own mix.
         pulled: bank windows read.
         missing_classes: classes not found in the bank.
     """
@@ -109,6 +111,7 @@ class RepairStats:
     reused: int = 0
     own: int = 0
     classless: int = 0
+    mixed: int = 0
     pulled: int = 0
     missing_classes: set[str] = field(default_factory=set)
 
@@ -153,7 +156,7 @@ class AudioRepairing:
 
     The stage reads and writes the decoded-sample dicts of :mod:`avs_model.data.stream`
     (``audio``: float32 samples, ``audio_class``: the class name, ``negative_kind``: see
-    :data:`KEEP_OWN_AUDIO`).
+    :data:`KEEP_OWN_AUDIO`, ``num_sources``: classes mixed in the audio).
     """
 
     def __init__(
@@ -213,6 +216,10 @@ class AudioRepairing:
         for sample in samples:
             if sample.get("negative_kind") in KEEP_OWN_AUDIO:
                 stats.classless += 1
+                yield sample
+                continue
+            if sample.get("num_sources", 1) > 1:
+                stats.mixed += 1
                 yield sample
                 continue
             audio_class = sample["audio_class"]

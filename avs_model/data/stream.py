@@ -325,6 +325,7 @@ def decode_sample(
         "audio_class": meta.audio_class,
         "negative": meta.negative,
         "negative_kind": meta.kind if meta.negative else "",
+        "num_sources": meta.num_sources,
     }
 
 

@@ -13,6 +13,9 @@ from avs_synth.schema import NEGATIVE_KINDS
 
 MaskMode = Literal["semantic", "instance"]
 MASK_MODES: tuple[str, ...] = ("semantic", "instance")
+PanMode = Literal["none", "linear", "constant-power"]
+PAN_MODES: tuple[str, ...] = ("none", "linear", "constant-power")
+MAX_SOURCES = 4
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,18 @@ class BuildConfig:
         negatives: the negative kinds to make (:data:`avs_synth.schema.NEGATIVE_KINDS`), sharing
             ``negative_ratio`` equally, each recorded in the json; empty (the default): every
             verified-absent pairing, no kind recorded (the build before negative kinds).
+        sources: multi-source triplets: ``((count, weight), ...)``, e.g. ``((1, 0.5), (2, 0.3),
+            (3, 0.2))``: each picture gives one triplet whose number of sounding classes is drawn
+            with these weights among the counts the picture allows (semantic mode only); empty
+            (the default): one class per triplet, the build before the option.
+        pan: stereo mixes of multi-source triplets: ``linear`` (VPO's ``L = (1 - p) w``,
+            ``R = p w``, ``p`` the source mask's centroid over the width) or ``constant-power``
+            (``L = cos(p pi / 2) w``, ``R = sin(p pi / 2) w``); ``none``: mono.
+        class_masks: write a class-indexed mask beside the binary one (``classes.png``: each
+            sounding pixel its audio class's index in the manifest's table plus one).
+        min_audibility: score every clip window's audibility
+            (:mod:`avs_synth.audio.audibility`), store it in the json and skip samples below this
+            (counted as ``inaudible``; 0 scores without filtering); None: not scored.
         max_side: resize pictures whose longer side exceeds this (None: keep original bytes).
         jpeg_quality: JPEG quality of re-encoded pictures.
         shard_size: triplets per shard.
@@ -96,6 +111,10 @@ class BuildConfig:
     resampler: Resampler = "avsbench"
     negative_ratio: float = 0.0
     negatives: tuple[str, ...] = ()
+    sources: tuple[tuple[int, float], ...] = ()
+    pan: PanMode = "none"
+    class_masks: bool = False
+    min_audibility: float | None = None
     max_side: int | None = None
     jpeg_quality: int = 95
     shard_size: int = 1000
@@ -119,6 +138,24 @@ class BuildConfig:
             )
         if self.negatives and self.negative_ratio <= 0:
             raise ValueError("negative kinds need a negative_ratio > 0 (negatives per positive)")
+        counts = [k for k, _ in self.sources]
+        if self.sources and (
+            len(set(counts)) != len(counts)
+            or not all(1 <= k <= MAX_SOURCES for k in counts)
+            or not all(w > 0 for _, w in self.sources)
+        ):
+            raise ValueError(
+                f"sources must be distinct counts in [1, {MAX_SOURCES}] with positive weights, "
+                f"got {self.sources}"
+            )
+        if self.sources and self.mask_mode != "semantic":
+            raise ValueError("multi-source triplets (sources) need the semantic mask mode")
+        if self.pan not in PAN_MODES:
+            raise ValueError(f"pan must be one of {PAN_MODES}, got {self.pan!r}")
+        if self.pan != "none" and not self.sources:
+            raise ValueError("pan applies to multi-source triplets: give sources too")
+        if self.min_audibility is not None and not 0.0 <= self.min_audibility <= 1.0:
+            raise ValueError(f"min_audibility must be in [0, 1], got {self.min_audibility}")
         if self.max_side is not None and self.max_side < 16:
             raise ValueError(f"max_side must be at least 16 pixels, got {self.max_side}")
         if not 1 <= self.jpeg_quality <= 100:

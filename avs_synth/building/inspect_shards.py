@@ -44,6 +44,7 @@ class SampleSummary:
     vggsound_id: str
     window_start_s: float
     kind: str = "positive"
+    sources: tuple[str, ...] = ()
 
 
 @dataclass
@@ -195,6 +196,7 @@ def _summary(shard: str, t: schema.DecodedTriplet) -> SampleSummary:
         vggsound_id=m.audio.vggsound_id,
         window_start_s=m.audio.window_start_s,
         kind=m.kind,
+        sources=tuple(src.audio_class for src in m.sources or ()),
     )
 
 
@@ -220,6 +222,8 @@ def _manifest_lines(m: dict[str, Any]) -> list[str]:
         info = m["splits"][split]
         per_class = ", ".join(f"{k}: {v}" for k, v in info["per_category"].items())
         kinds = ", ".join(f"{k} {v}" for k, v in info.get("per_kind", {}).items())
+        mixes = ", ".join(f"{k}: {v}" for k, v in info.get("per_num_sources", {}).items())
+        kinds += f"; positives by number of sources {mixes}" if mixes else ""
         lines.append(
             f"{split}: {info['samples']} triplets ({info['negatives']} negatives"
             f"{': ' + kinds if kinds else ''}) in "
@@ -247,8 +251,9 @@ def describe(inspection: Inspection) -> list[str]:
         f"{len(inspection.shards)} triplet shards, {len(inspection.bank_shards)} bank shards"
     )
     for s in inspection.samples:
+        sounding = " + ".join(repr(c) for c in s.sources) if s.sources else repr(s.audio_class)
         lines.append(
-            f"- {s.key} [{s.split}] {s.audio_class!r} <- {s.category or '-'}"
+            f"- {s.key} [{s.split}] {sounding} <- {s.category or '-'}"
             f"{f' (negative: {s.kind})' if s.negative else ''}: {s.source} {s.image_id} "
             f"{s.image_size[0]}x{s.image_size[1]}, mask {s.mask_area_fraction:.1%}, "
             f"audio {s.audio_seconds:.3f} s "
@@ -318,6 +323,8 @@ def triplet_card(page: PageWriter, shard: str, t: schema.DecodedTriplet) -> Page
             )
             + f"({a.policy}, {a.rms_dbfs:.1f} dBFS)",
         ),
+        *([("audibility", f"{m.audibility:.3f}")] if m.audibility is not None else []),
+        *_source_facts(m),
         ("sample", f"{shard} / {t.key}"),
     ]
     links = []
@@ -340,6 +347,24 @@ def triplet_card(page: PageWriter, shard: str, t: schema.DecodedTriplet) -> Page
         ),
         badge=f"negative: {m.kind}" if m.negative else None,
     )
+
+
+def _source_facts(m: schema.TripletMeta) -> list[tuple[str, str]]:
+    """A multi-source triplet's sources (gain, pan, clip) and its silent categories."""
+    if not m.sources:
+        return []
+    facts = [
+        (
+            f"source {n}",
+            f"{src.audio_class} ({src.audio.vggsound_id} at {src.audio.window_start_s:g} s, "
+            f"{src.gain_db:+.2f} dB"
+            + (f", pan {src.pan:.2f}" if src.pan is not None else "")
+            + ")",
+        )
+        for n, src in enumerate(m.sources, start=1)
+    ]
+    silent = ", ".join(c.name for c in m.silent_categories or ()) or "none"
+    return [*facts, ("silent in the picture", silent)]
 
 
 _NEGATIVE_FACTS = {

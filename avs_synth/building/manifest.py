@@ -9,7 +9,11 @@ machine build and the union of a partitioned build write the same bytes.
   class, per source) and the shards with their sha256, the audio bank's shards per class, and
   the clip exclusion (``clip_exclusion``: the lists applied and the VGGSound rows and videos they
   removed, by VGGSound split). A build with negative kinds also records them
-  (``config.negatives``) and counts each split's negatives per kind (``per_kind``).
+  (``config.negatives``) and counts each split's negatives per kind (``per_kind``); one with
+  ``min_audibility`` records it among the filters; one with ``sources`` records the counts'
+  weights and the pan mode and counts each split's positives by number of sources
+  (``per_num_sources``); one with ``class_masks`` says how its ``classes.png`` members are
+  labelled.
 - ``report.json``: skipped samples by reason (per split and in total), the candidates left out
   while planning and the clip exclusion.
 """
@@ -65,6 +69,8 @@ def make_manifest(
         }
         if config.negatives:
             splits[split]["per_kind"] = _sum_counters(mine, "per_kind")
+        if config.sources:
+            splits[split]["per_num_sources"] = _sum_counters(mine, "per_num_sources")
     bank = [p for p in parts if p["split"] == BANK]
     manifest = {
         "tool": {"name": "avs-synth", "version": __version__},
@@ -118,6 +124,16 @@ def make_manifest(
     }
     if config.negatives:
         manifest["config"]["negatives"] = list(config.negatives)
+    if config.sources:
+        manifest["config"]["sources"] = [[k, w] for k, w in config.sources]
+        manifest["config"]["pan"] = config.pan
+    if config.class_masks:
+        manifest["config"]["class_masks"] = {
+            "member": "classes.png",
+            "values": "0 background, audio_classes[i].index + 1 for the pixels of class i",
+        }
+    if config.min_audibility is not None:
+        manifest["config"]["filters"]["min_audibility"] = config.min_audibility
     return manifest
 
 

@@ -29,7 +29,11 @@ Steps:
    ``vggsound_class_groups.csv``) is the group of a class matched to a category the picture
    holds, ``offscreen`` otherwise; ``silence`` and ``noise`` pair a picture that has a positive
    with a synthesized window (no clip; :mod:`avs_synth.audio.negative_audio`).
-5. Clips: each (split, class)'s triplets take the class's clips in seeded order, round robin.
+   With ``config.sources`` each picture gives one multi-source candidate instead: its positive
+   classes in seeded order, the first ``k`` sounding (``k`` drawn with the configured weights
+   among the counts the picture allows), the others named as silent categories.
+5. Clips: each (split, class)'s triplets take the class's clips in seeded order, round robin (the
+   further sources of a multi-source triplet: a seeded clip of their class's pool).
 6. Shards: each split's triplets in seeded order, ``shard_size`` at a time; the audio bank holds
    every train clip of each audio class, ``bank_clips_per_shard`` clips (one class) per shard.
 
@@ -61,7 +65,7 @@ from avs_synth.records import (
 )
 from avs_synth.schema import BANK, SPLITS, VisualCategoryRef, safe_key_part
 from avs_synth.schema import shard_name as make_shard_name
-from avs_synth.seeded_order import seeded_sorted
+from avs_synth.seeded_order import seeded_key, seeded_sorted, seeded_uniform
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +88,23 @@ class CategoryMatch:
 
 
 @dataclass(frozen=True)
+class SourceSpec:
+    """A further sounding source of a multi-source triplet.
+
+    Args:
+        audio_class: its VGGSound label.
+        categories: the visual categories of its part of the mask.
+        instances: their instances.
+        clip: the clip its window is cut from.
+    """
+
+    audio_class: str
+    categories: tuple[VisualCategoryRef, ...]
+    instances: tuple[Instance, ...]
+    clip: AudioClip
+
+
+@dataclass(frozen=True)
 class TripletSpec:
     """One planned triplet: everything a worker needs to write it, without the annotations.
 
@@ -100,6 +121,12 @@ class TripletSpec:
         clip: the VGGSound clip the window is cut from (None: a ``silence`` or ``noise``
             negative, whose window is synthesized).
         negative_kind: the negative's kind when the build makes negative kinds (None otherwise).
+        extra_sources: the further sources of a multi-source triplet (the first source is the
+            spec's own class, instances and clip).
+        silent_categories: with ``config.sources``, the matched categories of the picture that
+            do not sound in it (None otherwise).
+        class_indices: with ``config.class_masks``, each source's index in the audio classes
+            (the spec's own class first; empty for a negative).
     """
 
     key: str
@@ -117,6 +144,9 @@ class TripletSpec:
     license: str | None = None
     attribution: str | None = None
     negative_kind: str | None = None
+    extra_sources: tuple[SourceSpec, ...] = ()
+    silent_categories: tuple[VisualCategoryRef, ...] | None = None
+    class_indices: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,6 +234,8 @@ class _Candidate:
     instances: tuple[Instance, ...]
     split: str = ""
     kind: str | None = None
+    extra: list[_Candidate] = field(default_factory=list)
+    silent: tuple[VisualCategoryRef, ...] | None = None
 
 
 def _triplet_key(record: ImageRecord, class_index: int, suffix: str = "") -> str:
@@ -343,6 +375,36 @@ def _negatives(
     return out
 
 
+def _mixed(
+    record: ImageRecord,
+    positives: list[_Candidate],
+    *,
+    config: BuildConfig,
+    class_index: dict[str, int],
+    dropped: Counter[str],
+) -> list[_Candidate]:
+    """The picture's one multi-source candidate (empty when no configured count fits)."""
+    ordered = seeded_sorted(positives, seed=config.seed, identity=lambda c: c.key, salt="sources")
+    feasible = [(k, w) for k, w in config.sources if k <= len(ordered)]
+    if not feasible:
+        dropped["too_few_classes_for_sources"] += 1
+        return []
+    draw = seeded_uniform(config.seed, "source-count", picture_key(record))
+    total = sum(w for _, w in feasible)
+    count, acc = feasible[-1][0], 0.0
+    for k, w in feasible:
+        acc += w / total
+        if draw < acc:
+            count = k
+            break
+    first, *extra = ordered[:count]
+    first.extra = extra
+    first.silent = tuple(ref for cand in ordered[count:] for ref in cand.categories)
+    if extra:
+        first.key = "-".join([first.key, *(f"a{class_index[c.audio_class]:03d}" for c in extra)])
+    return [first]
+
+
 SYNTHETIC_CLASS = {"silence": "(silence)", "noise": "(noise)"}
 """The ``audio_class`` of the class-less negatives (no VGGSound label holds parentheses)."""
 OTHER_GROUP = "others"
@@ -385,6 +447,11 @@ def _kinded_negatives(
                     )
                 )
     return out
+
+
+def _seeded_clip(pool: Sequence[AudioClip], seed: int, key: str, label: str) -> AudioClip:
+    """A further source's clip: a seeded pick from its class's pool."""
+    return pool[seeded_key(seed, "source-clip", key, label) % len(pool)]
 
 
 def _trimmed(record: ImageRecord) -> ImageRecord:
@@ -492,6 +559,10 @@ def make_plan(
                 positives.append(cand)
             else:
                 dropped["no_clip_for_class"] += 1
+        if config.sources and positives:
+            positives = _mixed(
+                record, positives, config=config, class_index=class_index, dropped=dropped
+            )
         negatives: list[_Candidate] = []
         if config.negative_ratio > 0:
             negatives = [
@@ -532,7 +603,7 @@ def make_plan(
         usable = []
         for cand in positives:
             cand.split = split
-            if (split, cand.audio_class) in pools:
+            if all((split, c.audio_class) in pools for c in (cand, *cand.extra)):
                 usable.append(cand)
             else:
                 dropped["no_clip_in_split"] += 1
@@ -603,6 +674,23 @@ def make_plan(
                     license=rec.license,
                     attribution=rec.attribution,
                     negative_kind=cand.kind,
+                    extra_sources=tuple(
+                        SourceSpec(
+                            audio_class=c.audio_class,
+                            categories=c.categories,
+                            instances=c.instances,
+                            clip=_seeded_clip(
+                                pools[(split, c.audio_class)], seed, cand.key, c.audio_class
+                            ),
+                        )
+                        for c in cand.extra
+                    ),
+                    silent_categories=cand.silent,
+                    class_indices=(
+                        tuple(class_index[c.audio_class] for c in (cand, *cand.extra))
+                        if config.class_masks and not cand.negative
+                        else ()
+                    ),
                 )
             )
 

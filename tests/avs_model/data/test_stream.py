@@ -323,8 +323,11 @@ def test_negative_kinds_reach_the_batches_and_class_less_audio_is_kept(tmp_path:
         {"audio_class": "(silence)", "negative_kind": "silence", "audio": own},
         {"audio_class": "(noise)", "negative_kind": "noise", "audio": own},
         {"audio_class": "dog barking", "negative_kind": "absent", "audio": own},
+        {"audio_class": "dog barking", "negative_kind": "", "num_sources": 2, "audio": own},
     ]
     out = list(stage(iter(samples)))
     assert out[0]["audio"] is own and out[1]["audio"] is own
     assert out[2]["audio"] is not own  # an absent negative hears a fresh window of its class
-    assert stage.stats.classless == 2 and stage.stats.missing_classes == set()
+    assert out[3]["audio"] is own  # a multi-source mix is kept
+    assert stage.stats.classless == 2 and stage.stats.mixed == 1
+    assert stage.stats.missing_classes == set()
