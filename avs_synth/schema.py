@@ -232,6 +232,9 @@ class TripletMeta:
             is then their mix (two channels with ``--pan``), the mask the union of their masks.
         silent_categories: matched categories the picture holds that do not sound in this
             triplet (builds with ``--sources``).
+        crop: the object-centric crop ``[x, y, w, h]`` of the source picture the stored picture
+            and mask show (builds with ``--crop object``; None: the whole picture). ``instances``
+            stay in the source's grid.
     """
 
     key: str
@@ -261,6 +264,7 @@ class TripletMeta:
     audibility: float | None = None
     sources: tuple[SourceMeta, ...] | None = None
     silent_categories: tuple[VisualCategoryRef, ...] | None = None
+    crop: tuple[int, int, int, int] | None = None
 
     @property
     def num_sources(self) -> int:
@@ -312,6 +316,7 @@ OPTIONAL_META_FIELDS: tuple[str, ...] = (
     "audibility",
     "sources",
     "silent_categories",
+    "crop",
 )
 """Metadata fields left out of the ``json`` member while they are None (see the module
 docstring)."""
@@ -353,6 +358,8 @@ def decode_triplet_meta(data: bytes) -> TripletMeta:
             )
             for src in d["sources"]
         )
+    if d.get("crop") is not None:
+        d["crop"] = tuple(d["crop"])
     if d.get("silent_categories") is not None:
         d["silent_categories"] = tuple(VisualCategoryRef(**c) for c in d["silent_categories"])
     return TripletMeta(**d)

@@ -250,6 +250,16 @@ def build(
             "class's index in the manifest's audio_classes plus one, 0 background).",
         ),
     ] = False,
+    crop: Annotated[
+        str,
+        typer.Option(
+            help="object: crop each positive's picture around its sounding mask so the mask "
+            "covers --crop-area of it (the whole mask always kept); none: whole pictures."
+        ),
+    ] = "none",
+    crop_area: Annotated[
+        float, typer.Option(help="The mask's share of an object-centric crop, in (0, 1).")
+    ] = 0.25,
     min_audibility: Annotated[
         float | None,
         typer.Option(
@@ -313,6 +323,8 @@ def build(
             min_audibility=min_audibility,
             sources=_source_counts(sources),
             class_masks=class_masks,
+            crop=crop,  # type: ignore[arg-type]
+            crop_area_fraction=crop_area,
             pan=pan,  # type: ignore[arg-type]
             max_side=max_side,
             jpeg_quality=jpeg_quality,

@@ -13,6 +13,7 @@ from avs_synth.schema import NEGATIVE_KINDS
 
 MaskMode = Literal["semantic", "instance"]
 MASK_MODES: tuple[str, ...] = ("semantic", "instance")
+CropMode = Literal["none", "object"]
 PanMode = Literal["none", "linear", "constant-power"]
 PAN_MODES: tuple[str, ...] = ("none", "linear", "constant-power")
 MAX_SOURCES = 4
@@ -88,6 +89,10 @@ class BuildConfig:
             (``L = cos(p pi / 2) w``, ``R = sin(p pi / 2) w``); ``none``: mono.
         class_masks: write a class-indexed mask beside the binary one (``classes.png``: each
             sounding pixel its audio class's index in the manifest's table plus one).
+        crop: ``object``: crop each positive's picture around its sounding mask
+            (:mod:`avs_synth.building.framing`) so that the mask covers ``crop_area_fraction``
+            of it (pictures where it already does are kept whole); ``none``: no crop.
+        crop_area_fraction: the mask's share of an object-centric crop, in (0, 1).
         min_audibility: score every clip window's audibility
             (:mod:`avs_synth.audio.audibility`), store it in the json and skip samples below this
             (counted as ``inaudible``; 0 scores without filtering); None: not scored.
@@ -114,6 +119,8 @@ class BuildConfig:
     sources: tuple[tuple[int, float], ...] = ()
     pan: PanMode = "none"
     class_masks: bool = False
+    crop: CropMode = "none"
+    crop_area_fraction: float = 0.25
     min_audibility: float | None = None
     max_side: int | None = None
     jpeg_quality: int = 95
@@ -154,6 +161,12 @@ class BuildConfig:
             raise ValueError(f"pan must be one of {PAN_MODES}, got {self.pan!r}")
         if self.pan != "none" and not self.sources:
             raise ValueError("pan applies to multi-source triplets: give sources too")
+        if self.crop not in ("none", "object"):
+            raise ValueError(f"crop must be none or object, got {self.crop!r}")
+        if not 0.0 < self.crop_area_fraction < 1.0:
+            raise ValueError(f"crop_area_fraction must be in (0, 1), got {self.crop_area_fraction}")
+        if self.crop != "none" and self.sources:
+            raise ValueError("object-centric crops of multi-source triplets are not supported yet")
         if self.min_audibility is not None and not 0.0 <= self.min_audibility <= 1.0:
             raise ValueError(f"min_audibility must be in [0, 1], got {self.min_audibility}")
         if self.max_side is not None and self.max_side < 16:

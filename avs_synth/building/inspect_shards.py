@@ -325,6 +325,11 @@ def triplet_card(page: PageWriter, shard: str, t: schema.DecodedTriplet) -> Page
         ),
         *([("audibility", f"{m.audibility:.3f}")] if m.audibility is not None else []),
         *_source_facts(m),
+        *(
+            [("crop", f"{m.crop[2]}x{m.crop[3]} at ({m.crop[0]}, {m.crop[1]}) of the source")]
+            if m.crop is not None
+            else []
+        ),
         ("sample", f"{shard} / {t.key}"),
     ]
     links = []

@@ -13,7 +13,7 @@ machine build and the union of a partitioned build write the same bytes.
   ``min_audibility`` records it among the filters; one with ``sources`` records the counts'
   weights and the pan mode and counts each split's positives by number of sources
   (``per_num_sources``); one with ``class_masks`` says how its ``classes.png`` members are
-  labelled.
+  labelled; one with ``crop`` records the mode and the mask's aimed share of a crop.
 - ``report.json``: skipped samples by reason (per split and in total), the candidates left out
   while planning and the clip exclusion.
 """
@@ -131,6 +131,11 @@ def make_manifest(
         manifest["config"]["class_masks"] = {
             "member": "classes.png",
             "values": "0 background, audio_classes[i].index + 1 for the pixels of class i",
+        }
+    if config.crop != "none":
+        manifest["config"]["crop"] = {
+            "mode": config.crop,
+            "area_fraction": config.crop_area_fraction,
         }
     if config.min_audibility is not None:
         manifest["config"]["filters"]["min_audibility"] = config.min_audibility

@@ -38,6 +38,7 @@ from avs_synth.audio.windows import (
     usable_windows,
 )
 from avs_synth.building.config import BuildConfig
+from avs_synth.building.framing import object_crop_box
 from avs_synth.building.plan import ShardUnit, TripletSpec
 from avs_synth.building.shard_writer import ShardWriter, remove_stale_temps, write_atomic
 from avs_synth.errors import DataFormatError
@@ -168,6 +169,30 @@ def _load_picture(spec: TripletSpec, config: BuildConfig) -> _Picture:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise SampleSkipped("corrupt_image", f"{spec.image_path}: {error}") from None
+
+
+def _framed(
+    spec: TripletSpec, config: BuildConfig, picture: _Picture, full_mask: np.ndarray
+) -> tuple[_Picture, np.ndarray, tuple[int, int, int, int] | None]:
+    """With ``crop object``: the picture and mask cropped around the mask (the crop re-encoded,
+    resized past ``max_side``) and the crop box in the source's grid; unchanged otherwise."""
+    box = object_crop_box(full_mask, config.crop_area_fraction)
+    if box is None:
+        return picture, full_mask, None
+    x, y, w, h = box
+    try:
+        with Image.open(spec.image_path) as image:
+            image = image.convert("RGB").crop((x, y, x + w, y + h))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise SampleSkipped("corrupt_image", f"{spec.image_path}: {error}") from None
+    if config.max_side is not None and max(w, h) > config.max_side:
+        scale = config.max_side / max(w, h)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    data = encode_image(image, quality=config.jpeg_quality)
+    size = (picture.original_width, picture.original_height)
+    cropped = _Picture(data, image.width, image.height, True, *size)
+    return cropped, full_mask[y : y + h, x : x + w], box
 
 
 def _sounding_mask(
@@ -357,6 +382,9 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
             raise SampleSkipped("empty_mask", spec.key)
         if full_area / float(width * height) < config.min_mask_area:
             raise SampleSkipped("small_mask", spec.key)
+    crop = None
+    if config.crop == "object" and not spec.negative:
+        picture, full_mask, crop = _framed(spec, config, picture, full_mask)
     mask = _resize_mask(full_mask, picture.width, picture.height)
     area = int(mask.sum())
     if not spec.negative and area == 0:
@@ -391,6 +419,7 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
         attribution=spec.attribution,
         negative_kind=spec.negative_kind,
         audibility=score,
+        crop=crop,
     )
     members = {
         IMAGE: picture.data,
