@@ -365,6 +365,38 @@ def _clip_audio(
     return audio, meta, score
 
 
+def _picture_fields(
+    spec: TripletSpec,
+    config: BuildConfig,
+    picture: _Picture,
+    mask: np.ndarray,
+    instances: tuple[Instance, ...],
+) -> dict[str, Any]:
+    """The metadata fields of the sample's picture, stored mask and instances."""
+    width, height = picture.original_width, picture.original_height
+    area = int(mask.sum())
+    return {
+        "key": spec.key,
+        "split": spec.split,
+        "mask_mode": config.mask_mode,
+        "source": spec.source,
+        "image_id": spec.image_id,
+        "image_file": spec.image_path.name,
+        "width": picture.width,
+        "height": picture.height,
+        "original_width": width,
+        "original_height": height,
+        "image_reencoded": picture.reencoded,
+        "instance_ids": tuple(i.instance_id for i in instances),
+        "instances": tuple(_instance_ref(i, width, height) for i in instances),
+        "bbox": mask_box(mask),
+        "area": area,
+        "area_fraction": round(area / float(picture.width * picture.height), 6),
+        "license": spec.license,
+        "attribution": spec.attribution,
+    }
+
+
 def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> dict[str, bytes]:
     """The tar members of one triplet.
 
@@ -395,28 +427,11 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
     else:
         audio, audio_meta, score = _clip_audio(spec.clip, spec.key, config, clips)
     meta = TripletMeta(
-        key=spec.key,
-        split=spec.split,
+        **_picture_fields(spec, config, picture, mask, spec.instances),
         audio_class=spec.audio_class,
         negative=spec.negative,
-        mask_mode=config.mask_mode,
         categories=spec.categories,
-        source=spec.source,
-        image_id=spec.image_id,
-        image_file=spec.image_path.name,
-        width=picture.width,
-        height=picture.height,
-        original_width=width,
-        original_height=height,
-        image_reencoded=picture.reencoded,
-        instance_ids=tuple(i.instance_id for i in spec.instances),
-        instances=tuple(_instance_ref(i, width, height) for i in spec.instances),
-        bbox=mask_box(mask),
-        area=area,
-        area_fraction=round(area / float(picture.width * picture.height), 6),
         audio=audio_meta,
-        license=spec.license,
-        attribution=spec.attribution,
         negative_kind=spec.negative_kind,
         audibility=score,
         crop=crop,
@@ -463,30 +478,12 @@ def _mixed_triplet(
     scores = [c[2] for c in cut if c[2] is not None]
     all_instances = tuple(i for _, _, instances, _, _ in sources for i in instances)
     categories = {(c.source, c.id): c for _, cats, _, _, _ in sources for c in cats}
-    area = int(mask.sum())
     meta = TripletMeta(
-        key=spec.key,
-        split=spec.split,
+        **_picture_fields(spec, config, picture, mask, all_instances),
         audio_class=spec.audio_class,
         negative=False,
-        mask_mode=config.mask_mode,
         categories=tuple(categories[k] for k in sorted(categories)),
-        source=spec.source,
-        image_id=spec.image_id,
-        image_file=spec.image_path.name,
-        width=picture.width,
-        height=picture.height,
-        original_width=width,
-        original_height=height,
-        image_reencoded=picture.reencoded,
-        instance_ids=tuple(i.instance_id for i in all_instances),
-        instances=tuple(_instance_ref(i, width, height) for i in all_instances),
-        bbox=mask_box(mask),
-        area=area,
-        area_fraction=round(area / float(picture.width * picture.height), 6),
         audio=cut[0][1],
-        license=spec.license,
-        attribution=spec.attribution,
         audibility=min(scores) if scores else None,
         sources=tuple(
             SourceMeta(
