@@ -42,6 +42,7 @@ import statistics
 import tarfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -95,43 +96,59 @@ def prepare_shards(work: Path, corpus_size: str, negative_ratio: float) -> tuple
 
 
 def positives_only(source: Path, out: Path) -> None:
-    """A copy of ``source`` whose train shards keep only the positive samples (the manifest's
-    train counts and shard digests updated; every other shard copied)."""
+    """A copy of ``source`` whose train shards keep only the positive samples."""
+    filtered_copy(source, out, keep=lambda meta: not meta.negative, splits=("train",))
+
+
+def filtered_copy(
+    source: Path,
+    out: Path,
+    *,
+    keep: Callable[[schema.TripletMeta], bool],
+    splits: tuple[str, ...],
+) -> None:
+    """A copy of the build ``source`` whose ``splits`` shards keep only the samples ``keep``
+    accepts (the manifest's counts and shard digests of those splits updated; every other shard
+    copied as it is)."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((source / schema.MANIFEST_NAME).read_text())
-    train = manifest["splits"]["train"]
-    kept_total = 0
-    for shard in train["shards"]:
-        data = _filter_tar(source / shard["name"])
-        (out / shard["name"]).write_bytes(data)
-        shard["sha256"] = hashlib.sha256(data).hexdigest()
-        shard["bytes"] = len(data)
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            shard["samples"] = sum(m.name.endswith(".json") for m in tar.getmembers())
-        kept_total += shard["samples"]
-    train.update(samples=kept_total, negatives=0, per_kind={})
+    for split in splits:
+        section = manifest["splits"][split]
+        totals = {"samples": 0, "positives": 0, "negatives": 0}
+        for shard in section["shards"]:
+            data, kept = _filter_tar(source / shard["name"], keep)
+            (out / shard["name"]).write_bytes(data)
+            shard.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+            shard["samples"] = len(kept)
+            totals["samples"] += len(kept)
+            totals["negatives"] += sum(m.negative for m in kept)
+        totals["positives"] = totals["samples"] - totals["negatives"]
+        section.update(totals)
+        section.pop("per_kind", None)
     for path in source.glob("*.tar"):
         if not (out / path.name).exists():
             shutil.copyfile(path, out / path.name)
     (out / schema.MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
-def _filter_tar(path: Path) -> bytes:
-    """The tar's members of positive samples only, in order."""
+def _filter_tar(
+    path: Path, keep: Callable[[schema.TripletMeta], bool]
+) -> tuple[bytes, list[schema.TripletMeta]]:
+    """The tar's members of the samples ``keep`` accepts, in order, and those samples' metadata."""
     with tarfile.open(path) as tar:
         members = tar.getmembers()
-        negative = set()
+        kept: dict[str, schema.TripletMeta] = {}
         for member in members:
             if member.name.endswith(".json"):
                 meta = schema.decode_triplet_meta(tar.extractfile(member).read())
-                if meta.negative:
-                    negative.add(member.name.split(".", 1)[0])
+                if keep(meta):
+                    kept[member.name.split(".", 1)[0]] = meta
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as out:
             for member in members:
-                if member.name.split(".", 1)[0] not in negative:
+                if member.name.split(".", 1)[0] in kept:
                     out.addfile(member, tar.extractfile(member))
-    return buffer.getvalue()
+    return buffer.getvalue(), list(kept.values())
 
 
 def score(checkpoint: Path, test_shards: Path, config) -> dict[str, float]:
