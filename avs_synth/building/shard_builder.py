@@ -17,6 +17,7 @@ import io
 import json
 import logging
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -436,16 +437,8 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
         audibility=score,
         crop=crop,
     )
-    members = {
-        IMAGE: picture.data,
-        MASK: encode_mask(mask),
-        AUDIO: encode_audio(audio, config.window.sample_rate),
-        META: encode_meta(meta),
-    }
-    if config.class_masks:
-        value = spec.class_indices[0] + 1 if spec.class_indices else 0
-        members[CLASS_MASK] = encode_class_mask(mask.astype(np.int32) * value)
-    return members
+    value = spec.class_indices[0] + 1 if spec.class_indices else 0
+    return _members(picture, mask, audio, meta, config, lambda: mask.astype(np.int32) * value)
 
 
 def _mixed_triplet(
@@ -500,6 +493,26 @@ def _mixed_triplet(
         ),
         silent_categories=spec.silent_categories,
     )
+    return _members(
+        picture,
+        mask,
+        audio,
+        meta,
+        config,
+        lambda: _label_map(masks, spec.class_indices, mask, picture.width, picture.height),
+    )
+
+
+def _members(
+    picture: _Picture,
+    mask: np.ndarray,
+    audio: np.ndarray,
+    meta: TripletMeta,
+    config: BuildConfig,
+    labels: Callable[[], np.ndarray],
+) -> dict[str, bytes]:
+    """The tar members of a triplet (``labels()``: its class-indexed mask, made only with
+    ``class_masks``)."""
     members = {
         IMAGE: picture.data,
         MASK: encode_mask(mask),
@@ -507,9 +520,7 @@ def _mixed_triplet(
         META: encode_meta(meta),
     }
     if config.class_masks:
-        members[CLASS_MASK] = encode_class_mask(
-            _label_map(masks, spec.class_indices, mask, picture.width, picture.height)
-        )
+        members[CLASS_MASK] = encode_class_mask(labels())
     return members
 
 
