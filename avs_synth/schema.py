@@ -7,11 +7,19 @@ name up to its first dot, so keys never contain a dot)::
                      build resizes it or the original is not a JPEG); decode without EXIF
                      rotation, masks are in the file's raw pixel grid
     {key}.mask.png   the sounding mask: a 1-bit PNG at the stored image's resolution
-    {key}.flac       the audio window: mono, 16 kHz, 16-bit FLAC
+    {key}.classes.png  builds with ``--class-masks`` only: the class-indexed mask, an 8-bit (16-bit
+                     past 255 classes) PNG at the same resolution, each sounding pixel holding its
+                     audio class's index in the manifest's ``audio_classes`` plus one, 0 elsewhere
+    {key}.flac       the audio window: mono (stereo for a panned multi-source mix), 16 kHz,
+                     16-bit FLAC
     {key}.json       :class:`TripletMeta` (UTF-8 JSON, sorted keys)
 
 An audio-bank sample (``bank-*.tar``, one audio class per shard) is ``{key}.flac`` and
 ``{key}.json`` (:class:`BankWindowMeta`).
+
+Optional metadata fields (:data:`OPTIONAL_META_FIELDS`) are written only when a build option sets
+them, so a build without the newer options writes exactly the bytes it wrote before they existed,
+and shards written before them still decode (the fields take their defaults).
 
 Members are written in :data:`TRIPLET_MEMBERS` / :data:`BANK_MEMBERS` order. Every encoder here
 has its decoder next to it; the training loader imports this module, never re-implements it.
@@ -44,10 +52,27 @@ MASK = "mask.png"
 AUDIO = "flac"
 META = "json"
 
+CLASS_MASK = "classes.png"
+
 TRIPLET_MEMBERS: tuple[str, ...] = (IMAGE, MASK, AUDIO, META)
+CLASS_TRIPLET_MEMBERS: tuple[str, ...] = (IMAGE, MASK, CLASS_MASK, AUDIO, META)
+"""The members of a triplet of a ``--class-masks`` build."""
 BANK_MEMBERS: tuple[str, ...] = (AUDIO, META)
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+NEGATIVE_KINDS: tuple[str, ...] = ("absent", "silence", "noise", "offscreen")
+"""The kinds of negative (empty-mask) triplets ``avs-synth build --negatives`` makes:
+
+- ``absent``: the sound of a class verified absent from the picture, of the same broad VGGSound
+  group (animals, music, people, vehicle, ...) as a category the picture does hold;
+- ``silence``: digital zeros or a near-silent noise floor;
+- ``noise``: white or pink noise, no class at all;
+- ``offscreen``: the sound of a class verified absent from the picture, of a broad group none of
+  the picture's matched categories belongs to.
+
+A negative of a build without ``--negatives`` has no recorded kind; it is read as ``absent``
+(any verified-absent class, whatever its group)."""
 BANK = "bank"
 
 MANIFEST_NAME = "manifest.json"
@@ -149,6 +174,28 @@ class AudioWindowMeta:
 
 
 @dataclass(frozen=True)
+class SourceMeta:
+    """One sounding source of a multi-source triplet (``avs-synth build --sources``).
+
+    Args:
+        audio_class: the source's VGGSound label.
+        categories: the visual categories whose instances are its part of the mask.
+        instance_ids: those instances.
+        audio: where its window comes from.
+        gain_db: its gain in the mix, after each window was normalised to the same RMS level.
+        pan: its position in the stereo field, 0 (left) to 1 (right): its mask's centroid over
+            the picture's width (None in a mono build).
+    """
+
+    audio_class: str
+    categories: tuple[VisualCategoryRef, ...]
+    instance_ids: tuple[str, ...]
+    audio: AudioWindowMeta
+    gain_db: float
+    pan: float | None = None
+
+
+@dataclass(frozen=True)
 class TripletMeta:
     """The ``json`` member of a triplet.
 
@@ -175,6 +222,19 @@ class TripletMeta:
         audio: where the audio window comes from.
         license, attribution: the picture's licence and author / URL, where the source gives them.
         schema_version: :data:`SCHEMA_VERSION` of the writer.
+        negative_kind: a negative's kind (:data:`NEGATIVE_KINDS`), written by builds with
+            ``--negatives`` (None otherwise: see :attr:`kind`).
+        audibility: the audio window's audibility in [0, 1] (see
+            :mod:`avs_synth.audio.audibility`), written by builds with ``--min-audibility``
+            (None otherwise, and for synthesized silence / noise).
+        sources: a multi-source triplet's sounding sources, the first being ``audio_class`` /
+            ``audio`` (written by builds with ``--sources``; None otherwise). The ``flac`` member
+            is then their mix (two channels with ``--pan``), the mask the union of their masks.
+        silent_categories: matched categories the picture holds that do not sound in this
+            triplet (builds with ``--sources``).
+        crop: the object-centric crop ``[x, y, w, h]`` of the source picture the stored picture
+            and mask show (builds with ``--crop object``; None: the whole picture). ``instances``
+            stay in the source's grid.
     """
 
     key: str
@@ -200,6 +260,25 @@ class TripletMeta:
     license: str | None = None
     attribution: str | None = None
     schema_version: int = SCHEMA_VERSION
+    negative_kind: str | None = None
+    audibility: float | None = None
+    sources: tuple[SourceMeta, ...] | None = None
+    silent_categories: tuple[VisualCategoryRef, ...] | None = None
+    crop: tuple[int, int, int, int] | None = None
+
+    @property
+    def num_sources(self) -> int:
+        """Sounding sources mixed in the audio (0 for a negative)."""
+        if self.negative:
+            return 0
+        return len(self.sources) if self.sources else 1
+
+    @property
+    def kind(self) -> str:
+        """``positive`` or the negative's kind (``absent`` when the writer recorded none)."""
+        if not self.negative:
+            return "positive"
+        return self.negative_kind or "absent"
 
     @property
     def category(self) -> str:
@@ -232,9 +311,24 @@ def encode_json(obj: Any) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
+OPTIONAL_META_FIELDS: tuple[str, ...] = (
+    "negative_kind",
+    "audibility",
+    "sources",
+    "silent_categories",
+    "crop",
+)
+"""Metadata fields left out of the ``json`` member while they are None (see the module
+docstring)."""
+
+
 def encode_meta(meta: TripletMeta | BankWindowMeta) -> bytes:
-    """Metadata → the ``json`` member's bytes."""
-    return encode_json(meta)
+    """Metadata → the ``json`` member's bytes (optional fields only when set)."""
+    d = asdict(meta)
+    for name in OPTIONAL_META_FIELDS:
+        if d.get(name, 0) is None:
+            del d[name]
+    return encode_json(d)
 
 
 def _audio_meta(d: dict[str, Any]) -> AudioWindowMeta:
@@ -252,6 +346,22 @@ def decode_triplet_meta(data: bytes) -> TripletMeta:
     d["instance_ids"] = tuple(d["instance_ids"])
     d["bbox"] = None if d["bbox"] is None else tuple(d["bbox"])
     d["audio"] = _audio_meta(d["audio"])
+    if d.get("sources") is not None:
+        d["sources"] = tuple(
+            SourceMeta(
+                audio_class=src["audio_class"],
+                categories=tuple(VisualCategoryRef(**c) for c in src["categories"]),
+                instance_ids=tuple(src["instance_ids"]),
+                audio=_audio_meta(src["audio"]),
+                gain_db=src["gain_db"],
+                pan=src.get("pan"),
+            )
+            for src in d["sources"]
+        )
+    if d.get("crop") is not None:
+        d["crop"] = tuple(d["crop"])
+    if d.get("silent_categories") is not None:
+        d["silent_categories"] = tuple(VisualCategoryRef(**c) for c in d["silent_categories"])
     return TripletMeta(**d)
 
 
@@ -316,16 +426,37 @@ def decode_mask(data: bytes) -> np.ndarray:
         return np.asarray(image.convert("L")) > 0
 
 
+def encode_class_mask(labels: np.ndarray) -> bytes:
+    """An integer ``[H, W]`` label map (0 background, ``index + 1`` per class) → PNG bytes:
+    8-bit grey while every value fits, 16-bit otherwise."""
+    if labels.ndim != 2:
+        raise ValueError(f"label map must be [H, W], got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 65535):
+        raise ValueError("label values must be in [0, 65535]")
+    wide = labels.size > 0 and int(labels.max()) > 255
+    array = np.ascontiguousarray(labels, dtype=np.uint16 if wide else np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def decode_class_mask(data: bytes) -> np.ndarray:
+    """The ``classes.png`` member → an int32 ``[H, W]`` label map."""
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image, dtype=np.int32)
+
+
 # --- audio ---------------------------------------------------------------------------------------
 
 
 def encode_audio(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """Mono float samples in [-1, 1] → 16-bit FLAC bytes."""
+    """Float samples in [-1, 1], mono ``[n]`` or stereo ``[n, 2]``, → 16-bit FLAC bytes."""
     return encode_flac(np.asarray(samples, dtype=np.float32), sample_rate)
 
 
 def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
-    """The ``flac`` member → (float32 mono samples, sample rate)."""
+    """The ``flac`` member → (float32 mono samples, sample rate); a stereo window is averaged
+    over its channels (as VGGish hears it)."""
     samples, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
     if samples.ndim == 2:
         samples = samples.mean(axis=1, dtype=np.float32)

@@ -70,6 +70,27 @@ def _inputs(
     )
 
 
+def _kinds(text: str | None) -> tuple[str, ...]:
+    """``absent,silence`` -> ``("absent", "silence")`` (checked by :class:`BuildConfig`)."""
+    if text is None:
+        return ()
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _source_counts(text: str | None) -> tuple[tuple[int, float], ...]:
+    """``1:0.5,2:0.5`` -> ``((1, 0.5), (2, 0.5))`` (ranges checked by :class:`BuildConfig`)."""
+    if text is None:
+        return ()
+    out = []
+    for part in text.split(","):
+        count, sep, weight = part.partition(":")
+        try:
+            out.append((int(count), float(weight) if sep else 1.0))
+        except ValueError:
+            raise ValueError(f"--sources: {part!r} is not COUNT:WEIGHT (e.g. 2:0.3)") from None
+    return tuple(out)
+
+
 def _echo_dry_run(report: dict[str, Any]) -> None:
     """The plan of a dry run, as a few readable lines."""
     planned, shards = report["planned"], report["shards"]
@@ -208,6 +229,56 @@ def build(
     negative_ratio: Annotated[
         float, typer.Option(help="Verified-absent negatives per positive (0: none).")
     ] = 0.0,
+    negatives: Annotated[
+        str | None,
+        typer.Option(
+            help="Negative kinds, comma-separated, sharing --negative-ratio equally and recorded "
+            "in each json: absent (a verified-absent class of a group the picture holds), "
+            "silence (zeros or a faint floor), noise (white or pink), offscreen (a verified-"
+            "absent class of another group). Default: every verified-absent class, no kind."
+        ),
+    ] = None,
+    sources: Annotated[
+        str | None,
+        typer.Option(
+            help="Multi-source triplets: sounding-class counts and their weights, e.g. "
+            "1:0.5,2:0.3,3:0.2; each picture gives one triplet whose count is drawn among those "
+            "its classes allow, the windows mixed (RMS-normalised, seeded gains in the json), "
+            "the mask their union, the picture's other matched categories named as silent."
+        ),
+    ] = None,
+    pan: Annotated[
+        str,
+        typer.Option(
+            help="Stereo multi-source mixes panned by each source's mask centroid: none, linear "
+            "(VPO's L=(1-p)w, R=pw) or constant-power."
+        ),
+    ] = "none",
+    class_masks: Annotated[
+        bool,
+        typer.Option(
+            "--class-masks",
+            help="Also write a class-indexed mask (KEY.classes.png: each sounding pixel its audio "
+            "class's index in the manifest's audio_classes plus one, 0 background).",
+        ),
+    ] = False,
+    crop: Annotated[
+        str,
+        typer.Option(
+            help="object: crop each positive's picture around its sounding mask so the mask "
+            "covers --crop-area of it (the whole mask always kept); none: whole pictures."
+        ),
+    ] = "none",
+    crop_area: Annotated[
+        float, typer.Option(help="The mask's share of an object-centric crop, in (0, 1).")
+    ] = 0.25,
+    min_audibility: Annotated[
+        float | None,
+        typer.Option(
+            help="Score each clip window's audibility (level and spectral flatness against its "
+            "clip's, 0-1), store it in the json and skip samples below this (0: score only)."
+        ),
+    ] = None,
     max_side: Annotated[
         int | None, typer.Option(help="Resize pictures whose longer side exceeds this.")
     ] = None,
@@ -271,6 +342,13 @@ def build(
             ),
             resampler=resampler,
             negative_ratio=negative_ratio,
+            negatives=_kinds(negatives),
+            min_audibility=min_audibility,
+            sources=_source_counts(sources),
+            class_masks=class_masks,
+            crop=crop,  # type: ignore[arg-type]
+            crop_area_fraction=crop_area,
+            pan=pan,  # type: ignore[arg-type]
             max_side=max_side,
             jpeg_quality=jpeg_quality,
             shard_size=shard_size,

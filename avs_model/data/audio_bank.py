@@ -22,7 +22,9 @@ every train sample:
 
 If no window of the class can be had, the last window drawn for the class is reused, and a class
 never seen keeps the sample's own audio. Both cases are counted (:attr:`AudioRepairing.stats`) and
-logged once per class.
+logged once per class. Negatives whose audio is no class's (``silence``, ``noise``;
+:data:`KEEP_OWN_AUDIO`) and multi-source triplets (a mix of several classes' windows; re-pairing
+them would need a re-mix) always keep their own window.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ from avs_synth.seeded_order import seeded_key
 logger = logging.getLogger(__name__)
 
 Window = bytes  # a FLAC-encoded window, decoded when drawn
+
+KEEP_OWN_AUDIO: frozenset[str] = frozenset({"silence", "noise"})
+"""Negative kinds whose audio belongs to no audio class: never re-paired."""
 
 
 class ClassAudioBuffer:
@@ -95,6 +100,9 @@ class RepairStats:
         fresh: samples given a new window of their class.
         reused: samples given a window already used for their class (the stream lagged).
         own: samples that kept their own window (their class is not in the bank).
+        classless: negatives kept with their own window because their audio has no class
+            (``silence``, ``noise``).
+        mixed: multi-source triplets kept with their own mix.
         pulled: bank windows read.
         missing_classes: classes not found in the bank.
     """
@@ -102,6 +110,8 @@ class RepairStats:
     fresh: int = 0
     reused: int = 0
     own: int = 0
+    classless: int = 0
+    mixed: int = 0
     pulled: int = 0
     missing_classes: set[str] = field(default_factory=set)
 
@@ -145,7 +155,8 @@ class AudioRepairing:
     """WebDataset stage: replace each decoded sample's ``audio`` with a bank window of its class.
 
     The stage reads and writes the decoded-sample dicts of :mod:`avs_model.data.stream`
-    (``audio``: float32 samples, ``audio_class``: the class name).
+    (``audio``: float32 samples, ``audio_class``: the class name, ``negative_kind``: see
+    :data:`KEEP_OWN_AUDIO`, ``num_sources``: classes mixed in the audio).
     """
 
     def __init__(
@@ -203,6 +214,14 @@ class AudioRepairing:
         last: dict[str, Window] = {}
         stats = self.stats
         for sample in samples:
+            if sample.get("negative_kind") in KEEP_OWN_AUDIO:
+                stats.classless += 1
+                yield sample
+                continue
+            if sample.get("num_sources", 1) > 1:
+                stats.mixed += 1
+                yield sample
+                continue
             audio_class = sample["audio_class"]
             window = draw(audio_class)
             if window is not None:

@@ -9,7 +9,7 @@ folded into the batch (N = B * T), as the model expects.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -29,6 +29,9 @@ class FrameSample:
         gt_mask: bool [Hg, Wg] at the ground truth's own resolution (evaluation), or None.
         category: the frame's category (S4 category, synthetic audio class) or ``""``.
         key: an identifier (sample key, ``{video}_{k}``).
+        negative_kind: a synthetic negative's kind (``absent``, ``silence``, ``noise``,
+            ``offscreen``; see :mod:`avs_synth.schema`), ``""`` for a positive or an AVSBench
+            frame.
     """
 
     image: Tensor
@@ -38,6 +41,7 @@ class FrameSample:
     gt_mask: Tensor | None = None
     category: str = ""
     key: str = ""
+    negative_kind: str = ""
 
 
 @dataclass
@@ -53,6 +57,7 @@ class FrameBatch:
         gt_masks: N bool [Hg_i, Wg_i] ground truths at their resolution (None in training).
         categories, keys: N strings.
         frames_per_sample: frames of each collated sample (T; 1 for pictures).
+        negative_kinds: N strings, each frame's negative kind (``""``: none recorded).
     """
 
     images: Tensor
@@ -64,6 +69,7 @@ class FrameBatch:
     categories: list[str]
     keys: list[str]
     frames_per_sample: int
+    negative_kinds: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -80,6 +86,7 @@ class FrameBatch:
             categories=self.categories,
             keys=self.keys,
             frames_per_sample=self.frames_per_sample,
+            negative_kinds=self.negative_kinds,
         )
 
     def pin_memory(self) -> FrameBatch:
@@ -117,4 +124,5 @@ def collate_frames(
         categories=[f.category for f in frames],
         keys=[f.key for f in frames],
         frames_per_sample=lengths.pop(),
+        negative_kinds=[f.negative_kind for f in frames],
     )

@@ -324,6 +324,8 @@ def decode_sample(
         "where": where,
         "audio_class": meta.audio_class,
         "negative": meta.negative,
+        "negative_kind": meta.kind if meta.negative else "",
+        "num_sources": meta.num_sources,
     }
 
 
@@ -394,6 +396,7 @@ class Augment:
                     gt_mask=torch.from_numpy(sample["mask"]) if self.keep_gt else None,
                     category=sample["audio_class"],
                     key=sample["key"],
+                    negative_kind=sample.get("negative_kind", ""),
                 )
             ]
 

@@ -8,7 +8,11 @@ Figures (each ungated and gated by the sounding score):
   pictures differ in size and are scored at their own resolution);
 - M_F_per_frame and M_F_whole_set: batch-independent variants;
 - a per-category table (the paper's Table 2 for zero-shot S4), and on S4 the means over the
-  open-set split's seen and unseen halves.
+  open-set split's seen and unseen halves;
+- on data with negatives (frames with an empty ground truth): the positive frames' M_J / M_F,
+  AVSBench-Robust's pixel FPR (ungated), the frame-level FPR (ungated and gated), per negative
+  kind, and G-mIoU / G-F (``G_M_J`` / ``G_M_F``; see
+  :mod:`avs_model.evaluation.negative_metrics`).
 
 Outputs in ``--out``: ``metrics.json``, ``per_category.png`` (a bar chart) and ``page/index.html``,
 a static page of the best and worst frames of each category with their audio
@@ -33,6 +37,13 @@ from avs_model.evaluation.benchmarks import evaluate_avsbench, evaluate_syntheti
 from avs_model.evaluation.gallery import FrameGallery
 from avs_model.evaluation.loop import EvalResult
 from avs_model.evaluation.metrics import M_F_PER_FRAME, M_F_WHOLE_SET, M_J, CategoryScores
+from avs_model.evaluation.negative_metrics import (
+    FPR_FRAME,
+    FPR_FRAME_GATED,
+    FPR_PIXEL,
+    G_M_F,
+    G_M_J,
+)
 from avs_model.evaluation.prediction_page import (
     AudioLookup,
     avsbench_audio,
@@ -326,6 +337,7 @@ def format_report(report: EvaluationReport) -> str:
         f"  mean sounding score: positives {score(r.mean_score_positive)}, "
         f"negatives {score(r.mean_score_negative)} (frames with an empty ground truth)"
     )
+    lines.extend(_negative_lines(r))
     if r.ungated.per_category:
         lines.append("")
         lines.append(
@@ -342,6 +354,32 @@ def format_report(report: EvaluationReport) -> str:
             f"{M_J} {g[M_J]:.4f}, {M_F_PER_FRAME} {g[M_F_PER_FRAME]:.4f}"
         )
     return "\n".join(lines)
+
+
+def _negative_lines(r: EvalResult) -> list[str]:
+    """The positive-only figures, the FPRs per negative kind and G-mIoU / G-F (none without
+    negatives)."""
+    if r.negatives is None:
+        return []
+    lines = []
+    if r.positives is not None:
+        g = r.robust_scores()
+        lines.append(
+            f"  positives only {M_J} {r.positives.miou:.4f}   M_F {r.positives.fmeasure:.4f} "
+            f"({r.positives.num_frames} frames)   {G_M_J} {g[G_M_J]:.4f}   {G_M_F} {g[G_M_F]:.4f} "
+            "(AVSBench-Robust's G-mIoU / G-F)"
+        )
+    lines.append(
+        f"  negatives      {'kind':<12} {'frames':>6} {FPR_PIXEL:>10} {FPR_FRAME:>10} "
+        f"{FPR_FRAME_GATED:>16}   ({FPR_PIXEL}: AVSBench-Robust's calculate_FPR, ungated)"
+    )
+    rows = [("all", r.negatives.total), *r.negatives.per_kind.items()]
+    for kind, s in rows:
+        lines.append(
+            f"  {'':<14} {kind:<12} {s.num_frames:>6d} {s.pixel_fpr:>10.4f} {s.frame_fpr:>10.4f} "
+            f"{s.frame_fpr_gated:>16.4f}"
+        )
+    return lines
 
 
 def plot_per_category(per_category: dict[str, CategoryScores], path: Path, *, title: str) -> Path:

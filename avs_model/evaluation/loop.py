@@ -3,7 +3,9 @@
 - :func:`frame_logits`: the selected query's mask logits of every frame at its ground-truth
   resolution (padding cropped away), ungated or gated by the sounding score.
 - :func:`evaluate`: M_J / M_F over a loader, ungated and gated; training validates with it and
-  ``avs-train evaluate`` scores checkpoints with it.
+  ``avs-train evaluate`` scores checkpoints with it. Where the data holds negatives (frames with
+  an empty ground truth) it also scores the positive frames alone and the negatives' false-
+  positive rates with AVSBench-Robust's G-mIoU / G-F (:mod:`avs_model.evaluation.negative_metrics`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,16 @@ from avs_model.evaluation.metrics import (
     M_J,
     AVSMetrics,
     MetricsResult,
+)
+from avs_model.evaluation.negative_metrics import (
+    FPR_FRAME,
+    FPR_FRAME_GATED,
+    FPR_PIXEL,
+    G_M_F,
+    G_M_J,
+    NegativeMetrics,
+    NegativeResult,
+    harmonic_score,
 )
 from avs_model.runtime.amp import Precision
 from avs_model.runtime.checkpoint import unwrap
@@ -97,6 +109,10 @@ class EvalResult:
             whose ground truth is non-empty / empty (NaN when there are none).
         previews: the first frames with their predictions (TensorBoard images; not in
             :meth:`to_dict`).
+        positives: M_J / M_F (ungated) of the frames with a non-empty ground truth alone (None
+            when there are none).
+        negatives: the false-positive rates on the frames with an empty ground truth, in total
+            and per negative kind (None when there are none).
     """
 
     ungated: MetricsResult
@@ -105,6 +121,20 @@ class EvalResult:
     mean_score_positive: float
     mean_score_negative: float
     previews: list[GalleryFrame] = field(default_factory=list)
+    positives: MetricsResult | None = None
+    negatives: NegativeResult | None = None
+
+    def robust_scores(self) -> dict[str, float]:
+        """AVSBench-Robust's G-mIoU / G-F (``G_M_J`` / ``G_M_F``): the harmonic means of the
+        positive frames' M_J / M_F and ``1 - FPR_pixel`` of the negatives (empty without both
+        positives and negatives)."""
+        if self.positives is None or self.negatives is None:
+            return {}
+        fpr = self.negatives.total.pixel_fpr
+        return {
+            G_M_J: harmonic_score(self.positives.miou, fpr),
+            G_M_F: harmonic_score(self.positives.fmeasure, fpr),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict; NaN (no frames of a kind) becomes None, so the JSON is valid."""
@@ -115,12 +145,16 @@ class EvalResult:
                 "gate_threshold": self.gate_threshold,
                 "mean_score_positive": self.mean_score_positive,
                 "mean_score_negative": self.mean_score_negative,
+                "positives": None if self.positives is None else self.positives.to_dict(),
+                "negatives": None if self.negatives is None else self.negatives.to_dict(),
+                **self.robust_scores(),
             }
         )
 
     def scalars(self) -> dict[str, float]:
-        """The headline figures for logs (``M_J``, ``M_F``, ``M_F_per_frame``, ...)."""
-        return {
+        """The headline figures for logs (``M_J``, ``M_F``, ``M_F_per_frame``, ..., and on data
+        with negatives ``FPR_pixel``, ``FPR_frame``, ``FPR_frame_gated``, ``G_M_J``, ``G_M_F``)."""
+        out = {
             M_J: self.ungated.miou,
             M_F: self.ungated.fmeasure,
             M_F_PER_FRAME: self.ungated.fmeasure_per_frame,
@@ -128,6 +162,12 @@ class EvalResult:
             f"{M_J}_gated": self.gated.miou,
             f"{M_F}_gated": self.gated.fmeasure,
         }
+        if self.negatives is not None:
+            out[FPR_PIXEL] = self.negatives.total.pixel_fpr
+            out[FPR_FRAME] = self.negatives.total.frame_fpr
+            out[FPR_FRAME_GATED] = self.negatives.total.frame_fpr_gated
+        out.update(self.robust_scores())
+        return out
 
 
 def json_safe(value: Any) -> Any:
@@ -141,14 +181,50 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _update(metrics: AVSMetrics, logits: list[Tensor], batch: FrameBatch) -> None:
-    assert batch.gt_masks is not None
-    shapes = {tuple(g.shape) for g in batch.gt_masks}
+def _update(
+    metrics: AVSMetrics, logits: list[Tensor], gt_masks: list[Tensor], categories: list[str]
+) -> None:
+    shapes = {tuple(g.shape) for g in gt_masks}
     if len(shapes) == 1:
-        metrics.update(torch.stack(logits), torch.stack(batch.gt_masks), batch.categories)
+        metrics.update(torch.stack(logits), torch.stack(gt_masks), categories)
         return
-    for logit, gt, category in zip(logits, batch.gt_masks, batch.categories, strict=True):
+    for logit, gt, category in zip(logits, gt_masks, categories, strict=True):
         metrics.update(logit[None], gt[None], [category])  # pictures of different sizes
+
+
+UNLABELLED_KIND = "unlabelled"
+"""The kind of a negative frame whose data records none (an AVSBench frame with an empty mask)."""
+
+
+def _split_update(
+    positives: AVSMetrics,
+    negatives: NegativeMetrics,
+    logits: list[Tensor],
+    gated_logits: list[Tensor],
+    batch: FrameBatch,
+) -> None:
+    """The batch's positive frames into ``positives`` (one metrics batch) and its negative frames
+    into ``negatives`` (one FPR batch; frames of different sizes each their own)."""
+    assert batch.gt_masks is not None
+    empty = [not bool(g.any()) for g in batch.gt_masks]
+    kinds = batch.negative_kinds or [""] * len(batch)
+    pos = [i for i, e in enumerate(empty) if not e]
+    neg = [i for i, e in enumerate(empty) if e]
+    if pos:
+        _update(
+            positives,
+            [logits[i] for i in pos],
+            [batch.gt_masks[i] for i in pos],
+            [batch.categories[i] for i in pos],
+        )
+    groups = [neg] if len({tuple(logits[i].shape) for i in neg}) <= 1 else [[i] for i in neg]
+    for rows in groups:
+        if rows:
+            negatives.update(
+                torch.stack([logits[i] for i in rows]),
+                torch.stack([gated_logits[i] for i in rows]),
+                [kinds[i] or UNLABELLED_KIND for i in rows],
+            )
 
 
 @torch.no_grad()
@@ -164,7 +240,8 @@ def evaluate(
     progress_label: str | None = None,
     gallery: FrameGallery | None = None,
 ) -> EvalResult:
-    """M_J / M_F (official per-batch and batch-independent), ungated and gated.
+    """M_J / M_F (official per-batch and batch-independent), ungated and gated; on data with
+    negatives also the positive frames' M_J / M_F, the negatives' FPRs and G-mIoU / G-F.
 
     Each loader batch is one metrics batch (for AVSBench: ``batch_videos`` videos x 5 frames); a
     batch whose ground truths differ in size (synthetic pictures) is scored frame by frame.
@@ -185,6 +262,8 @@ def evaluate(
     net.eval()
     ungated = AVSMetrics(frames_per_video=frames_per_video)
     gated = AVSMetrics(frames_per_video=frames_per_video)
+    positives = AVSMetrics(frames_per_video=frames_per_video)
+    negatives = NegativeMetrics()
     positive_scores: list[float] = []
     negative_scores: list[float] = []
     progress = progress_bar(enabled=progress_label is not None)
@@ -201,14 +280,16 @@ def evaluate(
                     outputs = net(images, audio)
                 logits, scores = frame_logits(outputs, batch)
                 gated_logits, _ = frame_logits(outputs, batch, gate_threshold=gate_threshold)
-                _update(ungated, logits, batch)
-                _update(gated, gated_logits, batch)
+                _update(ungated, logits, batch.gt_masks, batch.categories)
+                _update(gated, gated_logits, batch.gt_masks, batch.categories)
+                _split_update(positives, negatives, logits, gated_logits, batch)
                 gallery.add(batch, logits, scores)
                 for score, gt in zip(scores.tolist(), batch.gt_masks, strict=True):
                     (positive_scores if bool(gt.any()) else negative_scores).append(score)
                 progress.advance(task, len(batch))
     finally:
         net.train(was_training)
+    negative_result = negatives.compute()
     return EvalResult(
         ungated=ungated.compute(),
         gated=gated.compute(),
@@ -216,4 +297,6 @@ def evaluate(
         mean_score_positive=float(np.mean(positive_scores)) if positive_scores else float("nan"),
         mean_score_negative=float(np.mean(negative_scores)) if negative_scores else float("nan"),
         previews=list(gallery.first_frames),
+        positives=positives.compute() if negative_result and positives.batch_sizes else None,
+        negatives=negative_result,
     )

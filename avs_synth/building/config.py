@@ -9,9 +9,14 @@ from typing import Any, Literal
 from avs_synth.audio.decode import RESAMPLERS, Resampler
 from avs_synth.audio.windows import WindowConfig
 from avs_synth.building.splits import SplitFractions
+from avs_synth.schema import NEGATIVE_KINDS
 
 MaskMode = Literal["semantic", "instance"]
 MASK_MODES: tuple[str, ...] = ("semantic", "instance")
+CropMode = Literal["none", "object"]
+PanMode = Literal["none", "linear", "constant-power"]
+PAN_MODES: tuple[str, ...] = ("none", "linear", "constant-power")
+MAX_SOURCES = 4
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,25 @@ class BuildConfig:
         resampler: how clips become 16 kHz windows: ``avsbench`` (exactly as AVSBench made its
             wavs; the default, for builds evaluated on AVSBench) or ``bandlimited``.
         negative_ratio: negatives per positive in each split (0: none).
+        negatives: the negative kinds to make (:data:`avs_synth.schema.NEGATIVE_KINDS`), sharing
+            ``negative_ratio`` equally, each recorded in the json; empty (the default): every
+            verified-absent pairing, no kind recorded (the build before negative kinds).
+        sources: multi-source triplets: ``((count, weight), ...)``, e.g. ``((1, 0.5), (2, 0.3),
+            (3, 0.2))``: each picture gives one triplet whose number of sounding classes is drawn
+            with these weights among the counts the picture allows (semantic mode only); empty
+            (the default): one class per triplet, the build before the option.
+        pan: stereo mixes of multi-source triplets: ``linear`` (VPO's ``L = (1 - p) w``,
+            ``R = p w``, ``p`` the source mask's centroid over the width) or ``constant-power``
+            (``L = cos(p pi / 2) w``, ``R = sin(p pi / 2) w``); ``none``: mono.
+        class_masks: write a class-indexed mask beside the binary one (``classes.png``: each
+            sounding pixel its audio class's index in the manifest's table plus one).
+        crop: ``object``: crop each positive's picture around its sounding mask
+            (:mod:`avs_synth.building.framing`) so that the mask covers ``crop_area_fraction``
+            of it (pictures where it already does are kept whole); ``none``: no crop.
+        crop_area_fraction: the mask's share of an object-centric crop, in (0, 1).
+        min_audibility: score every clip window's audibility
+            (:mod:`avs_synth.audio.audibility`), store it in the json and skip samples below this
+            (counted as ``inaudible``; 0 scores without filtering); None: not scored.
         max_side: resize pictures whose longer side exceeds this (None: keep original bytes).
         jpeg_quality: JPEG quality of re-encoded pictures.
         shard_size: triplets per shard.
@@ -91,6 +115,13 @@ class BuildConfig:
     window: WindowConfig = field(default_factory=WindowConfig)
     resampler: Resampler = "avsbench"
     negative_ratio: float = 0.0
+    negatives: tuple[str, ...] = ()
+    sources: tuple[tuple[int, float], ...] = ()
+    pan: PanMode = "none"
+    class_masks: bool = False
+    crop: CropMode = "none"
+    crop_area_fraction: float = 0.25
+    min_audibility: float | None = None
     max_side: int | None = None
     jpeg_quality: int = 95
     shard_size: int = 1000
@@ -107,6 +138,37 @@ class BuildConfig:
             raise ValueError("max_per_picture and max_per_category must be >= 0 (0: no limit)")
         if self.negative_ratio < 0:
             raise ValueError(f"negative_ratio must be >= 0, got {self.negative_ratio}")
+        unknown = [k for k in self.negatives if k not in NEGATIVE_KINDS]
+        if unknown or len(set(self.negatives)) != len(self.negatives):
+            raise ValueError(
+                f"negatives must be distinct kinds of {NEGATIVE_KINDS}, got {self.negatives}"
+            )
+        if self.negatives and self.negative_ratio <= 0:
+            raise ValueError("negative kinds need a negative_ratio > 0 (negatives per positive)")
+        counts = [k for k, _ in self.sources]
+        if self.sources and (
+            len(set(counts)) != len(counts)
+            or not all(1 <= k <= MAX_SOURCES for k in counts)
+            or not all(w > 0 for _, w in self.sources)
+        ):
+            raise ValueError(
+                f"sources must be distinct counts in [1, {MAX_SOURCES}] with positive weights, "
+                f"got {self.sources}"
+            )
+        if self.sources and self.mask_mode != "semantic":
+            raise ValueError("multi-source triplets (sources) need the semantic mask mode")
+        if self.pan not in PAN_MODES:
+            raise ValueError(f"pan must be one of {PAN_MODES}, got {self.pan!r}")
+        if self.pan != "none" and not self.sources:
+            raise ValueError("pan applies to multi-source triplets: give sources too")
+        if self.crop not in ("none", "object"):
+            raise ValueError(f"crop must be none or object, got {self.crop!r}")
+        if not 0.0 < self.crop_area_fraction < 1.0:
+            raise ValueError(f"crop_area_fraction must be in (0, 1), got {self.crop_area_fraction}")
+        if self.crop != "none" and self.sources:
+            raise ValueError("object-centric crops of multi-source triplets are not supported yet")
+        if self.min_audibility is not None and not 0.0 <= self.min_audibility <= 1.0:
+            raise ValueError(f"min_audibility must be in [0, 1], got {self.min_audibility}")
         if self.max_side is not None and self.max_side < 16:
             raise ValueError(f"max_side must be at least 16 pixels, got {self.max_side}")
         if not 1 <= self.jpeg_quality <= 100:

@@ -43,6 +43,8 @@ class SampleSummary:
     audio_seconds: float
     vggsound_id: str
     window_start_s: float
+    kind: str = "positive"
+    sources: tuple[str, ...] = ()
 
 
 @dataclass
@@ -193,6 +195,8 @@ def _summary(shard: str, t: schema.DecodedTriplet) -> SampleSummary:
         audio_seconds=round(len(t.audio) / m.audio.sample_rate, 4),
         vggsound_id=m.audio.vggsound_id,
         window_start_s=m.audio.window_start_s,
+        kind=m.kind,
+        sources=tuple(src.audio_class for src in m.sources or ()),
     )
 
 
@@ -217,8 +221,12 @@ def _manifest_lines(m: dict[str, Any]) -> list[str]:
     for split in schema.SPLITS:
         info = m["splits"][split]
         per_class = ", ".join(f"{k}: {v}" for k, v in info["per_category"].items())
+        kinds = ", ".join(f"{k} {v}" for k, v in info.get("per_kind", {}).items())
+        mixes = ", ".join(f"{k}: {v}" for k, v in info.get("per_num_sources", {}).items())
+        kinds += f"; positives by number of sources {mixes}" if mixes else ""
         lines.append(
-            f"{split}: {info['samples']} triplets ({info['negatives']} negatives) in "
+            f"{split}: {info['samples']} triplets ({info['negatives']} negatives"
+            f"{': ' + kinds if kinds else ''}) in "
             f"{len(info['shards'])} shards; {per_class or 'no classes'}"
         )
     lines.append(f"bank: {m['bank']['windows']} windows in {len(m['bank']['shards'])} shards")
@@ -243,11 +251,13 @@ def describe(inspection: Inspection) -> list[str]:
         f"{len(inspection.shards)} triplet shards, {len(inspection.bank_shards)} bank shards"
     )
     for s in inspection.samples:
+        sounding = " + ".join(repr(c) for c in s.sources) if s.sources else repr(s.audio_class)
         lines.append(
-            f"- {s.key} [{s.split}] {s.audio_class!r} <- {s.category or '-'}"
-            f"{' (negative)' if s.negative else ''}: {s.source} {s.image_id} "
+            f"- {s.key} [{s.split}] {sounding} <- {s.category or '-'}"
+            f"{f' (negative: {s.kind})' if s.negative else ''}: {s.source} {s.image_id} "
             f"{s.image_size[0]}x{s.image_size[1]}, mask {s.mask_area_fraction:.1%}, "
-            f"audio {s.audio_seconds:.3f} s from {s.vggsound_id} at {s.window_start_s} s"
+            f"audio {s.audio_seconds:.3f} s "
+            + (f"from {s.vggsound_id} at {s.window_start_s} s" if s.vggsound_id else "synthesized")
         )
     lines += [f"unreadable: {problem}" for problem in inspection.problems]
     return lines
@@ -295,18 +305,30 @@ def triplet_card(page: PageWriter, shard: str, t: schema.DecodedTriplet) -> Page
         ("split", m.split),
         ("sounding class", m.audio_class),
         ("visual category", m.category or "none"),
-        (
-            "negative",
-            "yes: the class is verified absent, the mask is empty" if m.negative else "no",
-        ),
+        ("negative", _NEGATIVE_FACTS.get(m.kind, "no") if m.negative else "no"),
         ("mask", f"{m.area_fraction:.1%} of {m.width}x{m.height}"),
         ("picture", f"{m.source} image {m.image_id} ({m.image_file})"),
         ("licence", m.license or "not given by the source"),
-        ("audio", f"VGGSound {a.vggsound_id} ({a.vggsound_split}), {a.label}"),
+        (
+            ("audio", f"VGGSound {a.vggsound_id} ({a.vggsound_split}), {a.label}")
+            if a.vggsound_id
+            else ("audio", f"synthesized {a.label}, no clip")
+        ),
         (
             "window",
-            f"{a.window_start_s:g}-{a.window_start_s + a.window_s:g} s of the clip "
-            f"({a.policy}, {a.rms_dbfs:.1f} dBFS)",
+            (
+                f"{a.window_start_s:g}-{a.window_start_s + a.window_s:g} s of the clip "
+                if a.vggsound_id
+                else f"{a.window_s:g} s "
+            )
+            + f"({a.policy}, {a.rms_dbfs:.1f} dBFS)",
+        ),
+        *([("audibility", f"{m.audibility:.3f}")] if m.audibility is not None else []),
+        *_source_facts(m),
+        *(
+            [("crop", f"{m.crop[2]}x{m.crop[3]} at ({m.crop[0]}, {m.crop[1]}) of the source")]
+            if m.crop is not None
+            else []
         ),
         ("sample", f"{shard} / {t.key}"),
     ]
@@ -326,16 +348,43 @@ def triplet_card(page: PageWriter, shard: str, t: schema.DecodedTriplet) -> Page
         filters=(
             ("split", m.split),
             ("category", m.audio_class),
-            ("kind", "negative" if m.negative else "positive"),
+            ("kind", m.kind),
         ),
-        badge="negative" if m.negative else None,
+        badge=f"negative: {m.kind}" if m.negative else None,
     )
+
+
+def _source_facts(m: schema.TripletMeta) -> list[tuple[str, str]]:
+    """A multi-source triplet's sources (gain, pan, clip) and its silent categories."""
+    if not m.sources:
+        return []
+    facts = [
+        (
+            f"source {n}",
+            f"{src.audio_class} ({src.audio.vggsound_id} at {src.audio.window_start_s:g} s, "
+            f"{src.gain_db:+.2f} dB"
+            + (f", pan {src.pan:.2f}" if src.pan is not None else "")
+            + ")",
+        )
+        for n, src in enumerate(m.sources, start=1)
+    ]
+    silent = ", ".join(c.name for c in m.silent_categories or ()) or "none"
+    return [*facts, ("silent in the picture", silent)]
+
+
+_NEGATIVE_FACTS = {
+    "absent": "yes (absent): the class is verified absent, the mask is empty",
+    "offscreen": "yes (offscreen): a verified-absent class of another group, the mask is empty",
+    "silence": "yes (silence): nothing sounds, the mask is empty",
+    "noise": "yes (noise): noise of no class, the mask is empty",
+}
 
 
 def write_inspect_page(paths: Sequence[Path], out_dir: Path, *, per_split: int = 50) -> PageReport:
     """A static page of the first ``per_split`` triplets of each split (the shards' order is
     already a seeded shuffle, so these are a random sample), filterable by split, category
-    (the sounding VGGSound class) and kind (positive / negative).
+    (the sounding VGGSound class) and kind (positive or the negative's kind: absent, silence,
+    noise, offscreen).
 
     Args:
         paths: build folders or shard files.
@@ -416,6 +465,7 @@ def load_into_fiftyone(
                 audio_class=m.audio_class,
                 category=m.category,
                 negative=m.negative,
+                negative_kind=m.kind if m.negative else None,
                 source=m.source,
                 image_id=m.image_id,
                 mask_area_fraction=float(m.area_fraction),

@@ -8,7 +8,12 @@ machine build and the union of a partitioned build write the same bytes.
   their visual categories, per split the sample counts (total, positives, negatives, per audio
   class, per source) and the shards with their sha256, the audio bank's shards per class, and
   the clip exclusion (``clip_exclusion``: the lists applied and the VGGSound rows and videos they
-  removed, by VGGSound split).
+  removed, by VGGSound split). A build with negative kinds also records them
+  (``config.negatives``) and counts each split's negatives per kind (``per_kind``); one with
+  ``min_audibility`` records it among the filters; one with ``sources`` records the counts'
+  weights and the pan mode and counts each split's positives by number of sources
+  (``per_num_sources``); one with ``class_masks`` says how its ``classes.png`` members are
+  labelled; one with ``crop`` records the mode and the mask's aimed share of a crop.
 - ``report.json``: skipped samples by reason (per split and in total), the candidates left out
   while planning and the clip exclusion.
 """
@@ -62,8 +67,12 @@ def make_manifest(
                 for p in mine
             ],
         }
+        if config.negatives:
+            splits[split]["per_kind"] = _sum_counters(mine, "per_kind")
+        if config.sources:
+            splits[split]["per_num_sources"] = _sum_counters(mine, "per_num_sources")
     bank = [p for p in parts if p["split"] == BANK]
-    return {
+    manifest = {
         "tool": {"name": "avs-synth", "version": __version__},
         "schema_version": SCHEMA_VERSION,
         "seed": config.seed,
@@ -113,6 +122,24 @@ def make_manifest(
             ],
         },
     }
+    if config.negatives:
+        manifest["config"]["negatives"] = list(config.negatives)
+    if config.sources:
+        manifest["config"]["sources"] = [[k, w] for k, w in config.sources]
+        manifest["config"]["pan"] = config.pan
+    if config.class_masks:
+        manifest["config"]["class_masks"] = {
+            "member": "classes.png",
+            "values": "0 background, audio_classes[i].index + 1 for the pixels of class i",
+        }
+    if config.crop != "none":
+        manifest["config"]["crop"] = {
+            "mode": config.crop,
+            "area_fraction": config.crop_area_fraction,
+        }
+    if config.min_audibility is not None:
+        manifest["config"]["filters"]["min_audibility"] = config.min_audibility
+    return manifest
 
 
 def make_report(*, plan: StoredPlan, parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

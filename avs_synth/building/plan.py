@@ -24,10 +24,21 @@ Steps:
 4. Negatives: (picture, audio class) pairs where every category of the picture's source matched
    to the class is verified absent (LVIS ``neg_category_ids``, Open Images verified-negative
    labels, absent from an exhaustively annotated COCO picture); ``negative_ratio`` times the
-   split's positives, in seeded order.
-5. Clips: each (split, class)'s triplets take the class's clips in seeded order, round robin.
+   split's positives, in seeded order. With negative kinds (``config.negatives``) each kind gets
+   an equal share: a verified-absent class is ``absent`` when its VGGSound group (the shipped
+   ``vggsound_class_groups.csv``) is the group of a class matched to a category the picture
+   holds, ``offscreen`` otherwise; ``silence`` and ``noise`` pair a picture that has a positive
+   with a synthesized window (no clip; :mod:`avs_synth.audio.negative_audio`).
+   With ``config.sources`` each picture gives one multi-source candidate instead: its positive
+   classes in seeded order, the first ``k`` sounding (``k`` drawn with the configured weights
+   among the counts the picture allows), the others named as silent categories.
+5. Clips: each (split, class)'s triplets take the class's clips in seeded order, round robin (the
+   further sources of a multi-source triplet: a seeded clip of their class's pool).
 6. Shards: each split's triplets in seeded order, ``shard_size`` at a time; the audio bank holds
    every train clip of each audio class, ``bank_clips_per_shard`` clips (one class) per shard.
+
+Why this module is long: the steps above share the candidates, pools and counters of one pass
+over the inputs; split into modules, each would pass the same half-dozen structures around.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from avs_synth.building.avsbench_exclusion import ClipExclusion
 from avs_synth.building.config import BuildConfig
 from avs_synth.building.plan_hash import compute_plan_hash
 from avs_synth.building.splits import assign_clips, assign_pictures, picture_key
+from avs_synth.matching.vocabulary import shipped_vggsound_groups
 from avs_synth.records import (
     AudioClip,
     ImageRecord,
@@ -53,7 +65,7 @@ from avs_synth.records import (
 )
 from avs_synth.schema import BANK, SPLITS, VisualCategoryRef, safe_key_part
 from avs_synth.schema import shard_name as make_shard_name
-from avs_synth.seeded_order import seeded_sorted
+from avs_synth.seeded_order import seeded_key, seeded_sorted, seeded_uniform
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +88,23 @@ class CategoryMatch:
 
 
 @dataclass(frozen=True)
+class SourceSpec:
+    """A further sounding source of a multi-source triplet.
+
+    Args:
+        audio_class: its VGGSound label.
+        categories: the visual categories of its part of the mask.
+        instances: their instances.
+        clip: the clip its window is cut from.
+    """
+
+    audio_class: str
+    categories: tuple[VisualCategoryRef, ...]
+    instances: tuple[Instance, ...]
+    clip: AudioClip
+
+
+@dataclass(frozen=True)
 class TripletSpec:
     """One planned triplet: everything a worker needs to write it, without the annotations.
 
@@ -89,7 +118,15 @@ class TripletSpec:
             (``width`` and ``height`` None: read from the picture by the worker).
         instances: the instances whose union is the mask (empty for a negative); their geometry
             by reference where the reader stored it in an annotation index.
-        clip: the VGGSound clip the window is cut from.
+        clip: the VGGSound clip the window is cut from (None: a ``silence`` or ``noise``
+            negative, whose window is synthesized).
+        negative_kind: the negative's kind when the build makes negative kinds (None otherwise).
+        extra_sources: the further sources of a multi-source triplet (the first source is the
+            spec's own class, instances and clip).
+        silent_categories: with ``config.sources``, the matched categories of the picture that
+            do not sound in it (None otherwise).
+        class_indices: with ``config.class_masks``, each source's index in the audio classes
+            (the spec's own class first; empty for a negative).
     """
 
     key: str
@@ -103,9 +140,13 @@ class TripletSpec:
     width: int | None
     height: int | None
     instances: tuple[Instance, ...]
-    clip: AudioClip
+    clip: AudioClip | None
     license: str | None = None
     attribution: str | None = None
+    negative_kind: str | None = None
+    extra_sources: tuple[SourceSpec, ...] = ()
+    silent_categories: tuple[VisualCategoryRef, ...] | None = None
+    class_indices: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +233,9 @@ class _Candidate:
     record: ImageRecord
     instances: tuple[Instance, ...]
     split: str = ""
+    kind: str | None = None
+    extra: list[_Candidate] = field(default_factory=list)
+    silent: tuple[VisualCategoryRef, ...] | None = None
 
 
 def _triplet_key(record: ImageRecord, class_index: int, suffix: str = "") -> str:
@@ -331,6 +375,85 @@ def _negatives(
     return out
 
 
+def _mixed(
+    record: ImageRecord,
+    positives: list[_Candidate],
+    *,
+    config: BuildConfig,
+    class_index: dict[str, int],
+    dropped: Counter[str],
+) -> list[_Candidate]:
+    """The picture's one multi-source candidate (empty when no configured count fits)."""
+    ordered = seeded_sorted(positives, seed=config.seed, identity=lambda c: c.key, salt="sources")
+    feasible = [(k, w) for k, w in config.sources if k <= len(ordered)]
+    if not feasible:
+        dropped["too_few_classes_for_sources"] += 1
+        return []
+    draw = seeded_uniform(config.seed, "source-count", picture_key(record))
+    total = sum(w for _, w in feasible)
+    count, acc = feasible[-1][0], 0.0
+    for k, w in feasible:
+        acc += w / total
+        if draw < acc:
+            count = k
+            break
+    first, *extra = ordered[:count]
+    first.extra = extra
+    first.silent = tuple(ref for cand in ordered[count:] for ref in cand.categories)
+    if extra:
+        first.key = "-".join([first.key, *(f"a{class_index[c.audio_class]:03d}" for c in extra)])
+    return [first]
+
+
+SYNTHETIC_CLASS = {"silence": "(silence)", "noise": "(noise)"}
+"""The ``audio_class`` of the class-less negatives (no VGGSound label holds parentheses)."""
+OTHER_GROUP = "others"
+
+
+def _kinded_negatives(
+    record: ImageRecord,
+    negatives: list[_Candidate],
+    *,
+    has_positive: bool,
+    kinds: Sequence[str],
+    groups: dict[str, str],
+    classes_of: dict[tuple[str, str], tuple[str, ...]],
+) -> list[_Candidate]:
+    """The picture's negatives of the requested kinds: verified-absent pairs labelled ``absent``
+    (a group the picture holds) or ``offscreen`` (another group), and, for a picture with a
+    positive, one ``silence`` and one ``noise`` candidate."""
+    held = {
+        groups.get(label, OTHER_GROUP)
+        for inst in record.instances
+        for label in classes_of.get((record.source, inst.category_id), ())
+    }
+    out = []
+    for cand in negatives:
+        cand.kind = "absent" if groups.get(cand.audio_class, OTHER_GROUP) in held else "offscreen"
+        if cand.kind in kinds:
+            out.append(cand)
+    if has_positive:
+        for kind, label in SYNTHETIC_CLASS.items():
+            if kind in kinds:
+                out.append(
+                    _Candidate(
+                        key=f"{record.source}-{safe_key_part(record.image_id)}-{kind}",
+                        audio_class=label,
+                        negative=True,
+                        categories=(),
+                        record=record,
+                        instances=(),
+                        kind=kind,
+                    )
+                )
+    return out
+
+
+def _seeded_clip(pool: Sequence[AudioClip], seed: int, key: str, label: str) -> AudioClip:
+    """A further source's clip: a seeded pick from its class's pool."""
+    return pool[seeded_key(seed, "source-clip", key, label) % len(pool)]
+
+
 def _trimmed(record: ImageRecord) -> ImageRecord:
     """The record without its instances (candidates keep only the instances they use)."""
     return ImageRecord(
@@ -362,6 +485,8 @@ def make_plan(
         exclusion: the YouTube videos whose clips are left out (None: none).
     """
     seed = config.seed
+    kinds = config.negatives
+    groups = shipped_vggsound_groups() if kinds else {}
     dropped: Counter[str] = Counter()
     classes_of_sets: dict[tuple[str, str], set[str]] = defaultdict(set)
     categories_of: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
@@ -434,6 +559,10 @@ def make_plan(
                 positives.append(cand)
             else:
                 dropped["no_clip_for_class"] += 1
+        if config.sources and positives:
+            positives = _mixed(
+                record, positives, config=config, class_index=class_index, dropped=dropped
+            )
         negatives: list[_Candidate] = []
         if config.negative_ratio > 0:
             negatives = [
@@ -446,6 +575,15 @@ def make_plan(
                 )
                 if cand.audio_class in classes_with_clips
             ]
+            if kinds:
+                negatives = _kinded_negatives(
+                    record,
+                    negatives,
+                    has_positive=bool(positives),
+                    kinds=kinds,
+                    groups=groups,
+                    classes_of=classes_of,
+                )
         if not positives and not negatives:
             continue
         light = _trimmed(record)
@@ -459,13 +597,13 @@ def make_plan(
 
     # Positives: a clip pool in the split, the per-picture cap, then the per-category cap.
     positives_by_class: dict[str, list[_Candidate]] = defaultdict(list)
-    negative_pool: dict[str, list[_Candidate]] = defaultdict(list)
+    negative_pool: dict[tuple[str, str | None], list[_Candidate]] = defaultdict(list)
     for pkey, (positives, negatives) in by_picture.items():
         split = picture_split[pkey]
         usable = []
         for cand in positives:
             cand.split = split
-            if (split, cand.audio_class) in pools:
+            if all((split, c.audio_class) in pools for c in (cand, *cand.extra)):
                 usable.append(cand)
             else:
                 dropped["no_clip_in_split"] += 1
@@ -477,8 +615,8 @@ def make_plan(
             positives_by_class[cand.audio_class].append(cand)
         for cand in negatives:
             cand.split = split
-            if (split, cand.audio_class) in pools:
-                negative_pool[split].append(cand)
+            if cand.kind in SYNTHETIC_CLASS or (split, cand.audio_class) in pools:
+                negative_pool[(split, cand.kind)].append(cand)
     chosen: list[_Candidate] = []
     for label in sorted(positives_by_class):
         cands = seeded_sorted(
@@ -489,18 +627,25 @@ def make_plan(
             cands = cands[: config.max_per_category]
         chosen.extend(cands)
 
-    # Negatives: ratio × positives per split, from verified absences only.
+    # Negatives: ratio × positives per split, from verified absences only (with kinds: an equal
+    # share per kind, each from its own pool).
     positives_per_split = Counter(c.split for c in chosen)
     for split in SPLITS:
-        wanted = int(round(config.negative_ratio * positives_per_split[split]))
-        if wanted == 0:
-            continue
-        pool = seeded_sorted(
-            negative_pool[split], seed=seed, identity=lambda c: c.key, salt="negatives"
-        )
-        if len(pool) < wanted:
-            dropped["negatives_short"] += wanted - len(pool)
-        chosen.extend(pool[:wanted])
+        for kind in kinds or (None,):
+            share = config.negative_ratio / (len(kinds) if kinds else 1)
+            wanted = int(round(share * positives_per_split[split]))
+            if wanted == 0:
+                continue
+            pool = seeded_sorted(
+                negative_pool[(split, kind)],
+                seed=seed,
+                identity=lambda c: c.key,
+                salt="negatives" if kind is None else f"negatives-{kind}",
+            )
+            if len(pool) < wanted:
+                short = "negatives_short" if kind is None else f"negatives_short_{kind}"
+                dropped[short] += wanted - len(pool)
+            chosen.extend(pool[:wanted])
 
     # Clips, round robin over each (split, class) pool.
     by_split_class: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
@@ -508,7 +653,7 @@ def make_plan(
         by_split_class[(cand.split, cand.audio_class)].append(cand)
     specs_by_split: dict[str, list[TripletSpec]] = defaultdict(list)
     for (split, label), cands in sorted(by_split_class.items()):
-        pool = pools[(split, label)]
+        pool = pools.get((split, label), [])
         ordered = seeded_sorted(cands, seed=seed, identity=lambda c: c.key, salt="clip-pairing")
         for n, cand in enumerate(ordered):
             rec = cand.record
@@ -525,9 +670,27 @@ def make_plan(
                     width=rec.width,
                     height=rec.height,
                     instances=cand.instances,
-                    clip=pool[n % len(pool)],
+                    clip=None if cand.kind in SYNTHETIC_CLASS else pool[n % len(pool)],
                     license=rec.license,
                     attribution=rec.attribution,
+                    negative_kind=cand.kind,
+                    extra_sources=tuple(
+                        SourceSpec(
+                            audio_class=c.audio_class,
+                            categories=c.categories,
+                            instances=c.instances,
+                            clip=_seeded_clip(
+                                pools[(split, c.audio_class)], seed, cand.key, c.audio_class
+                            ),
+                        )
+                        for c in cand.extra
+                    ),
+                    silent_categories=cand.silent,
+                    class_indices=(
+                        tuple(class_index[c.audio_class] for c in (cand, *cand.extra))
+                        if config.class_masks and not cand.negative
+                        else ()
+                    ),
                 )
             )
 

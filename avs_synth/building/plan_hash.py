@@ -45,7 +45,9 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _clip_identity(clip: AudioClip) -> str:
+def _clip_identity(clip: AudioClip | None) -> str:
+    if clip is None:
+        return "synthesized"
     name = clip.path.name if clip.path is not None else ""
     return f"{clip.clip_id}|{clip.label}|{clip.split}|{name}"
 
@@ -85,6 +87,19 @@ def compute_plan_hash(
                 repr(spec.license),
                 repr(spec.attribution),
             ]
+            if spec.negative_kind is not None:
+                parts.append(f"kind:{spec.negative_kind}")
+            for src in spec.extra_sources:
+                parts.append(f"source:{src.audio_class}:{_clip_identity(src.clip)}")
+                parts += [
+                    f"{inst.instance_id}:{inst.category_id}:{inst.bbox}:{inst.area}:"
+                    f"{_segmentation_identity(inst, index_digests)}"
+                    for inst in src.instances
+                ]
+            if spec.class_indices:
+                parts.append(f"classes:{list(spec.class_indices)}")
+            if spec.silent_categories is not None:
+                parts.append(f"silent:{[(c.source, c.id) for c in spec.silent_categories]}")
             for inst in spec.instances:
                 parts.append(
                     f"{inst.instance_id}:{inst.category_id}:{inst.bbox}:{inst.area}:"

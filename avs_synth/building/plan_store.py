@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from avs_synth.building.plan import BuildPlan, PlanFacts, ShardUnit, TripletSpec
+from avs_synth.building.plan import BuildPlan, PlanFacts, ShardUnit, SourceSpec, TripletSpec
 from avs_synth.records import (
     AudioClip,
     Instance,
@@ -179,10 +179,32 @@ def _spec(spec: TripletSpec) -> dict[str, Any]:
         "image_path": str(spec.image_path),
         "size": None if spec.width is None else [spec.width, spec.height],
         "instances": [_instance(i) for i in spec.instances],
-        "clip": _clip(spec.clip),
+        "clip": None if spec.clip is None else _clip(spec.clip),
         "license": spec.license,
         "attribution": spec.attribution,
+        "negative_kind": spec.negative_kind,
+        "extra_sources": [
+            [
+                src.audio_class,
+                _refs(src.categories),
+                [_instance(i) for i in src.instances],
+                _clip(src.clip),
+            ]
+            for src in spec.extra_sources
+        ],
+        "silent_categories": (
+            None if spec.silent_categories is None else _refs(spec.silent_categories)
+        ),
+        "class_indices": list(spec.class_indices),
     }
+
+
+def _refs(refs: tuple[VisualCategoryRef, ...]) -> list[list[str]]:
+    return [[c.source, c.id, c.name] for c in refs]
+
+
+def _refs_from(value: list[list[str]]) -> tuple[VisualCategoryRef, ...]:
+    return tuple(VisualCategoryRef(source=s, id=i, name=n) for s, i, n in value)
 
 
 def _spec_from(value: dict[str, Any]) -> TripletSpec:
@@ -201,9 +223,25 @@ def _spec_from(value: dict[str, Any]) -> TripletSpec:
         width=width,
         height=height,
         instances=tuple(_instance_from(i) for i in value["instances"]),
-        clip=_clip_from(value["clip"]),
+        clip=None if value["clip"] is None else _clip_from(value["clip"]),
         license=value["license"],
         attribution=value["attribution"],
+        negative_kind=value.get("negative_kind"),
+        extra_sources=tuple(
+            SourceSpec(
+                audio_class=label,
+                categories=_refs_from(refs),
+                instances=tuple(_instance_from(i) for i in instances),
+                clip=_clip_from(clip),
+            )
+            for label, refs, instances, clip in value.get("extra_sources", ())
+        ),
+        silent_categories=(
+            None
+            if value.get("silent_categories") is None
+            else _refs_from(value["silent_categories"])
+        ),
+        class_indices=tuple(value.get("class_indices", ())),
     )
 
 

@@ -2,9 +2,13 @@
 
 :func:`build_unit` is what a worker runs. It depends only on the unit and the configuration, so a
 shard has the same bytes whichever worker or machine builds it. Per-sample failures (missing or
-corrupt picture, invalid or empty mask, missing, unreadable, short or silent audio) skip the
-sample and are counted by reason; the shard's counts go to ``.parts/{shard}.json``, written after
-the tar is in place (a unit is complete when both exist).
+corrupt picture, invalid or empty mask, missing, unreadable, short, silent or, with
+``min_audibility``, inaudible audio) skip the sample and are counted by reason; the shard's
+counts go to ``.parts/{shard}.json``, written after the tar is in place (a unit is complete when
+both exist).
+
+Why this module is long: the three kinds of triplet (a clip's window, a synthesized silence or
+noise window, a mix of several sources) share the picture, mask, window and metadata helpers.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import io
 import json
 import logging
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +25,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from avs_synth.audio.audibility import audibility
 from avs_synth.audio.clip_reader import open_clip
 from avs_synth.audio.decode import AudioReadError, Resampler
+from avs_synth.audio.mixing import mix_sources, source_gains_db
+from avs_synth.audio.negative_audio import level_dbfs, negative_window
 from avs_synth.audio.windows import (
     ArrayClip,
     ClipReader,
@@ -31,6 +39,7 @@ from avs_synth.audio.windows import (
     usable_windows,
 )
 from avs_synth.building.config import BuildConfig
+from avs_synth.building.framing import object_crop_box
 from avs_synth.building.plan import ShardUnit, TripletSpec
 from avs_synth.building.shard_writer import ShardWriter, remove_stale_temps, write_atomic
 from avs_synth.errors import DataFormatError
@@ -41,6 +50,8 @@ from avs_synth.schema import (
     AUDIO,
     BANK,
     BANK_MEMBERS,
+    CLASS_MASK,
+    CLASS_TRIPLET_MEMBERS,
     IMAGE,
     MASK,
     META,
@@ -48,8 +59,10 @@ from avs_synth.schema import (
     AudioWindowMeta,
     BankWindowMeta,
     InstanceRef,
+    SourceMeta,
     TripletMeta,
     encode_audio,
+    encode_class_mask,
     encode_image,
     encode_json,
     encode_mask,
@@ -159,10 +172,36 @@ def _load_picture(spec: TripletSpec, config: BuildConfig) -> _Picture:
         raise SampleSkipped("corrupt_image", f"{spec.image_path}: {error}") from None
 
 
-def _sounding_mask(spec: TripletSpec, width: int, height: int) -> np.ndarray:
-    """The union of the spec's instance masks at the picture's size (empty for a negative)."""
+def _framed(
+    spec: TripletSpec, config: BuildConfig, picture: _Picture, full_mask: np.ndarray
+) -> tuple[_Picture, np.ndarray, tuple[int, int, int, int] | None]:
+    """With ``crop object``: the picture and mask cropped around the mask (the crop re-encoded,
+    resized past ``max_side``) and the crop box in the source's grid; unchanged otherwise."""
+    box = object_crop_box(full_mask, config.crop_area_fraction)
+    if box is None:
+        return picture, full_mask, None
+    x, y, w, h = box
+    try:
+        with Image.open(spec.image_path) as image:
+            image = image.convert("RGB").crop((x, y, x + w, y + h))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise SampleSkipped("corrupt_image", f"{spec.image_path}: {error}") from None
+    if config.max_side is not None and max(w, h) > config.max_side:
+        scale = config.max_side / max(w, h)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    data = encode_image(image, quality=config.jpeg_quality)
+    size = (picture.original_width, picture.original_height)
+    cropped = _Picture(data, image.width, image.height, True, *size)
+    return cropped, full_mask[y : y + h, x : x + w], box
+
+
+def _sounding_mask(
+    spec: TripletSpec, instances: tuple[Instance, ...], width: int, height: int
+) -> np.ndarray:
+    """The union of ``instances``' masks at the picture's size (empty for none)."""
     mask = np.zeros((height, width), dtype=bool)
-    for inst in spec.instances:
+    for inst in instances:
         try:
             part = decode_instance_mask(
                 inst.segmentation,
@@ -267,6 +306,98 @@ def _instance_ref(inst: Instance, width: int, height: int) -> InstanceRef:
     )
 
 
+def _synthesized_audio(
+    spec: TripletSpec, config: BuildConfig
+) -> tuple[np.ndarray, AudioWindowMeta]:
+    """The seeded window of a ``silence`` / ``noise`` negative and its metadata (no clip)."""
+    w = config.window
+    assert spec.negative_kind is not None
+    audio, policy = negative_window(
+        spec.negative_kind, w.window_samples, seed=config.seed, key=spec.key
+    )
+    meta = AudioWindowMeta(
+        vggsound_id="",
+        youtube_id="",
+        start_seconds=0,
+        label=spec.audio_class,
+        vggsound_split="",
+        window_start_s=0.0,
+        window_s=w.window_s,
+        sample_rate=w.sample_rate,
+        num_samples=w.window_samples,
+        policy=f"synthetic-{policy}",
+        rms_dbfs=round(level_dbfs(audio), 3),
+    )
+    return audio, meta
+
+
+def _clip_audio(
+    source: AudioClip, key: str, config: BuildConfig, clips: _ClipCache
+) -> tuple[np.ndarray, AudioWindowMeta, float | None]:
+    """The window cut from ``source`` for the sample ``key``, its metadata and (with
+    ``min_audibility``) its audibility score.
+
+    Raises:
+        SampleSkipped: no window, unreadable audio, or a window below ``min_audibility``.
+    """
+    clip = clips.get(source)
+    try:
+        window = choose_window(clip, config.window, seed=config.seed, key=key)
+        audio = extract(clip, window, config.window)
+    except WindowRefused as refused:
+        raise SampleSkipped(refused.reason, source.clip_id) from None
+    except (AudioReadError, ValueError) as error:
+        raise SampleSkipped("unreadable_audio", str(error)) from None
+    meta = _audio_meta(
+        source, window.start / clip.rate, window.rms_dbfs, config, config.window.policy
+    )
+    if config.min_audibility is None:
+        return audio, meta, None
+    try:
+        whole = clip.read(0, clip.frames)
+    except (AudioReadError, ValueError) as error:
+        raise SampleSkipped("unreadable_audio", str(error)) from None
+    length = config.window.window_samples_at(clip.rate)
+    score = round(
+        audibility(whole[window.start : window.start + length], whole, clip.rate).score, 4
+    )
+    if score < config.min_audibility:
+        raise SampleSkipped("inaudible", f"{source.clip_id} at {meta.window_start_s} s: {score}")
+    return audio, meta, score
+
+
+def _picture_fields(
+    spec: TripletSpec,
+    config: BuildConfig,
+    picture: _Picture,
+    mask: np.ndarray,
+    instances: tuple[Instance, ...],
+) -> dict[str, Any]:
+    """The metadata fields of the sample's picture, stored mask and instances."""
+    width, height = picture.original_width, picture.original_height
+    area = int(mask.sum())
+    return {
+        "key": spec.key,
+        "split": spec.split,
+        "mask_mode": config.mask_mode,
+        "source": spec.source,
+        "image_id": spec.image_id,
+        "image_file": spec.image_path.name,
+        "width": picture.width,
+        "height": picture.height,
+        "original_width": width,
+        "original_height": height,
+        "image_reencoded": picture.reencoded,
+        "instance_ids": tuple(i.instance_id for i in instances),
+        "instances": tuple(_instance_ref(i, width, height) for i in instances),
+        "bbox": mask_box(mask),
+        "area": area,
+        "area_fraction": round(area / float(picture.width * picture.height), 6),
+        "license": spec.license,
+        "attribution": spec.attribution,
+    }
+
+
 def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> dict[str, bytes]:
     """The tar members of one triplet.
 
@@ -275,57 +406,136 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
     """
     picture = _load_picture(spec, config)
     width, height = picture.original_width, picture.original_height
-    full_mask = _sounding_mask(spec, width, height)
+    if config.sources and not spec.negative:
+        return _mixed_triplet(spec, config, clips, picture)
+    full_mask = _sounding_mask(spec, spec.instances, width, height)
     full_area = int(full_mask.sum())
     if not spec.negative:
         if full_area == 0:
             raise SampleSkipped("empty_mask", spec.key)
         if full_area / float(width * height) < config.min_mask_area:
             raise SampleSkipped("small_mask", spec.key)
+    crop = None
+    if config.crop == "object" and not spec.negative:
+        picture, full_mask, crop = _framed(spec, config, picture, full_mask)
     mask = _resize_mask(full_mask, picture.width, picture.height)
     area = int(mask.sum())
     if not spec.negative and area == 0:
         raise SampleSkipped("empty_mask", f"{spec.key} (after resizing)")
-    clip = clips.get(spec.clip)
-    try:
-        window = choose_window(clip, config.window, seed=config.seed, key=spec.key)
-        audio = extract(clip, window, config.window)
-    except WindowRefused as refused:
-        raise SampleSkipped(refused.reason, spec.clip.clip_id) from None
-    except (AudioReadError, ValueError) as error:
-        raise SampleSkipped("unreadable_audio", str(error)) from None
+    score = None
+    if spec.clip is None:
+        audio, audio_meta = _synthesized_audio(spec, config)
+    else:
+        audio, audio_meta, score = _clip_audio(spec.clip, spec.key, config, clips)
     meta = TripletMeta(
-        key=spec.key,
-        split=spec.split,
+        **_picture_fields(spec, config, picture, mask, spec.instances),
         audio_class=spec.audio_class,
         negative=spec.negative,
-        mask_mode=config.mask_mode,
         categories=spec.categories,
-        source=spec.source,
-        image_id=spec.image_id,
-        image_file=spec.image_path.name,
-        width=picture.width,
-        height=picture.height,
-        original_width=width,
-        original_height=height,
-        image_reencoded=picture.reencoded,
-        instance_ids=tuple(i.instance_id for i in spec.instances),
-        instances=tuple(_instance_ref(i, width, height) for i in spec.instances),
-        bbox=mask_box(mask),
-        area=area,
-        area_fraction=round(area / float(picture.width * picture.height), 6),
-        audio=_audio_meta(
-            spec.clip, window.start / clip.rate, window.rms_dbfs, config, config.window.policy
-        ),
-        license=spec.license,
-        attribution=spec.attribution,
+        audio=audio_meta,
+        negative_kind=spec.negative_kind,
+        audibility=score,
+        crop=crop,
     )
-    return {
+    value = spec.class_indices[0] + 1 if spec.class_indices else 0
+    return _members(picture, mask, audio, meta, config, lambda: mask.astype(np.int32) * value)
+
+
+def _mixed_triplet(
+    spec: TripletSpec, config: BuildConfig, clips: _ClipCache, picture: _Picture
+) -> dict[str, bytes]:
+    """The tar members of a positive triplet of a ``sources`` build (one source or more): the
+    union of the sources' masks and the mix of their windows (:mod:`avs_synth.audio.mixing`)."""
+    assert spec.clip is not None
+    width, height = picture.original_width, picture.original_height
+    sources = [
+        (spec.audio_class, spec.categories, spec.instances, spec.clip, spec.key),
+        *(
+            (s.audio_class, s.categories, s.instances, s.clip, f"{spec.key}-s{n}")
+            for n, s in enumerate(spec.extra_sources, start=1)
+        ),
+    ]
+    masks = [_sounding_mask(spec, instances, width, height) for _, _, instances, _, _ in sources]
+    if not all(m.any() for m in masks):
+        raise SampleSkipped("empty_mask", f"{spec.key} (a source's mask)")
+    full_mask = np.logical_or.reduce(masks)
+    if full_mask.sum() / float(width * height) < config.min_mask_area:
+        raise SampleSkipped("small_mask", spec.key)
+    mask = _resize_mask(full_mask, picture.width, picture.height)
+    if not mask.any():
+        raise SampleSkipped("empty_mask", f"{spec.key} (after resizing)")
+    cut = [_clip_audio(clip, key, config, clips) for _, _, _, clip, key in sources]
+    gains = source_gains_db(len(sources), seed=config.seed, key=spec.key)
+    positions = [float((np.nonzero(m)[1].mean() + 0.5) / width) for m in masks]
+    audio = mix_sources([c[0] for c in cut], gains, pan=config.pan, positions=positions)
+    scores = [c[2] for c in cut if c[2] is not None]
+    all_instances = tuple(i for _, _, instances, _, _ in sources for i in instances)
+    categories = {(c.source, c.id): c for _, cats, _, _, _ in sources for c in cats}
+    meta = TripletMeta(
+        **_picture_fields(spec, config, picture, mask, all_instances),
+        audio_class=spec.audio_class,
+        negative=False,
+        categories=tuple(categories[k] for k in sorted(categories)),
+        audio=cut[0][1],
+        audibility=min(scores) if scores else None,
+        sources=tuple(
+            SourceMeta(
+                audio_class=label,
+                categories=cats,
+                instance_ids=tuple(i.instance_id for i in instances),
+                audio=window_meta,
+                gain_db=gain,
+                pan=None if config.pan == "none" else round(position, 4),
+            )
+            for (label, cats, instances, _, _), (_, window_meta, _), gain, position in zip(
+                sources, cut, gains, positions, strict=True
+            )
+        ),
+        silent_categories=spec.silent_categories,
+    )
+    return _members(
+        picture,
+        mask,
+        audio,
+        meta,
+        config,
+        lambda: _label_map(masks, spec.class_indices, mask, picture.width, picture.height),
+    )
+
+
+def _members(
+    picture: _Picture,
+    mask: np.ndarray,
+    audio: np.ndarray,
+    meta: TripletMeta,
+    config: BuildConfig,
+    labels: Callable[[], np.ndarray],
+) -> dict[str, bytes]:
+    """The tar members of a triplet (``labels()``: its class-indexed mask, made only with
+    ``class_masks``)."""
+    members = {
         IMAGE: picture.data,
         MASK: encode_mask(mask),
         AUDIO: encode_audio(audio, config.window.sample_rate),
         META: encode_meta(meta),
     }
+    if config.class_masks:
+        members[CLASS_MASK] = encode_class_mask(labels())
+    return members
+
+
+def _label_map(
+    masks: list[np.ndarray], indices: tuple[int, ...], union: np.ndarray, width: int, height: int
+) -> np.ndarray:
+    """Each source's pixels of the stored ``union`` labelled ``index + 1`` (the first source
+    wins where they overlap; a pixel of the union no resized source mask covers goes to the
+    first source)."""
+    labels = np.zeros(union.shape, dtype=np.int32)
+    for source_mask, index in reversed(list(zip(masks, indices, strict=True))):
+        labels[_resize_mask(source_mask, width, height)] = index + 1
+    labels[union & (labels == 0)] = indices[0] + 1
+    labels[~union] = 0
+    return labels
 
 
 def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str, Any]:
@@ -333,8 +543,11 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
     skipped: Counter[str] = Counter()
     per_category: Counter[str] = Counter()
     per_source: Counter[str] = Counter()
+    per_kind: Counter[str] = Counter()
+    per_sources: Counter[str] = Counter()
     negatives = 0
-    with ShardWriter(path=out / unit.name, member_order=TRIPLET_MEMBERS) as writer, clips:
+    members = CLASS_TRIPLET_MEMBERS if config.class_masks else TRIPLET_MEMBERS
+    with ShardWriter(path=out / unit.name, member_order=members) as writer, clips:
         for spec in unit.triplets:
             _check_stop()
             try:
@@ -347,7 +560,11 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
             per_category[spec.audio_class] += 1
             per_source[spec.source] += 1
             negatives += int(spec.negative)
-    return {
+            if spec.negative_kind is not None:
+                per_kind[spec.negative_kind] += 1
+            if not spec.negative:
+                per_sources[str(1 + len(spec.extra_sources))] += 1
+    counts = {
         "samples": writer.count,
         "positives": writer.count - negatives,
         "negatives": negatives,
@@ -357,6 +574,11 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
         "sha256": writer.sha256,
         "bytes": writer.size,
     }
+    if config.negatives:
+        counts["per_kind"] = dict(sorted(per_kind.items()))
+    if config.sources:
+        counts["per_num_sources"] = dict(sorted(per_sources.items()))
+    return counts
 
 
 def _build_bank(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str, Any]:

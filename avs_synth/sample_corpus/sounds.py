@@ -388,11 +388,27 @@ def synthesize_clip(
         silent_stretch: mute a random 1-3 s stretch (faint noise floor only), as in real clips
             whose sound source pauses or whose recording starts late.
     """
+    return synthesize_clip_with_stretch(
+        label, rng, duration_s=duration_s, sample_rate=sample_rate, silent_stretch=silent_stretch
+    )[0]
+
+
+def synthesize_clip_with_stretch(
+    label: str,
+    rng: np.random.Generator,
+    *,
+    duration_s: float = 10.0,
+    sample_rate: int = SAMPLE_RATE,
+    silent_stretch: bool = False,
+) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """:func:`synthesize_clip` and its muted stretch ``(start_s, end_s)`` (None without one; the
+    fades of 10 ms at most lie inside it)."""
     if label not in RECIPES:
         raise KeyError(f"no sound recipe for label {label!r}")
     n = int(round(duration_s * sample_rate))
     x = RECIPES[label](rng, n, sample_rate)
     x = x / (np.max(np.abs(x)) + 1e-12) * rng.uniform(0.35, 0.85)
+    stretch = None
     if silent_stretch:
         length = min(rng.uniform(1.0, 3.0), duration_s * 0.4)
         start = rng.uniform(0.0, duration_s - length)
@@ -404,9 +420,10 @@ def synthesize_clip(
             gain[i0 : i0 + ramp] = np.linspace(1.0, 0.0, ramp)
             gain[i1 - ramp : i1] = np.linspace(0.0, 1.0, ramp)
         x = x * gain
+        stretch = (round(i0 / sample_rate, 6), round(i1 / sample_rate, 6))
     floor = 10.0 ** (rng.uniform(-62.0, -50.0) / 20.0)
     x = x + floor * rng.standard_normal(n)
-    return np.clip(x, -1.0, 1.0).astype(np.float32)
+    return np.clip(x, -1.0, 1.0).astype(np.float32), stretch
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:

@@ -140,7 +140,8 @@ class CorpusPicture:
 
 @dataclass(frozen=True)
 class CorpusClip:
-    """A VGGSound row and its file (None for rows without a downloaded clip)."""
+    """A VGGSound row and its file (None for rows without a downloaded clip); ``silent_seconds``:
+    the muted stretch ``[start, end]`` in seconds of the file when ``silent_stretch``."""
 
     youtube_id: str
     start_seconds: int
@@ -150,6 +151,7 @@ class CorpusClip:
     path: str | None
     audio_format: str | None
     silent_stretch: bool
+    silent_seconds: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

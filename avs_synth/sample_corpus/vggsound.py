@@ -10,7 +10,7 @@ import numpy as np
 
 from avs_synth.sample_corpus.categories import CATEGORIES
 from avs_synth.sample_corpus.file_writers import audio_bytes, write_bytes, write_csv, write_mp4
-from avs_synth.sample_corpus.sounds import synthesize_clip, to_int16
+from avs_synth.sample_corpus.sounds import synthesize_clip_with_stretch, to_int16
 from avs_synth.sample_corpus.summary import CorpusClip, CorpusSize, CorpusSummary, item_rng
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,10 @@ def write_vggsound(
                     fmt = "mp4"
                 stem = patterns[counter % len(patterns)].format(y=yid, s=start, e=start + 10)
                 counter += 1
-                samples = to_int16(
-                    synthesize_clip(
-                        cat.vggsound_label, r, duration_s=CLIP_SECONDS, silent_stretch=silent
-                    )
+                clip_samples, stretch = synthesize_clip_with_stretch(
+                    cat.vggsound_label, r, duration_s=CLIP_SECONDS, silent_stretch=silent
                 )
+                samples = to_int16(clip_samples)
                 rel: str | None = None
                 if missing:
                     fmt = None
@@ -95,6 +94,7 @@ def write_vggsound(
                         path=rel,
                         audio_format=fmt,
                         silent_stretch=silent,
+                        silent_seconds=stretch,
                     )
                 )
     rows.sort(key=lambda row: (str(row[0]), int(row[1])))

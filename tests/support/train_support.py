@@ -30,14 +30,16 @@ FRAME_SIZE = 32
 COLORS = {"dog_barking": (220, 40, 40), "helicopter": (40, 220, 40), "cat_meowing": (40, 40, 220)}
 
 
-def build_shards(root: Path) -> Path:
-    """A complete build under ``root/shards`` (train 21, val 12, test 9 samples; 4 bank shards)."""
+def build_shards(root: Path, *, negatives: tuple[str, ...] = ()) -> Path:
+    """A complete build under ``root/shards`` (train 21, val 12, test 9 samples; 4 bank shards;
+    ``negatives``: these negative kinds, one negative per positive)."""
     records, clips = make_world(root / "world")
     config = BuildConfig(
         fractions=SplitFractions(train=0.5, val=0.25, test=0.25),
         shard_size=4,
         bank_clips_per_shard=2,
-        negative_ratio=0.5,
+        negative_ratio=1.0 if negatives else 0.5,
+        negatives=negatives,
         max_per_picture=2,
     )
     plan = make_plan(records=records, clips=clips, matches=MATCHES, config=config)

@@ -298,3 +298,36 @@ def test_manifest_shard_names_must_be_shard_names(shards: Path, tmp_path: Path) 
     assert all(
         schema.SHARD_NAME.fullmatch(Path(u).name) for u in resolve_shards(folder).urls("train")
     )
+
+
+def test_negative_kinds_reach_the_batches_and_class_less_audio_is_kept(tmp_path: Path) -> None:
+    shards = build_shards(tmp_path, negatives=("absent", "silence", "noise"))
+    shard_set = resolve_shards(shards)
+    kinds: dict[str, str] = {}
+    for split in ("train", "val", "test"):
+        pipeline = eval_pipeline(shard_set.urls(split), resize=ResizeConfig(size=32), batch_size=3)
+        for batch in make_loader(pipeline, num_workers=0):
+            assert len(batch.negative_kinds) == len(batch)
+            for key, kind, gt in zip(batch.keys, batch.negative_kinds, batch.gt_masks, strict=True):
+                assert (kind == "") == bool(gt.any())
+                kinds[key] = kind
+    assert set(kinds.values()) == {"", "absent", "silence", "noise"}
+    assert all(
+        k.endswith(("-silence", "-noise")) == (v in ("silence", "noise")) for k, v in kinds.items()
+    )
+    stage = AudioRepairing(
+        bank_urls=shard_set.bank, bank_classes=shard_set.bank_classes, capacity=2, seed=0
+    )
+    own = np.zeros(16000, dtype=np.float32)
+    samples = [
+        {"audio_class": "(silence)", "negative_kind": "silence", "audio": own},
+        {"audio_class": "(noise)", "negative_kind": "noise", "audio": own},
+        {"audio_class": "dog barking", "negative_kind": "absent", "audio": own},
+        {"audio_class": "dog barking", "negative_kind": "", "num_sources": 2, "audio": own},
+    ]
+    out = list(stage(iter(samples)))
+    assert out[0]["audio"] is own and out[1]["audio"] is own
+    assert out[2]["audio"] is not own  # an absent negative hears a fresh window of its class
+    assert out[3]["audio"] is own  # a multi-source mix is kept
+    assert stage.stats.classless == 2 and stage.stats.mixed == 1
+    assert stage.stats.missing_classes == set()

@@ -1,0 +1,171 @@
+"""Does training on multi-source triplets teach AuTR to segment every sounding object, and only
+them? Train ``autr_tiny`` on multi-source and on single-source triplets of the sample corpus and
+score both on held-out 2-source triplets whose pictures hold at least one silent object.
+
+    python bench/multi_source_awareness.py [--steps 2000] [--seeds 0 1 2] [--parallel 2]
+
+Data: the corpus of ``bench/audio_awareness.py`` (``--corpus-size``), built twice with the same
+seed, splits and filters (so the same pictures are held out): "multi" with ``--sources
+1:0.5,2:0.3,3:0.2`` (each picture one triplet, 1-3 of its classes sounding, mixed windows, the
+mask their union) and "single" with every matched class of a picture as its own single-source
+triplet. The test set is the multi build's test triplets with exactly two sources and at least one
+silent category in the picture.
+
+Model and training: as ``bench/audio_awareness.py``. Single-source train triplets hear a fresh
+window of their class at every step (re-pairing); a mix keeps its own audio.
+
+Figures, each the mean over ``--seeds``, test M_J on the 2-source set: the multi-trained model
+with the true mix, the single-trained model with the true mix, and the multi-trained model with
+deranged audio (each picture given the mix of a test triplet of another first class).
+
+Targets (issue 15 (a)): multi-trained M_J >= 0.6, >= 0.2 above the single-trained model and
+>= 0.25 above itself with deranged audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import statistics
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+from audio_awareness import BACKBONE_WEIGHTS, CORPUS_SIZES, score, train_config
+from negative_robustness import filtered_copy
+
+from avs_model.data.stream import resolve_shards
+from avs_model.training.pretrain import pretrain
+from avs_synth.building.config import BuildConfig, RunOptions
+from avs_synth.building.inputs import corpus_inputs
+from avs_synth.building.run import build_dataset
+from avs_synth.building.splits import SplitFractions
+from avs_synth.sample_corpus.writer import write_sample_corpus
+
+SOURCES = ((1, 0.5), (2, 0.3), (3, 0.2))
+
+
+def prepare_shards(work: Path, corpus_size: str) -> dict[str, Path]:
+    """The multi and single builds and the 2-source test set (kept in ``work``)."""
+    corpus = work / "corpus"
+    if not (corpus / "corpus.json").is_file():
+        size = CORPUS_SIZES.get(corpus_size, corpus_size)
+        write_sample_corpus(corpus, size=size, mp4=False, overwrite=True)
+    common = dict(
+        max_per_picture=0,
+        min_mask_area=0.02,
+        fractions=SplitFractions(train=0.8, val=0.1, test=0.1),
+        max_side=256,
+        shard_size=200,
+        bank_clips_per_shard=50,
+    )
+    folders = {"multi": work / "shards_multi", "single": work / "shards_single"}
+    for name, extra in (("multi", {"sources": SOURCES}), ("single", {})):
+        if not (folders[name] / "manifest.json").is_file():
+            build_dataset(
+                inputs=corpus_inputs(corpus),
+                config=BuildConfig(**common, **extra),
+                out=folders[name],
+                run=RunOptions(progress=False, workers=2),
+            )
+    folders["test"] = work / "shards_test_two_sources"
+    if not (folders["test"] / "manifest.json").is_file():
+        filtered_copy(
+            folders["multi"],
+            folders["test"],
+            keep=lambda m: m.num_sources == 2 and bool(m.silent_categories),
+            splits=("test",),
+        )
+    return folders
+
+
+def run_one(task: tuple[int, str, int, int, str, str, str]) -> dict[str, float]:
+    """Train one arm with one seed and score it on the 2-source test set (one thread)."""
+    seed, arm, steps, image_size, train_dir, test_dir, work = task
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    config = train_config(seed, steps, plain_queries=False, image_size=image_size)
+    config.name = f"multi_source_{arm}_{seed}"
+    out = Path(work) / "runs" / config.name
+    tick = time.perf_counter()
+    result = pretrain(
+        config, shards=train_dir, out_dir=out, run_test=False, resume=(out / "last.pt").is_file()
+    )
+    test = resolve_shards(test_dir)
+    figures = {"true": score(result.last, test, config, derange_seed=None)}
+    if arm == "multi":
+        figures["deranged"] = score(result.last, test, config, derange_seed=seed)
+    figures["seconds"] = time.perf_counter() - tick
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("runs/multi_source_awareness"))
+    parser.add_argument("--corpus-size", default="bench", help="bench, small or medium")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--parallel", type=int, default=2, help="runs at once (one thread each)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    folders = prepare_shards(args.work, args.corpus_size)
+    multi = resolve_shards(folders["multi"]).manifest["splits"]
+    print(
+        f"data: sample corpus ({args.corpus_size}); multi build train positives by number of "
+        f"sources {multi['train']['per_num_sources']}; single build "
+        f"{resolve_shards(folders['single']).num_samples('train')} train triplets; test: "
+        f"{resolve_shards(folders['test']).num_samples('test')} 2-source triplets with a silent "
+        f"object ({time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
+    print(
+        f"model: autr_tiny, efficientnet_lite0 ({BACKBONE_WEIGHTS}, frozen); {args.steps} steps "
+        f"of 8 pictures at {args.image_size} px",
+        flush=True,
+    )
+    tasks = [
+        (
+            seed,
+            arm,
+            args.steps,
+            args.image_size,
+            str(folders[arm]),
+            str(folders["test"]),
+            str(args.work),
+        )
+        for seed in args.seeds
+        for arm in ("multi", "single")
+    ]
+    figures: dict[str, list[float]] = defaultdict(list)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.parallel, mp_context=context) as pool:
+        for (seed, arm, *_), result in zip(tasks, pool.map(run_one, tasks), strict=True):
+            figures[f"{arm} true"].append(result["true"])
+            if "deranged" in result:
+                figures["multi deranged"].append(result["deranged"])
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in result.items() if k != "seconds")
+            print(f"seed {seed} {arm}-trained: {shown} ({result['seconds']:.0f} s)", flush=True)
+    mean = {k: statistics.mean(v) for k, v in figures.items()}
+    print(f"test M_J on 2-source triplets with a silent object, mean of {len(args.seeds)} seeds:")
+    for name in ("multi true", "single true", "multi deranged"):
+        print(
+            f"  {name:16} {mean[name]:.3f}  (seeds: {', '.join(f'{v:.3f}' for v in figures[name])})"
+        )
+    true, single, deranged = mean["multi true"], mean["single true"], mean["multi deranged"]
+    print(
+        f"  targets: multi >= 0.6: {'met' if true >= 0.6 else 'NOT met'}; multi - single = "
+        f"{true - single:.3f} >= 0.2: {'met' if true - single >= 0.2 else 'NOT met'}; multi - "
+        f"deranged = {true - deranged:.3f} >= 0.25: "
+        f"{'met' if true - deranged >= 0.25 else 'NOT met'}"
+    )
+    print(f"total time {(time.perf_counter() - start) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

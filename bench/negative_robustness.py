@@ -1,0 +1,271 @@
+"""Do negative kinds teach AuTR to stay empty? Train ``autr_tiny`` on the sample corpus with and
+without the negatives of ``--negatives absent,silence,noise,offscreen`` and score both on the same
+held-out positives and negatives of every kind.
+
+    python bench/negative_robustness.py [--steps 2000] [--seeds 0 1 2] [--parallel 2] [--work DIR]
+
+Data: one build of the sample corpus (``--corpus-size``, the corpus of
+``bench/audio_awareness.py``) with every matched category of a picture as its own sample and
+negative kinds at ``--negative-ratio`` negatives per positive (an equal share per kind). The arm
+"without" trains on a copy of the same build whose train shards hold its positives only, so both
+arms see the same positives, and both are scored on the same test split (test pictures are never
+seen in training).
+
+Model and training: as ``bench/audio_awareness.py`` (``autr_tiny``, frozen EfficientNet-Lite0
+with ImageNet weights, trainable audio CNN, 96 px, AdamW cosine, train audio re-paired from the
+bank; a silence / noise negative keeps its own window). AuTR learns negatives through its
+sounding head (every query's score towards 0 on an empty mask); its masks are not trained on them.
+
+Figures, each the mean over ``--seeds`` (one training run per seed and arm), on the test split:
+
+- positives: M_J of the positive frames alone;
+- per negative kind: ``FPR_frame_gated`` (share of negative frames with any predicted pixel once
+  frames whose sounding score is below the 0.5 gate are emptied: what a user of the model sees),
+  ``FPR_frame`` (ungated: the selected query's mask as it is) and ``FPR_pixel`` (AVSBench-Robust's
+  ``calculate_FPR``, ungated);
+- G_M_J (G-mIoU): harmonic mean of the positives' M_J and ``1 - FPR_pixel``.
+
+Targets (issue 15 (b)), on the gated frame FPR: with negatives <= 0.1 for every kind and <= 1/3
+of the arm without them; positive M_J at most 0.05 below that arm's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import logging
+import multiprocessing
+import shutil
+import statistics
+import tarfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+from audio_awareness import BACKBONE_WEIGHTS, CORPUS_SIZES, train_config
+
+from avs_model.data.stream import resolve_shards
+from avs_model.evaluation.benchmarks import synthetic_eval_batches
+from avs_model.evaluation.evaluate import load_model
+from avs_model.evaluation.loop import evaluate
+from avs_model.evaluation.negative_metrics import G_M_J
+from avs_model.runtime.amp import resolve_precision
+from avs_model.training.pretrain import pretrain
+from avs_synth import schema
+from avs_synth.building.config import BuildConfig, RunOptions
+from avs_synth.building.inputs import corpus_inputs
+from avs_synth.building.run import build_dataset
+from avs_synth.building.splits import SplitFractions
+from avs_synth.sample_corpus.writer import write_sample_corpus
+
+KINDS = ("absent", "silence", "noise", "offscreen")
+
+
+def prepare_shards(work: Path, corpus_size: str, negative_ratio: float) -> tuple[Path, Path]:
+    """The build with negative kinds and its positives-only copy (kept in ``work``)."""
+    corpus, with_negatives = work / "corpus", work / "shards_with_negatives"
+    if not (corpus / "corpus.json").is_file():
+        size = CORPUS_SIZES.get(corpus_size, corpus_size)
+        write_sample_corpus(corpus, size=size, mp4=False, overwrite=True)
+    if not (with_negatives / "manifest.json").is_file():
+        config = BuildConfig(
+            max_per_picture=0,
+            negative_ratio=negative_ratio,
+            negatives=KINDS,
+            min_mask_area=0.02,
+            fractions=SplitFractions(train=0.8, val=0.1, test=0.1),
+            max_side=256,
+            shard_size=200,
+            bank_clips_per_shard=50,
+        )
+        build_dataset(
+            inputs=corpus_inputs(corpus),
+            config=config,
+            out=with_negatives,
+            run=RunOptions(progress=False, workers=2),
+        )
+    without = work / "shards_positives_only"
+    if not (without / "manifest.json").is_file():
+        positives_only(with_negatives, without)
+    return with_negatives, without
+
+
+def positives_only(source: Path, out: Path) -> None:
+    """A copy of ``source`` whose train shards keep only the positive samples."""
+    filtered_copy(source, out, keep=lambda meta: not meta.negative, splits=("train",))
+
+
+def filtered_copy(
+    source: Path,
+    out: Path,
+    *,
+    keep: Callable[[schema.TripletMeta], bool],
+    splits: tuple[str, ...],
+) -> None:
+    """A copy of the build ``source`` whose ``splits`` shards keep only the samples ``keep``
+    accepts (the manifest's counts and shard digests of those splits updated; every other shard
+    copied as it is)."""
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads((source / schema.MANIFEST_NAME).read_text())
+    for split in splits:
+        section = manifest["splits"][split]
+        totals = {"samples": 0, "positives": 0, "negatives": 0}
+        for shard in section["shards"]:
+            data, kept = _filter_tar(source / shard["name"], keep)
+            (out / shard["name"]).write_bytes(data)
+            shard.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+            shard["samples"] = len(kept)
+            totals["samples"] += len(kept)
+            totals["negatives"] += sum(m.negative for m in kept)
+        totals["positives"] = totals["samples"] - totals["negatives"]
+        section.update(totals)
+        section.pop("per_kind", None)
+    for path in source.glob("*.tar"):
+        if not (out / path.name).exists():
+            shutil.copyfile(path, out / path.name)
+    (out / schema.MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def _filter_tar(
+    path: Path, keep: Callable[[schema.TripletMeta], bool]
+) -> tuple[bytes, list[schema.TripletMeta]]:
+    """The tar's members of the samples ``keep`` accepts, in order, and those samples' metadata."""
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+        kept: dict[str, schema.TripletMeta] = {}
+        for member in members:
+            if member.name.endswith(".json"):
+                meta = schema.decode_triplet_meta(tar.extractfile(member).read())
+                if keep(meta):
+                    kept[member.name.split(".", 1)[0]] = meta
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as out:
+            for member in members:
+                if member.name.split(".", 1)[0] in kept:
+                    out.addfile(member, tar.extractfile(member))
+    return buffer.getvalue(), list(kept.values())
+
+
+def score(checkpoint: Path, test_shards: Path, config) -> dict[str, float]:
+    """The positive M_J, per kind FPRs and G_M_J of a checkpoint on the test split."""
+    device = torch.device("cpu")
+    model, _ = load_model(checkpoint, device)
+    result = evaluate(
+        model,
+        synthetic_eval_batches(resolve_shards(test_shards), "test", config),
+        device=device,
+        precision=resolve_precision("fp32", device),
+        gate_threshold=config.eval.gate_threshold,
+    )
+    assert result.positives is not None and result.negatives is not None
+    figures = {"positive M_J": result.positives.miou, "G_M_J": result.robust_scores()[G_M_J]}
+    for kind, s in result.negatives.per_kind.items():
+        figures[f"{kind} FPR_frame_gated"] = s.frame_fpr_gated
+        figures[f"{kind} FPR_frame"] = s.frame_fpr
+        figures[f"{kind} FPR_pixel"] = s.pixel_fpr
+    return figures
+
+
+def run_one(task: tuple[int, str, int, int, str, str, str]) -> dict[str, float]:
+    """Train one arm with one seed and score it (a worker process with one thread)."""
+    seed, arm, steps, image_size, train_dir, test_dir, work = task
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    config = train_config(seed, steps, plain_queries=False, image_size=image_size)
+    config.name = f"negative_robustness_{arm}_{seed}"
+    out = Path(work) / "runs" / config.name
+    tick = time.perf_counter()
+    result = pretrain(
+        config, shards=train_dir, out_dir=out, run_test=False, resume=(out / "last.pt").is_file()
+    )
+    figures = score(result.last, Path(test_dir), config)
+    figures["seconds"] = time.perf_counter() - tick
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("runs/negative_robustness"))
+    parser.add_argument("--corpus-size", default="bench", help="bench, small or medium")
+    parser.add_argument("--negative-ratio", type=float, default=1.0)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--parallel", type=int, default=2, help="runs at once (one thread each)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    with_negatives, without = prepare_shards(args.work, args.corpus_size, args.negative_ratio)
+    manifest = resolve_shards(with_negatives).manifest
+    counts = {
+        s: (manifest["splits"][s]["positives"], manifest["splits"][s]["per_kind"])
+        for s in ("train", "test")
+    }
+    print(
+        f"data: sample corpus ({args.corpus_size}), negatives {args.negative_ratio:g} per "
+        f"positive: (positives, negatives per kind) {counts} "
+        f"({time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
+    print(
+        f"model: autr_tiny, backbone efficientnet_lite0 ({BACKBONE_WEIGHTS}, frozen); "
+        f"{args.steps} steps of 8 pictures at {args.image_size} px; gate 0.5",
+        flush=True,
+    )
+    arms = {"with": with_negatives, "without": without}
+    tasks = [
+        (
+            seed,
+            arm,
+            args.steps,
+            args.image_size,
+            str(arms[arm]),
+            str(with_negatives),
+            str(args.work),
+        )
+        for seed in args.seeds
+        for arm in arms
+    ]
+    figures: dict[str, dict[str, list[float]]] = {arm: defaultdict(list) for arm in arms}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.parallel, mp_context=context) as pool:
+        for (seed, arm, *_), result in zip(tasks, pool.map(run_one, tasks), strict=True):
+            for name, value in result.items():
+                figures[arm][name].append(value)
+            gated = ", ".join(f"{k} {result[f'{k} FPR_frame_gated']:.3f}" for k in KINDS)
+            print(
+                f"seed {seed} {arm} negatives: positive M_J {result['positive M_J']:.3f}, "
+                f"gated frame FPR {gated} ({result['seconds']:.0f} s)",
+                flush=True,
+            )
+    mean = {arm: {k: statistics.mean(v) for k, v in f.items()} for arm, f in figures.items()}
+    print(f"test split, mean of {len(args.seeds)} seeds:")
+    names = ["positive M_J", "G_M_J"] + [
+        f"{k} {m}" for k in KINDS for m in ("FPR_frame_gated", "FPR_frame", "FPR_pixel")
+    ]
+    print(f"  {'':28} {'with':>8} {'without':>8}")
+    for name in names:
+        print(f"  {name:28} {mean['with'][name]:8.3f} {mean['without'][name]:8.3f}")
+    ok_level = all(mean["with"][f"{k} FPR_frame_gated"] <= 0.1 for k in KINDS)
+    ok_ratio = all(
+        mean["with"][f"{k} FPR_frame_gated"] <= mean["without"][f"{k} FPR_frame_gated"] / 3
+        and mean["without"][f"{k} FPR_frame_gated"] > 0
+        for k in KINDS
+    )  # not met when the arm without negatives never fires: there is nothing to divide
+    gap = mean["with"]["positive M_J"] - mean["without"]["positive M_J"]
+    print(
+        f"  targets (gated frame FPR): <= 0.1 every kind: {'met' if ok_level else 'NOT met'}; "
+        f"<= 1/3 of without: {'met' if ok_ratio else 'NOT met'}; positive M_J gap {gap:+.3f} "
+        f"not below -0.05: {'met' if gap >= -0.05 else 'NOT met'}"
+    )
+    print(f"total time {(time.perf_counter() - start) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
