@@ -270,6 +270,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.timeout(900)  # ~100 s alone; several times that on a loaded 2-core machine
 def test_triton_kernels_compile_for_gpu_targets():
     """Triton's real compiler (not the interpreter) turns both passes into sm_80 / sm_90 cubins,
     for bf16, float32 and float64 values; no GPU is needed to compile."""
