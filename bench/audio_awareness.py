@@ -233,14 +233,21 @@ def run_one(task: tuple[int, bool, int, int, str, str]) -> dict[str, float]:
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("runs/audio_awareness"))
+def training_bench_parser(description: str, *, work: str, steps: int) -> argparse.ArgumentParser:
+    """The options every CPU training proof takes (this one, negative_robustness,
+    multi_source_awareness): work folder, corpus size, steps, picture size, seeds, parallel runs."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--work", type=Path, default=Path(work))
     parser.add_argument("--corpus-size", default="bench", help="bench, small or medium")
-    parser.add_argument("--steps", type=int, default=2900)
+    parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--parallel", type=int, default=2, help="runs at once (one thread each)")
+    return parser
+
+
+def main() -> None:
+    parser = training_bench_parser(__doc__.splitlines()[0], work="runs/audio_awareness", steps=2900)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     torch.set_num_threads(1)

@@ -24,7 +24,6 @@ Targets (issue 15 (a)): multi-trained M_J >= 0.6, >= 0.2 above the single-traine
 
 from __future__ import annotations
 
-import argparse
 import logging
 import multiprocessing
 import statistics
@@ -34,7 +33,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
-from audio_awareness import BACKBONE_WEIGHTS, CORPUS_SIZES, score, train_config
+from audio_awareness import (
+    BACKBONE_WEIGHTS,
+    CORPUS_SIZES,
+    score,
+    train_config,
+    training_bench_parser,
+)
 from negative_robustness import filtered_copy
 
 from avs_model.data.stream import resolve_shards
@@ -103,13 +108,9 @@ def run_one(task: tuple[int, str, int, int, str, str, str]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("runs/multi_source_awareness"))
-    parser.add_argument("--corpus-size", default="bench", help="bench, small or medium")
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--image-size", type=int, default=96)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--parallel", type=int, default=2, help="runs at once (one thread each)")
+    parser = training_bench_parser(
+        __doc__.splitlines()[0], work="runs/multi_source_awareness", steps=2000
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     torch.set_num_threads(1)

@@ -31,7 +31,6 @@ of the arm without them; positive M_J at most 0.05 below that arm's.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -47,7 +46,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
-from audio_awareness import BACKBONE_WEIGHTS, CORPUS_SIZES, train_config
+from audio_awareness import BACKBONE_WEIGHTS, CORPUS_SIZES, train_config, training_bench_parser
 
 from avs_model.data.stream import resolve_shards
 from avs_model.evaluation.benchmarks import synthetic_eval_batches
@@ -189,14 +188,10 @@ def run_one(task: tuple[int, str, int, int, str, str, str]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("runs/negative_robustness"))
-    parser.add_argument("--corpus-size", default="bench", help="bench, small or medium")
+    parser = training_bench_parser(
+        __doc__.splitlines()[0], work="runs/negative_robustness", steps=2000
+    )
     parser.add_argument("--negative-ratio", type=float, default=1.0)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--image-size", type=int, default=96)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--parallel", type=int, default=2, help="runs at once (one thread each)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     torch.set_num_threads(1)
