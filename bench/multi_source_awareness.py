@@ -35,47 +35,27 @@ from pathlib import Path
 import torch
 from audio_awareness import (
     BACKBONE_WEIGHTS,
-    CORPUS_SIZES,
+    bench_corpus,
+    build_bench_shards,
     score,
+    train_arm,
     train_config,
     training_bench_parser,
 )
 from negative_robustness import filtered_copy
 
 from avs_model.data.stream import resolve_shards
-from avs_model.training.pretrain import pretrain
-from avs_synth.building.config import BuildConfig, RunOptions
-from avs_synth.building.inputs import corpus_inputs
-from avs_synth.building.run import build_dataset
-from avs_synth.building.splits import SplitFractions
-from avs_synth.sample_corpus.writer import write_sample_corpus
 
 SOURCES = ((1, 0.5), (2, 0.3), (3, 0.2))
 
 
 def prepare_shards(work: Path, corpus_size: str) -> dict[str, Path]:
     """The multi and single builds and the 2-source test set (kept in ``work``)."""
-    corpus = work / "corpus"
-    if not (corpus / "corpus.json").is_file():
-        size = CORPUS_SIZES.get(corpus_size, corpus_size)
-        write_sample_corpus(corpus, size=size, mp4=False, overwrite=True)
-    common = dict(
-        max_per_picture=0,
-        min_mask_area=0.02,
-        fractions=SplitFractions(train=0.8, val=0.1, test=0.1),
-        max_side=256,
-        shard_size=200,
-        bank_clips_per_shard=50,
-    )
-    folders = {"multi": work / "shards_multi", "single": work / "shards_single"}
-    for name, extra in (("multi", {"sources": SOURCES}), ("single", {})):
-        if not (folders[name] / "manifest.json").is_file():
-            build_dataset(
-                inputs=corpus_inputs(corpus),
-                config=BuildConfig(**common, **extra),
-                out=folders[name],
-                run=RunOptions(progress=False, workers=2),
-            )
+    corpus = bench_corpus(work, corpus_size)
+    folders = {
+        "multi": build_bench_shards(corpus, work / "shards_multi", sources=SOURCES),
+        "single": build_bench_shards(corpus, work / "shards_single"),
+    }
     folders["test"] = work / "shards_test_two_sources"
     if not (folders["test"] / "manifest.json").is_file():
         filtered_copy(
@@ -90,15 +70,10 @@ def prepare_shards(work: Path, corpus_size: str) -> dict[str, Path]:
 def run_one(task: tuple[int, str, int, int, str, str, str]) -> dict[str, float]:
     """Train one arm with one seed and score it on the 2-source test set (one thread)."""
     seed, arm, steps, image_size, train_dir, test_dir, work = task
-    torch.set_num_threads(1)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     config = train_config(seed, steps, plain_queries=False, image_size=image_size)
     config.name = f"multi_source_{arm}_{seed}"
-    out = Path(work) / "runs" / config.name
     tick = time.perf_counter()
-    result = pretrain(
-        config, shards=train_dir, out_dir=out, run_test=False, resume=(out / "last.pt").is_file()
-    )
+    result = train_arm(config, train_dir, work)
     test = resolve_shards(test_dir)
     figures = {"true": score(result.last, test, config, derange_seed=None)}
     if arm == "multi":

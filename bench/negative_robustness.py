@@ -46,7 +46,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
-from audio_awareness import BACKBONE_WEIGHTS, CORPUS_SIZES, train_config, training_bench_parser
+from audio_awareness import (
+    BACKBONE_WEIGHTS,
+    bench_corpus,
+    build_bench_shards,
+    train_arm,
+    train_config,
+    training_bench_parser,
+)
 
 from avs_model.data.stream import resolve_shards
 from avs_model.evaluation.benchmarks import synthetic_eval_batches
@@ -54,40 +61,19 @@ from avs_model.evaluation.evaluate import load_model
 from avs_model.evaluation.loop import evaluate
 from avs_model.evaluation.negative_metrics import G_M_J
 from avs_model.runtime.amp import resolve_precision
-from avs_model.training.pretrain import pretrain
 from avs_synth import schema
-from avs_synth.building.config import BuildConfig, RunOptions
-from avs_synth.building.inputs import corpus_inputs
-from avs_synth.building.run import build_dataset
-from avs_synth.building.splits import SplitFractions
-from avs_synth.sample_corpus.writer import write_sample_corpus
 
 KINDS = ("absent", "silence", "noise", "offscreen")
 
 
 def prepare_shards(work: Path, corpus_size: str, negative_ratio: float) -> tuple[Path, Path]:
     """The build with negative kinds and its positives-only copy (kept in ``work``)."""
-    corpus, with_negatives = work / "corpus", work / "shards_with_negatives"
-    if not (corpus / "corpus.json").is_file():
-        size = CORPUS_SIZES.get(corpus_size, corpus_size)
-        write_sample_corpus(corpus, size=size, mp4=False, overwrite=True)
-    if not (with_negatives / "manifest.json").is_file():
-        config = BuildConfig(
-            max_per_picture=0,
-            negative_ratio=negative_ratio,
-            negatives=KINDS,
-            min_mask_area=0.02,
-            fractions=SplitFractions(train=0.8, val=0.1, test=0.1),
-            max_side=256,
-            shard_size=200,
-            bank_clips_per_shard=50,
-        )
-        build_dataset(
-            inputs=corpus_inputs(corpus),
-            config=config,
-            out=with_negatives,
-            run=RunOptions(progress=False, workers=2),
-        )
+    with_negatives = build_bench_shards(
+        bench_corpus(work, corpus_size),
+        work / "shards_with_negatives",
+        negative_ratio=negative_ratio,
+        negatives=KINDS,
+    )
     without = work / "shards_positives_only"
     if not (without / "manifest.json").is_file():
         positives_only(with_negatives, without)
@@ -173,15 +159,10 @@ def score(checkpoint: Path, test_shards: Path, config) -> dict[str, float]:
 def run_one(task: tuple[int, str, int, int, str, str, str]) -> dict[str, float]:
     """Train one arm with one seed and score it (a worker process with one thread)."""
     seed, arm, steps, image_size, train_dir, test_dir, work = task
-    torch.set_num_threads(1)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     config = train_config(seed, steps, plain_queries=False, image_size=image_size)
     config.name = f"negative_robustness_{arm}_{seed}"
-    out = Path(work) / "runs" / config.name
     tick = time.perf_counter()
-    result = pretrain(
-        config, shards=train_dir, out_dir=out, run_test=False, resume=(out / "last.pt").is_file()
-    )
+    result = train_arm(config, train_dir, work)
     figures = score(result.last, Path(test_dir), config)
     figures["seconds"] = time.perf_counter() - tick
     return figures
