@@ -248,7 +248,7 @@ def build(
         ),
     ] = None,
     pan: Annotated[
-        str,
+        Literal["none", "linear", "constant-power"],
         typer.Option(
             help="Stereo multi-source mixes panned by each source's mask centroid: none, linear "
             "(VPO's L=(1-p)w, R=pw) or constant-power."
@@ -263,7 +263,7 @@ def build(
         ),
     ] = False,
     crop: Annotated[
-        str,
+        Literal["none", "object"],
         typer.Option(
             help="object: crop each positive's picture around its sounding mask so the mask "
             "covers --crop-area of it (the whole mask always kept); none: whole pictures."
@@ -346,9 +346,9 @@ def build(
             min_audibility=min_audibility,
             sources=_source_counts(sources),
             class_masks=class_masks,
-            crop=crop,  # type: ignore[arg-type]
+            crop=crop,
             crop_area_fraction=crop_area,
-            pan=pan,  # type: ignore[arg-type]
+            pan=pan,
             max_side=max_side,
             jpeg_quality=jpeg_quality,
             shard_size=shard_size,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from avs_synth.audio.decode import RESAMPLERS, Resampler
 from avs_synth.audio.windows import WindowConfig
@@ -12,10 +12,11 @@ from avs_synth.building.splits import SplitFractions
 from avs_synth.schema import NEGATIVE_KINDS
 
 MaskMode = Literal["semantic", "instance"]
-MASK_MODES: tuple[str, ...] = ("semantic", "instance")
+MASK_MODES: tuple[str, ...] = get_args(MaskMode)
 CropMode = Literal["none", "object"]
 PanMode = Literal["none", "linear", "constant-power"]
-PAN_MODES: tuple[str, ...] = ("none", "linear", "constant-power")
+PAN_MODES: tuple[str, ...] = get_args(PanMode)
+CROP_MODES: tuple[str, ...] = get_args(CropMode)
 MAX_SOURCES = 4
 
 
@@ -161,7 +162,7 @@ class BuildConfig:
             raise ValueError(f"pan must be one of {PAN_MODES}, got {self.pan!r}")
         if self.pan != "none" and not self.sources:
             raise ValueError("pan applies to multi-source triplets: give sources too")
-        if self.crop not in ("none", "object"):
+        if self.crop not in CROP_MODES:
             raise ValueError(f"crop must be none or object, got {self.crop!r}")
         if not 0.0 < self.crop_area_fraction < 1.0:
             raise ValueError(f"crop_area_fraction must be in (0, 1), got {self.crop_area_fraction}")

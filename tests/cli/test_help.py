@@ -120,6 +120,8 @@ def test_fixed_choices_are_shown() -> None:
             "--mask-mode": "semantic|instance",
             "--window-policy": "fixed|loudest|nonsilent",
             "--resampler": "avsbench|bandlimited",
+            "--pan": "none|linear|constant-power",
+            "--crop": "none|object",
         },
         "avs-synth sample-corpus": {"--size": "tiny|small|medium"},
         "avs-train evaluate": {"--subset": "s4|ms3", "--split": "test|val|train"},
