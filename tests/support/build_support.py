@@ -172,3 +172,16 @@ def sample_corpus(tmp_path_factory) -> Path:
         corpus_matches(root / "matches.csv")
         done.write_text("ok")
     return root
+
+
+def build_sample(corpus: Path, config, out: Path, *, workers: int = 1):
+    """``avs-synth build`` of the :func:`sample_corpus` folder ``corpus`` (with its matches.csv)
+    into ``out``, without a progress bar; returns the build's summary."""
+    from avs_synth.building.config import RunOptions
+    from avs_synth.building.inputs import corpus_inputs
+    from avs_synth.building.run import build_dataset
+
+    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
+    return build_dataset(
+        inputs=inputs, config=config, out=out, run=RunOptions(progress=False, workers=workers)
+    )

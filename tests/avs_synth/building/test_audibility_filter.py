@@ -10,11 +10,9 @@ import webdataset as wds
 
 from avs_synth import schema
 from avs_synth.audio.windows import WindowConfig
-from avs_synth.building.config import BuildConfig, RunOptions
-from avs_synth.building.inputs import corpus_inputs
-from avs_synth.building.run import build_dataset
+from avs_synth.building.config import BuildConfig
 from avs_synth.building.splits import SplitFractions
-from tests.support.build_support import sample_corpus
+from tests.support.build_support import build_sample, sample_corpus
 
 
 def _build(corpus: Path, out: Path, min_audibility: float | None) -> list[schema.TripletMeta]:
@@ -29,8 +27,7 @@ def _build(corpus: Path, out: Path, min_audibility: float | None) -> list[schema
         shard_size=50,
         audio_bank=False,
     )
-    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
-    build_dataset(inputs=inputs, config=config, out=out, run=RunOptions(progress=False))
+    build_sample(corpus, config, out)
     urls = [str(p) for p in sorted(out.glob("*.tar"))]
     return [schema.decode_triplet_meta(s["json"]) for s in wds.WebDataset(urls, shardshuffle=False)]
 

@@ -16,11 +16,9 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from avs_synth import schema
-from avs_synth.building.config import BuildConfig, RunOptions
-from avs_synth.building.inputs import corpus_inputs
-from avs_synth.building.run import build_dataset
+from avs_synth.building.config import BuildConfig
 from avs_synth.building.splits import SplitFractions
-from tests.support.build_support import sample_corpus
+from tests.support.build_support import build_sample, sample_corpus
 
 CONFIG = BuildConfig(
     fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
@@ -40,8 +38,7 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def built(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus_build")
-    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
-    summary = build_dataset(inputs=inputs, config=CONFIG, out=out, run=RunOptions(progress=False))
+    summary = build_sample(corpus, CONFIG, out)
     samples = []
     for split in schema.SPLITS:
         shards = sorted(str(p) for p in out.glob(f"{split}-*.tar"))

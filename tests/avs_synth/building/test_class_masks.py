@@ -9,11 +9,9 @@ import pytest
 import webdataset as wds
 
 from avs_synth import schema
-from avs_synth.building.config import BuildConfig, RunOptions
-from avs_synth.building.inputs import corpus_inputs
-from avs_synth.building.run import build_dataset
+from avs_synth.building.config import BuildConfig
 from avs_synth.building.splits import SplitFractions
-from tests.support.build_support import sample_corpus
+from tests.support.build_support import build_sample, sample_corpus
 
 
 @pytest.mark.parametrize("sources", [(), ((2, 1.0), (3, 1.0))], ids=["single", "multi"])
@@ -31,8 +29,7 @@ def test_label_maps_match_the_masks_and_the_class_table(tmp_path_factory, tmp_pa
         audio_bank=False,
         max_side=200,
     )
-    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
-    build_dataset(inputs=inputs, config=config, out=tmp_path, run=RunOptions(progress=False))
+    build_sample(corpus, config, tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["config"]["class_masks"]["member"] == schema.CLASS_MASK
     index = {c["label"]: c["index"] for c in manifest["audio_classes"]}

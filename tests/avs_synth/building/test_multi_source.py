@@ -14,13 +14,11 @@ import webdataset as wds
 from typer.testing import CliRunner
 
 from avs_synth import schema
-from avs_synth.building.config import BuildConfig, RunOptions
-from avs_synth.building.inputs import corpus_inputs
+from avs_synth.building.config import BuildConfig
 from avs_synth.building.inspect_shards import describe, inspect_shards, write_inspect_page
-from avs_synth.building.run import build_dataset
 from avs_synth.building.splits import SplitFractions
 from avs_synth_cli.synth import app
-from tests.support.build_support import sample_corpus
+from tests.support.build_support import build_sample, sample_corpus
 
 SOURCES = ((1, 0.2), (2, 0.5), (3, 0.3))
 
@@ -45,8 +43,7 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def built(corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sources") / "out"
-    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
-    build_dataset(inputs=inputs, config=_config(), out=out, run=RunOptions(progress=False))
+    build_sample(corpus, _config(), out)
     return out
 
 
@@ -95,10 +92,7 @@ def test_multi_source_builds_are_byte_identical_across_workers(
     built: Path, corpus: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "two"
-    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
-    build_dataset(
-        inputs=inputs, config=_config(), out=out, run=RunOptions(workers=2, progress=False)
-    )
+    build_sample(corpus, _config(), out, workers=2)
 
     def digests(folder: Path) -> dict[str, str]:
         return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.tar")}
@@ -108,8 +102,7 @@ def test_multi_source_builds_are_byte_identical_across_workers(
 
 def test_mono_mix_and_decoding(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "mono"
-    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
-    build_dataset(inputs=inputs, config=_config("none"), out=out, run=RunOptions(progress=False))
+    build_sample(corpus, _config("none"), out)
     for raw in _raw(out):
         data, _ = sf.read(io.BytesIO(raw["flac"]), always_2d=True)
         assert data.shape[1] == 1

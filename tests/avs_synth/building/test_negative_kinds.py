@@ -13,14 +13,12 @@ from typer.testing import CliRunner
 
 from avs_synth import schema
 from avs_synth.audio.negative_audio import level_dbfs
-from avs_synth.building.config import BuildConfig, RunOptions
-from avs_synth.building.inputs import corpus_inputs
+from avs_synth.building.config import BuildConfig
 from avs_synth.building.inspect_shards import describe, inspect_shards, write_inspect_page
-from avs_synth.building.run import build_dataset
 from avs_synth.building.splits import SplitFractions
 from avs_synth.matching.vocabulary import shipped_vggsound_groups
 from avs_synth_cli.synth import app
-from tests.support.build_support import sample_corpus
+from tests.support.build_support import build_sample, sample_corpus
 
 KINDS = ("absent", "silence", "noise", "offscreen")
 CONFIG = BuildConfig(
@@ -42,8 +40,7 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def built(corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("kinds") / "out"
-    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
-    assert build_dataset(inputs=inputs, config=CONFIG, out=out, run=RunOptions(progress=False))
+    assert build_sample(corpus, CONFIG, out)
     return out
 
 
@@ -115,8 +112,7 @@ def test_absent_and_offscreen_follow_the_vggsound_groups(built: Path) -> None:
 
 def test_kinds_are_byte_identical_across_workers(built: Path, corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "two"
-    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
-    build_dataset(inputs=inputs, config=CONFIG, out=out, run=RunOptions(progress=False, workers=2))
+    build_sample(corpus, CONFIG, out, workers=2)
     assert _digests(out) == _digests(built)
 
 
@@ -129,8 +125,7 @@ def test_a_build_without_kinds_records_none(corpus: Path, tmp_path: Path) -> Non
         audio_bank=False,
     )
     out = tmp_path / "plain"
-    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
-    build_dataset(inputs=inputs, config=config, out=out, run=RunOptions(progress=False))
+    build_sample(corpus, config, out)
     manifest = json.loads((out / "manifest.json").read_text())
     assert "negatives" not in manifest["config"]
     assert all("per_kind" not in counts for counts in manifest["splits"].values())
