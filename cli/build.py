@@ -238,6 +238,24 @@ def build(
             "absent class of another group). Default: every verified-absent class, no kind."
         ),
     ] = None,
+    noise_from: Annotated[
+        Literal["synthetic", "ambience", "both"],
+        typer.Option(
+            help="Audio of noise negatives: synthetic (white or pink), ambience (a window of a "
+            "clip of the shipped VGGSound ambience classes without a visual match: wind, rain, "
+            "water, crowd), or both (a seeded half each)."
+        ),
+    ] = "synthetic",
+    silence_from: Annotated[
+        Literal["synthetic", "quiet", "both"],
+        typer.Option(
+            help="Audio of silence negatives: synthetic (zeros or a faint floor), quiet (a real "
+            "clip's window below --quiet-db; a clip without one skips the sample), or both."
+        ),
+    ] = "synthetic",
+    quiet_db: Annotated[
+        float, typer.Option(help="A real window below this RMS level (dBFS) is near-silent.")
+    ] = -50.0,
     sources: Annotated[
         str | None,
         typer.Option(
@@ -307,6 +325,7 @@ def build(
         "--window-start": window_start,
         "--silence-db": silence_db,
         "--negative-ratio": negative_ratio,
+        "--quiet-db": quiet_db,
     }
     for option, value in numbers.items():  # nan / inf pass every range check: refuse them here
         if value is not None and not math.isfinite(value):
@@ -343,6 +362,9 @@ def build(
             resampler=resampler,
             negative_ratio=negative_ratio,
             negatives=_kinds(negatives),
+            noise_from=noise_from,
+            silence_from=silence_from,
+            quiet_dbfs=quiet_db,
             min_audibility=min_audibility,
             sources=_source_counts(sources),
             class_masks=class_masks,

@@ -118,7 +118,8 @@ class Window:
 
 
 class WindowRefused(Exception):
-    """No window can be cut (``reason``: ``audio_too_short`` or ``silent_audio``)."""
+    """No window can be cut (``reason``: ``audio_too_short``, ``silent_audio`` or, for
+    :func:`choose_quiet_window`, ``no_quiet_window``)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -188,6 +189,30 @@ def choose_window(clip: ClipReader, config: WindowConfig, *, seed: int, key: str
         if level >= config.silence_dbfs:
             return Window(start=start, rms_dbfs=level)
     raise WindowRefused("silent_audio")
+
+
+def choose_quiet_window(
+    clip: ClipReader, config: WindowConfig, *, below_dbfs: float, seed: int, key: str
+) -> Window:
+    """A near-silent window of a real clip (a ``silence`` negative's audio): a seeded draw among
+    the windows on a grid of a tenth of the window length whose RMS level is below
+    ``below_dbfs`` and above the digital-zero floor (stretches of exact zeros are the synthetic
+    ``zeros`` negatives' business). Reads the whole clip.
+
+    Raises:
+        WindowRefused: ``audio_too_short``, or ``no_quiet_window`` when no window qualifies.
+    """
+    length = config.window_samples_at(clip.rate)
+    samples = clip.read(0, clip.frames)
+    if len(samples) < length:
+        raise WindowRefused("audio_too_short")
+    starts = np.arange(0, len(samples) - length + 1, max(1, length // 10), dtype=np.int64)
+    levels = window_rms_dbfs(samples, starts, length)
+    quiet = np.nonzero((levels < below_dbfs) & (levels > SILENCE_FLOOR_DBFS))[0]
+    if len(quiet) == 0:
+        raise WindowRefused("no_quiet_window")
+    pick = min(quiet.tolist(), key=lambda i: seeded_key(seed, "quiet-window", key, i))
+    return Window(start=int(starts[pick]), rms_dbfs=float(levels[pick]))
 
 
 def usable_windows(clip: ClipReader, config: WindowConfig) -> list[Window]:

@@ -17,6 +17,10 @@ CropMode = Literal["none", "object"]
 PanMode = Literal["none", "linear", "constant-power"]
 PAN_MODES: tuple[str, ...] = get_args(PanMode)
 CROP_MODES: tuple[str, ...] = get_args(CropMode)
+NoiseFrom = Literal["synthetic", "ambience", "both"]
+NOISE_FROM: tuple[str, ...] = get_args(NoiseFrom)
+SilenceFrom = Literal["synthetic", "quiet", "both"]
+SILENCE_FROM: tuple[str, ...] = get_args(SilenceFrom)
 MAX_SOURCES = 4
 
 
@@ -81,6 +85,17 @@ class BuildConfig:
         negatives: the negative kinds to make (:data:`avs_synth.schema.NEGATIVE_KINDS`), sharing
             ``negative_ratio`` equally, each recorded in the json; empty (the default): every
             verified-absent pairing, no kind recorded (the build before negative kinds).
+        noise_from: where ``noise`` negatives' audio comes from: ``synthetic`` (white or pink
+            noise, :mod:`avs_synth.audio.negative_audio`), ``ambience`` (a window of a clip of an
+            ambience class, :mod:`avs_synth.audio.ambience`; a split without such a clip has no
+            noise negatives, counted as ``negatives_short_noise``) or ``both`` (a seeded half of
+            them each; synthetic where the split has no ambience clip).
+        silence_from: where ``silence`` negatives' audio comes from: ``synthetic`` (digital zeros
+            or a faint synthetic floor), ``quiet`` (a real clip's window below ``quiet_dbfs``,
+            found by the worker; a clip without one skips the sample, counted as
+            ``no_quiet_window``) or ``both`` (a seeded half of them each).
+        quiet_dbfs: the RMS level (dB full scale) a real window must stay below to be a
+            ``quiet`` silence negative.
         sources: multi-source triplets: ``((count, weight), ...)``, e.g. ``((1, 0.5), (2, 0.3),
             (3, 0.2))``: each picture gives one triplet whose number of sounding classes is drawn
             with these weights among the counts the picture allows (semantic mode only); empty
@@ -117,6 +132,9 @@ class BuildConfig:
     resampler: Resampler = "avsbench"
     negative_ratio: float = 0.0
     negatives: tuple[str, ...] = ()
+    noise_from: NoiseFrom = "synthetic"
+    silence_from: SilenceFrom = "synthetic"
+    quiet_dbfs: float = -50.0
     sources: tuple[tuple[int, float], ...] = ()
     pan: PanMode = "none"
     class_masks: bool = False
@@ -146,6 +164,7 @@ class BuildConfig:
             )
         if self.negatives and self.negative_ratio <= 0:
             raise ValueError("negative kinds need a negative_ratio > 0 (negatives per positive)")
+        self._check_negative_audio()
         counts = [k for k, _ in self.sources]
         if self.sources and (
             len(set(counts)) != len(counts)
@@ -180,6 +199,20 @@ class BuildConfig:
             raise ValueError("the avsbench resampler makes 16 kHz windows (window sample_rate)")
         if self.shard_size < 1 or self.bank_clips_per_shard < 1:
             raise ValueError("shard_size and bank_clips_per_shard must be >= 1")
+
+    def _check_negative_audio(self) -> None:
+        if self.noise_from not in NOISE_FROM:
+            raise ValueError(f"noise_from must be one of {NOISE_FROM}, got {self.noise_from!r}")
+        if self.silence_from not in SILENCE_FROM:
+            raise ValueError(
+                f"silence_from must be one of {SILENCE_FROM}, got {self.silence_from!r}"
+            )
+        if self.noise_from != "synthetic" and "noise" not in self.negatives:
+            raise ValueError("noise_from applies to noise negatives: add noise to negatives")
+        if self.silence_from != "synthetic" and "silence" not in self.negatives:
+            raise ValueError("silence_from applies to silence negatives: add silence to negatives")
+        if not -120.0 < self.quiet_dbfs < 0.0:
+            raise ValueError(f"quiet_dbfs must be in (-120, 0) dBFS, got {self.quiet_dbfs}")
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every setting."""

@@ -230,6 +230,22 @@ def _manifest_lines(m: dict[str, Any]) -> list[str]:
             f"{len(info['shards'])} shards; {per_class or 'no classes'}"
         )
     lines.append(f"bank: {m['bank']['windows']} windows in {len(m['bank']['shards'])} shards")
+    return lines + _negative_audio_lines(m["config"])
+
+
+def _negative_audio_lines(config: dict[str, Any]) -> list[str]:
+    """Where silence / noise negatives' audio comes from, when the build took real clips."""
+    lines = []
+    noise = config.get("noise_from")
+    if noise:
+        classes = ", ".join(noise["ambience_classes"]) or "none"
+        lines.append(f"noise negatives: {noise['source']} (ambience classes: {classes})")
+    silence = config.get("silence_from")
+    if silence:
+        lines.append(
+            f"silence negatives: {silence['source']} (real windows below "
+            f"{silence['quiet_dbfs']:g} dBFS)"
+        )
     return lines
 
 

@@ -13,7 +13,9 @@ machine build and the union of a partitioned build write the same bytes.
   ``min_audibility`` records it among the filters; one with ``sources`` records the counts'
   weights and the pan mode and counts each split's positives by number of sources
   (``per_num_sources``); one with ``class_masks`` says how its ``classes.png`` members are
-  labelled; one with ``crop`` records the mode and the mask's aimed share of a crop.
+  labelled; one with ``crop`` records the mode and the mask's aimed share of a crop; one whose
+  ``silence`` / ``noise`` negatives take real clips records ``noise_from`` (with the ambience
+  classes used) and ``silence_from`` (with the quiet threshold).
 - ``report.json``: skipped samples by reason (per split and in total), the candidates left out
   while planning and the clip exclusion.
 """
@@ -26,6 +28,7 @@ from dataclasses import asdict
 from typing import Any
 
 from avs_synth import __version__
+from avs_synth.audio.ambience import AMBIENCE_FILE, shipped_ambience_classes
 from avs_synth.building.config import BuildConfig
 from avs_synth.building.plan_store import StoredPlan
 from avs_synth.schema import BANK, SCHEMA_VERSION, SPLITS
@@ -124,6 +127,7 @@ def make_manifest(
     }
     if config.negatives:
         manifest["config"]["negatives"] = list(config.negatives)
+    manifest["config"].update(negative_audio_record(config, plan.audio_classes))
     if config.sources:
         manifest["config"]["sources"] = [[k, w] for k, w in config.sources]
         manifest["config"]["pan"] = config.pan
@@ -140,6 +144,22 @@ def make_manifest(
     if config.min_audibility is not None:
         manifest["config"]["filters"]["min_audibility"] = config.min_audibility
     return manifest
+
+
+def negative_audio_record(config: BuildConfig, audio_classes: Sequence[str]) -> dict[str, Any]:
+    """Where ``silence`` / ``noise`` negatives' audio comes from, when not only synthesized: the
+    options and the ambience classes used (the shipped list less the matched classes)."""
+    record: dict[str, Any] = {}
+    if config.noise_from != "synthetic":
+        matched = set(audio_classes)
+        record["noise_from"] = {
+            "source": config.noise_from,
+            "ambience_classes": [c for c in shipped_ambience_classes() if c not in matched],
+            "list": f"category_maps/{AMBIENCE_FILE}",
+        }
+    if config.silence_from != "synthetic":
+        record["silence_from"] = {"source": config.silence_from, "quiet_dbfs": config.quiet_dbfs}
+    return record
 
 
 def make_report(*, plan: StoredPlan, parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -28,7 +28,8 @@ Steps:
    an equal share: a verified-absent class is ``absent`` when its VGGSound group (the shipped
    ``vggsound_class_groups.csv``) is the group of a class matched to a category the picture
    holds, ``offscreen`` otherwise; ``silence`` and ``noise`` pair a picture that has a positive
-   with a synthesized window (no clip; :mod:`avs_synth.audio.negative_audio`).
+   with a synthesized window (no clip; :mod:`avs_synth.audio.negative_audio`), or, with
+   ``noise_from`` / ``silence_from``, a real clip (:mod:`avs_synth.building.negative_clips`).
    With ``config.sources`` each picture gives one multi-source candidate instead: its positive
    classes in seeded order, the first ``k`` sounding (``k`` drawn with the configured weights
    among the counts the picture allows), the others named as silent categories.
@@ -54,6 +55,12 @@ from PIL import Image
 
 from avs_synth.building.avsbench_exclusion import ClipExclusion
 from avs_synth.building.config import BuildConfig
+from avs_synth.building.negative_clips import (
+    ambience_labels,
+    lacks_real_clip,
+    real_negative_clip,
+    real_negative_pools,
+)
 from avs_synth.building.plan_hash import compute_plan_hash
 from avs_synth.building.splits import assign_clips, assign_pictures, picture_key
 from avs_synth.matching.vocabulary import shipped_vggsound_groups
@@ -508,6 +515,8 @@ def make_plan(
 
     # Clips: usable ones (a file, an accepted class), split by VGGSound split.
     usable_clips: list[AudioClip] = []
+    ambience_clips: list[AudioClip] = []
+    ambience = ambience_labels(config, class_index)
     seen_clips: set[str] = set()
     excluded_rows: Counter[str] = Counter()
     excluded_videos: dict[str, set[str]] = defaultdict(set)
@@ -519,6 +528,8 @@ def make_plan(
                 dropped["excluded_clip"] += 1
             continue
         if clip.label not in class_index:
+            if clip.label in ambience and clip.path is not None:
+                ambience_clips.append(clip)
             continue
         if clip.clip_id in seen_clips:
             dropped["duplicate_clip_row"] += 1
@@ -538,6 +549,7 @@ def make_plan(
         k: seeded_sorted(v, seed=seed, identity=lambda c: c.clip_id, salt="clip-order")
         for k, v in pools.items()
     }
+    real_pools = real_negative_pools(ambience_clips, pools, config) if kinds else {}
 
     # Pictures and their candidates, streamed: only the instances a candidate uses are kept.
     sources: dict[str, Counter[str]] = defaultdict(Counter)
@@ -615,7 +627,10 @@ def make_plan(
             positives_by_class[cand.audio_class].append(cand)
         for cand in negatives:
             cand.split = split
-            if cand.kind in SYNTHETIC_CLASS or (split, cand.audio_class) in pools:
+            if cand.kind in SYNTHETIC_CLASS:
+                if not lacks_real_clip(cand.kind, split, config, real_pools):
+                    negative_pool[(split, cand.kind)].append(cand)  # else: negatives_short_*
+            elif (split, cand.audio_class) in pools:
                 negative_pool[(split, cand.kind)].append(cand)
     chosen: list[_Candidate] = []
     for label in sorted(positives_by_class):
@@ -670,7 +685,13 @@ def make_plan(
                     width=rec.width,
                     height=rec.height,
                     instances=cand.instances,
-                    clip=None if cand.kind in SYNTHETIC_CLASS else pool[n % len(pool)],
+                    clip=(
+                        real_negative_clip(
+                            cand.kind, split, cand.key, n, config=config, real_pools=real_pools
+                        )
+                        if cand.kind in SYNTHETIC_CLASS
+                        else pool[n % len(pool)]
+                    ),
                     license=rec.license,
                     attribution=rec.attribution,
                     negative_kind=cand.kind,

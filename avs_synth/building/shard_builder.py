@@ -3,7 +3,8 @@
 :func:`build_unit` is what a worker runs. It depends only on the unit and the configuration, so a
 shard has the same bytes whichever worker or machine builds it. Per-sample failures (missing or
 corrupt picture, invalid or empty mask, missing, unreadable, short, silent or, with
-``min_audibility``, inaudible audio) skip the sample and are counted by reason; the shard's
+``min_audibility``, inaudible audio; for a ``quiet`` silence negative, a clip without a
+near-silent window) skip the sample and are counted by reason; the shard's
 counts go to ``.parts/{shard}.json``, written after the tar is in place (a unit is complete when
 both exist).
 
@@ -34,6 +35,7 @@ from avs_synth.audio.windows import (
     ArrayClip,
     ClipReader,
     WindowRefused,
+    choose_quiet_window,
     choose_window,
     extract,
     usable_windows,
@@ -331,6 +333,34 @@ def _synthesized_audio(
     return audio, meta
 
 
+def _real_negative_audio(
+    spec: TripletSpec, config: BuildConfig, clips: _ClipCache
+) -> tuple[np.ndarray, AudioWindowMeta]:
+    """The window of a ``noise`` negative cut from an ambience clip (the window policy's choice;
+    policy ``vggsound-ambience``) or of a ``silence`` negative cut from a real clip's stretch
+    below ``quiet_dbfs`` (policy ``vggsound-quiet``).
+
+    Raises:
+        SampleSkipped: unreadable audio, no window (``no_quiet_window`` for silence).
+    """
+    assert spec.clip is not None
+    clip = clips.get(spec.clip)
+    try:
+        if spec.negative_kind == "silence":
+            window = choose_quiet_window(
+                clip, config.window, below_dbfs=config.quiet_dbfs, seed=config.seed, key=spec.key
+            )
+        else:
+            window = choose_window(clip, config.window, seed=config.seed, key=spec.key)
+        audio = extract(clip, window, config.window)
+    except WindowRefused as refused:
+        raise SampleSkipped(refused.reason, spec.clip.clip_id) from None
+    except (AudioReadError, ValueError) as error:
+        raise SampleSkipped("unreadable_audio", str(error)) from None
+    policy = "vggsound-quiet" if spec.negative_kind == "silence" else "vggsound-ambience"
+    return audio, _audio_meta(spec.clip, window.start / clip.rate, window.rms_dbfs, config, policy)
+
+
 def _clip_audio(
     source: AudioClip, key: str, config: BuildConfig, clips: _ClipCache
 ) -> tuple[np.ndarray, AudioWindowMeta, float | None]:
@@ -425,6 +455,8 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
     score = None
     if spec.clip is None:
         audio, audio_meta = _synthesized_audio(spec, config)
+    elif spec.negative_kind in ("silence", "noise"):
+        audio, audio_meta = _real_negative_audio(spec, config, clips)
     else:
         audio, audio_meta, score = _clip_audio(spec.clip, spec.key, config, clips)
     meta = TripletMeta(

@@ -14,6 +14,7 @@ from avs_synth.audio.windows import (
     WindowConfig,
     WindowRefused,
     candidate_starts,
+    choose_quiet_window,
     choose_window,
     extract,
     usable_windows,
@@ -152,3 +153,26 @@ def test_config_validation():
     with pytest.raises(ValueError, match="positive"):
         WindowConfig(window_s=0)
     assert WindowConfig(window_s=0.975).window_samples == 15600
+
+
+def test_quiet_window_lies_inside_the_near_silent_stretch_below_the_threshold():
+    clip = _clip([0.5, 0.001, 0.5])  # -9 dBFS, then a second at -63 dBFS, then loud again
+    config = WindowConfig(window_s=0.5)
+    starts = set()
+    for key in ("a", "b", "c", "d", "e", "f"):
+        window = choose_quiet_window(clip, config, below_dbfs=-50.0, seed=0, key=key)
+        assert SR <= window.start and window.start + SR // 2 <= 2 * SR
+        assert window.rms_dbfs == pytest.approx(-63.0, abs=0.1)
+        starts.add(window.start)
+        again = choose_quiet_window(clip, config, below_dbfs=-50.0, seed=0, key=key)
+        assert again == window  # a pure function of seed and key
+    assert len(starts) > 1  # a seeded draw over the grid, not always the first
+    with pytest.raises(WindowRefused) as refused:
+        choose_quiet_window(clip, config, below_dbfs=-70.0, seed=0, key="a")
+    assert refused.value.reason == "no_quiet_window"
+    zeros = ArrayClip(samples=np.zeros(2 * SR, dtype=np.float32), rate=SR)
+    with pytest.raises(WindowRefused, match="no_quiet_window"):  # exact zeros are not "real"
+        choose_quiet_window(zeros, config, below_dbfs=-50.0, seed=0, key="a")
+    short = ArrayClip(samples=np.full(100, 0.001, dtype=np.float32), rate=SR)
+    with pytest.raises(WindowRefused, match="audio_too_short"):
+        choose_quiet_window(short, config, below_dbfs=-50.0, seed=0, key="a")
