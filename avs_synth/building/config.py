@@ -105,8 +105,9 @@ class BuildConfig:
             (``L = cos(p pi / 2) w``, ``R = sin(p pi / 2) w``); ``none``: mono.
         class_masks: write a class-indexed mask beside the binary one (``classes.png``: each
             sounding pixel its audio class's index in the manifest's table plus one).
-        crop: ``object``: crop each positive's picture around its sounding mask
-            (:mod:`avs_synth.building.framing`) so that the mask covers ``crop_area_fraction``
+        crop: ``object``: crop each positive's picture around its sounding mask (a multi-source
+            triplet's: the union of its sources' masks, every source kept inside;
+            :mod:`avs_synth.building.framing`) so that the mask covers ``crop_area_fraction``
             of it (pictures where it already does are kept whole); ``none``: no crop.
         crop_area_fraction: the mask's share of an object-centric crop, in (0, 1).
         min_audibility: score every clip window's audibility
@@ -185,8 +186,6 @@ class BuildConfig:
             raise ValueError(f"crop must be none or object, got {self.crop!r}")
         if not 0.0 < self.crop_area_fraction < 1.0:
             raise ValueError(f"crop_area_fraction must be in (0, 1), got {self.crop_area_fraction}")
-        if self.crop != "none" and self.sources:
-            raise ValueError("object-centric crops of multi-source triplets are not supported yet")
         if self.min_audibility is not None and not 0.0 <= self.min_audibility <= 1.0:
             raise ValueError(f"min_audibility must be in [0, 1], got {self.min_audibility}")
         if self.max_side is not None and self.max_side < 16:

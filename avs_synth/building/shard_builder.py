@@ -493,6 +493,13 @@ def _mixed_triplet(
     full_mask = np.logical_or.reduce(masks)
     if full_mask.sum() / float(width * height) < config.min_mask_area:
         raise SampleSkipped("small_mask", spec.key)
+    crop = None
+    if config.crop == "object":  # around the union: every source stays inside the crop
+        picture, full_mask, crop = _framed(spec, config, picture, full_mask)
+        if crop is not None:
+            x, y, w, h = crop
+            masks = [m[y : y + h, x : x + w] for m in masks]
+            width = w
     mask = _resize_mask(full_mask, picture.width, picture.height)
     if not mask.any():
         raise SampleSkipped("empty_mask", f"{spec.key} (after resizing)")
@@ -524,6 +531,7 @@ def _mixed_triplet(
             )
         ),
         silent_categories=spec.silent_categories,
+        crop=crop,
     )
     return _members(
         picture,

@@ -108,3 +108,50 @@ def test_build_crops_positives_around_their_mask(tmp_path_factory, tmp_path) -> 
         assert framed.meta.area == whole.meta.area  # the whole mask is kept
         assert framed.meta.area_fraction > whole.meta.area_fraction
     assert cropped > 0
+
+
+def test_multi_source_crops_hold_every_source(tmp_path_factory, tmp_path) -> None:
+    corpus = sample_corpus(tmp_path_factory)
+    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
+    base = dict(
+        fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
+        min_mask_area=0.0,
+        max_per_picture=0,
+        sources=((1, 0.2), (2, 0.5), (3, 0.3)),
+        pan="linear",
+        class_masks=True,
+        shard_size=100,
+        audio_bank=False,
+    )
+    built = {}
+    for name, extra in (("whole", {}), ("framed", {"crop": "object", "crop_area_fraction": 0.5})):
+        out = tmp_path / name
+        build_dataset(
+            inputs=inputs,
+            config=BuildConfig(**base, **extra),
+            out=out,
+            run=RunOptions(progress=False),
+        )
+        urls = [str(p) for p in sorted(out.glob("*.tar"))]
+        built[name] = {
+            s["__key__"]: (schema.decode_triplet(s), schema.decode_class_mask(s[schema.CLASS_MASK]))
+            for s in wds.WebDataset(urls, shardshuffle=False)
+        }
+    assert built["whole"].keys() == built["framed"].keys()
+    cropped_multi = 0
+    for key, (framed, framed_labels) in built["framed"].items():
+        whole, whole_labels = built["whole"][key]
+        crop = framed.meta.crop
+        if crop is None:
+            assert np.array_equal(framed.mask, whole.mask)
+            continue
+        x, y, w, h = crop
+        assert np.array_equal(framed.mask, whole.mask[y : y + h, x : x + w])
+        assert np.array_equal(framed_labels, whole_labels[y : y + h, x : x + w])
+        assert framed.meta.area == whole.meta.area  # the union, so every source, is inside
+        for mine, theirs in zip(framed.meta.sources, whole.meta.sources, strict=True):
+            assert mine.audio_class == theirs.audio_class and mine.gain_db == theirs.gain_db
+            # the pan follows the source's place in the crop, not in the source picture
+            assert mine.pan == pytest.approx((theirs.pan * whole.meta.width - x) / w, abs=2e-4)
+        cropped_multi += framed.meta.num_sources > 1
+    assert cropped_multi > 0
