@@ -15,6 +15,7 @@ from avs_synth.audio.windows import WindowConfig
 from avs_synth.building.config import BuildConfig, BuildInputs, RunOptions, VisualInput
 from avs_synth.building.inputs import BuildInputError, corpus_inputs
 from avs_synth.building.run import build_dataset, dry_run
+from avs_synth.building.s4_mask_areas import measure_s4_mask_areas
 from avs_synth.building.splits import SplitFractions
 from avs_synth.errors import DataFormatError
 from avs_synth_cli.common import examples, os_error_text
@@ -288,8 +289,13 @@ def build(
         ),
     ] = "none",
     crop_area: Annotated[
-        float, typer.Option(help="The mask's share of an object-centric crop, in (0, 1).")
-    ] = 0.25,
+        float | None,
+        typer.Option(
+            help="The mask's share of an object-centric crop, in (0, 1). Default: drawn per "
+            "sample from the area distribution of AVSBench S4's train masks when --avsbench is "
+            "given (measured, recorded in the manifest), else 0.25."
+        ),
+    ] = None,
     min_audibility: Annotated[
         float | None,
         typer.Option(
@@ -326,6 +332,7 @@ def build(
         "--silence-db": silence_db,
         "--negative-ratio": negative_ratio,
         "--quiet-db": quiet_db,
+        "--crop-area": crop_area,
     }
     for option, value in numbers.items():  # nan / inf pass every range check: refuse them here
         if value is not None and not math.isfinite(value):
@@ -369,7 +376,12 @@ def build(
             sources=_source_counts(sources),
             class_masks=class_masks,
             crop=crop,
-            crop_area_fraction=crop_area,
+            crop_area_fraction=0.25 if crop_area is None else crop_area,
+            crop_areas=(
+                measure_s4_mask_areas(avsbench)
+                if crop == "object" and crop_area is None and avsbench is not None
+                else None
+            ),
             pan=pan,
             max_side=max_side,
             jpeg_quality=jpeg_quality,

@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args
 
 from avs_synth.audio.decode import RESAMPLERS, Resampler
 from avs_synth.audio.windows import WindowConfig
+from avs_synth.building.framing import MaskAreaHistogram
 from avs_synth.building.splits import SplitFractions
 from avs_synth.schema import NEGATIVE_KINDS
 
@@ -110,6 +111,9 @@ class BuildConfig:
             :mod:`avs_synth.building.framing`) so that the mask covers ``crop_area_fraction``
             of it (pictures where it already does are kept whole); ``none``: no crop.
         crop_area_fraction: the mask's share of an object-centric crop, in (0, 1).
+        crop_areas: draw each crop's share from this histogram instead (the S4 train masks',
+            measured by :func:`avs_synth.building.s4_mask_areas.measure_s4_mask_areas`); None:
+            ``crop_area_fraction`` for every crop.
         min_audibility: score every clip window's audibility
             (:mod:`avs_synth.audio.audibility`), store it in the json and skip samples below this
             (counted as ``inaudible``; 0 scores without filtering); None: not scored.
@@ -141,6 +145,7 @@ class BuildConfig:
     class_masks: bool = False
     crop: CropMode = "none"
     crop_area_fraction: float = 0.25
+    crop_areas: MaskAreaHistogram | None = None
     min_audibility: float | None = None
     max_side: int | None = None
     jpeg_quality: int = 95
@@ -186,6 +191,8 @@ class BuildConfig:
             raise ValueError(f"crop must be none or object, got {self.crop!r}")
         if not 0.0 < self.crop_area_fraction < 1.0:
             raise ValueError(f"crop_area_fraction must be in (0, 1), got {self.crop_area_fraction}")
+        if self.crop_areas is not None and self.crop != "object":
+            raise ValueError("crop_areas (a mask-area distribution) applies to crop object")
         if self.min_audibility is not None and not 0.0 <= self.min_audibility <= 1.0:
             raise ValueError(f"min_audibility must be in [0, 1], got {self.min_audibility}")
         if self.max_side is not None and self.max_side < 16:

@@ -5,13 +5,71 @@ sounding object large and central, while COCO-style pictures often show it small
 :func:`object_crop_box` gives the crop of the picture's aspect ratio, centred on the mask's box
 (shifted to stay inside the picture), whose area makes the mask cover ``area_fraction`` of it --
 or more, when the mask's box does not fit in that crop (the crop always holds the whole mask).
+The fraction is fixed (``--crop-area``) or drawn per sample from a :class:`MaskAreaHistogram`
+(:func:`draw_area_fraction`), the one measured from AVSBench S4's train masks
+(:mod:`avs_synth.building.s4_mask_areas`) when ``--avsbench`` is given.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+
+from avs_synth.seeded_order import seeded_uniform
+
+AREA_BINS = 20
+"""Equal-width bins of a mask-area histogram over [0, 1]."""
+MIN_DRAWN_FRACTION = 0.005
+
+
+@dataclass(frozen=True)
+class MaskAreaHistogram:
+    """Counts of masks by the share of their frame they cover, in :data:`AREA_BINS` equal bins.
+
+    Args:
+        counts: masks per bin ``[i / AREA_BINS, (i + 1) / AREA_BINS)`` (the last bin holds 1.0).
+        source: what was measured (e.g. ``AVSBench S4 train ground-truth masks``).
+        masks: non-empty masks counted.
+        empty: empty masks, not counted (no object to frame).
+        skipped: masks missing or unreadable, not counted.
+    """
+
+    counts: tuple[int, ...]
+    source: str
+    masks: int
+    empty: int = 0
+    skipped: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.counts) != AREA_BINS or any(c < 0 for c in self.counts):
+            raise ValueError(f"a mask-area histogram has {AREA_BINS} counts >= 0")
+        if sum(self.counts) < 1 or sum(self.counts) != self.masks:
+            raise ValueError("a mask-area histogram needs at least one mask, counted once")
+
+    @classmethod
+    def of_fractions(cls, fractions: list[float], **fields: object) -> MaskAreaHistogram:
+        """The histogram of area ``fractions`` (each in (0, 1])."""
+        counts = [0] * AREA_BINS
+        for f in fractions:
+            counts[min(AREA_BINS - 1, int(f * AREA_BINS))] += 1
+        return cls(counts=tuple(counts), masks=len(fractions), **fields)  # type: ignore[arg-type]
+
+    def bin_edges(self) -> list[float]:
+        return [round(i / AREA_BINS, 6) for i in range(AREA_BINS + 1)]
+
+
+def draw_area_fraction(histogram: MaskAreaHistogram, *, seed: int, key: str) -> float:
+    """A target area fraction for the sample ``key``: a bin drawn with the histogram's weights,
+    then a uniform point in it (at least :data:`MIN_DRAWN_FRACTION`, below 1)."""
+    total = sum(histogram.counts)
+    pick = seeded_uniform(seed, "crop-area-bin", key) * total
+    cumulative = np.cumsum(histogram.counts)
+    index = int(np.searchsorted(cumulative, pick, side="right"))  # first bin with pick < sum
+    within = seeded_uniform(seed, "crop-area-within", key)
+    fraction = (index + within) / AREA_BINS
+    return float(min(max(fraction, MIN_DRAWN_FRACTION), 0.999))
 
 
 def object_crop_box(mask: np.ndarray, area_fraction: float) -> tuple[int, int, int, int] | None:

@@ -230,7 +230,24 @@ def _manifest_lines(m: dict[str, Any]) -> list[str]:
             f"{len(info['shards'])} shards; {per_class or 'no classes'}"
         )
     lines.append(f"bank: {m['bank']['windows']} windows in {len(m['bank']['shards'])} shards")
-    return lines + _negative_audio_lines(m["config"])
+    return lines + _negative_audio_lines(m["config"]) + _crop_lines(m["config"])
+
+
+def _crop_lines(config: dict[str, Any]) -> list[str]:
+    """The object-centric framing, when the build cropped."""
+    crop = config.get("crop")
+    if not crop:
+        return []
+    areas = crop.get("area_distribution")
+    if areas is None:
+        return [f"crop: {crop['mode']}, the mask {crop['area_fraction']:g} of each crop"]
+    edges, counts = areas["bin_edges"], areas["counts"]
+    bins = ", ".join(f"{edges[i]:g}-{edges[i + 1]:g}: {n}" for i, n in enumerate(counts) if n)
+    return [
+        f"crop: {crop['mode']}, the mask's share of each crop drawn from {areas['source']} "
+        f"({areas['masks']} masks; {areas['empty']} empty and {areas['skipped']} unreadable "
+        f"left out): {bins}"
+    ]
 
 
 def _negative_audio_lines(config: dict[str, Any]) -> list[str]:

@@ -13,7 +13,8 @@ machine build and the union of a partitioned build write the same bytes.
   ``min_audibility`` records it among the filters; one with ``sources`` records the counts'
   weights and the pan mode and counts each split's positives by number of sources
   (``per_num_sources``); one with ``class_masks`` says how its ``classes.png`` members are
-  labelled; one with ``crop`` records the mode and the mask's aimed share of a crop; one whose
+  labelled; one with ``crop`` records the mode and the mask's aimed share of a crop (or the
+  measured mask-area histogram the share is drawn from); one whose
   ``silence`` / ``noise`` negatives take real clips records ``noise_from`` (with the ambience
   classes used) and ``silence_from`` (with the quiet threshold).
 - ``report.json``: skipped samples by reason (per split and in total), the candidates left out
@@ -141,6 +142,20 @@ def make_manifest(
             "mode": config.crop,
             "area_fraction": config.crop_area_fraction,
         }
+        if config.crop_areas is not None:
+            areas = config.crop_areas
+            manifest["config"]["crop"] = {
+                "mode": config.crop,
+                "area_fraction": "drawn per sample from area_distribution",
+                "area_distribution": {
+                    "source": areas.source,
+                    "bin_edges": areas.bin_edges(),
+                    "counts": list(areas.counts),
+                    "masks": areas.masks,
+                    "empty": areas.empty,
+                    "skipped": areas.skipped,
+                },
+            }
     if config.min_audibility is not None:
         manifest["config"]["filters"]["min_audibility"] = config.min_audibility
     return manifest

@@ -41,7 +41,7 @@ from avs_synth.audio.windows import (
     usable_windows,
 )
 from avs_synth.building.config import BuildConfig
-from avs_synth.building.framing import object_crop_box
+from avs_synth.building.framing import draw_area_fraction, object_crop_box
 from avs_synth.building.plan import ShardUnit, TripletSpec
 from avs_synth.building.shard_writer import ShardWriter, remove_stale_temps, write_atomic
 from avs_synth.errors import DataFormatError
@@ -179,7 +179,10 @@ def _framed(
 ) -> tuple[_Picture, np.ndarray, tuple[int, int, int, int] | None]:
     """With ``crop object``: the picture and mask cropped around the mask (the crop re-encoded,
     resized past ``max_side``) and the crop box in the source's grid; unchanged otherwise."""
-    box = object_crop_box(full_mask, config.crop_area_fraction)
+    fraction = config.crop_area_fraction
+    if config.crop_areas is not None:
+        fraction = draw_area_fraction(config.crop_areas, seed=config.seed, key=spec.key)
+    box = object_crop_box(full_mask, fraction)
     if box is None:
         return picture, full_mask, None
     x, y, w, h = box
