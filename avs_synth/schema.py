@@ -235,6 +235,9 @@ class TripletMeta:
         crop: the object-centric crop ``[x, y, w, h]`` of the source picture the stored picture
             and mask show (builds with ``--crop object``; None: the whole picture). ``instances``
             stay in the source's grid.
+        tagger_probability: a user-supplied audio tagger's probability for the window's class
+            (builds with ``--tagger``; None otherwise, or when the tagger lacks the class; for a
+            multi-source triplet the smallest of its sources').
     """
 
     key: str
@@ -265,6 +268,7 @@ class TripletMeta:
     sources: tuple[SourceMeta, ...] | None = None
     silent_categories: tuple[VisualCategoryRef, ...] | None = None
     crop: tuple[int, int, int, int] | None = None
+    tagger_probability: float | None = None
 
     @property
     def num_sources(self) -> int:
@@ -317,6 +321,7 @@ OPTIONAL_META_FIELDS: tuple[str, ...] = (
     "sources",
     "silent_categories",
     "crop",
+    "tagger_probability",
 )
 """Metadata fields left out of the ``json`` member while they are None (see the module
 docstring)."""

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from avs_synth.audio.tagger import TaggerConfig, load_tagger
 from avs_synth.audio.windows import WindowConfig
 from avs_synth.building.config import BuildConfig, BuildInputs, RunOptions, VisualInput
 from avs_synth.building.inputs import BuildInputError, corpus_inputs
@@ -76,6 +77,20 @@ def _kinds(text: str | None) -> tuple[str, ...]:
     if text is None:
         return ()
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _tagger(
+    model: Path | None, labels: Path | None, activation: str, window_s: float
+) -> TaggerConfig | None:
+    """The checked tagger of ``--tagger`` / ``--tagger-labels`` (None without them)."""
+    if model is None and labels is None:
+        return None
+    if model is None or labels is None:
+        raise BuildInputError("--tagger and --tagger-labels go together")
+    rate = WindowConfig().sample_rate
+    return load_tagger(
+        model, labels, activation=activation, sample_rate=int(round(window_s * rate))
+    )  # type: ignore[arg-type]
 
 
 def _source_counts(text: str | None) -> tuple[tuple[int, float], ...]:
@@ -303,6 +318,30 @@ def build(
             "clip's, 0-1), store it in the json and skip samples below this (0: score only)."
         ),
     ] = None,
+    tagger: Annotated[
+        Path | None,
+        typer.Option(
+            help="An audio tagger as a TorchScript file (torch.jit.save; no pickles) mapping a "
+            "window [1, samples] to class scores [1, C]: its probability for each clip window's "
+            "class is stored in the json (tagger_probability). Needs --tagger-labels and "
+            "--min-audibility."
+        ),
+    ] = None,
+    tagger_labels: Annotated[
+        Path | None,
+        typer.Option(help="The tagger's labels, one a line in output order (VGGSound labels)."),
+    ] = None,
+    tagger_activation: Annotated[
+        Literal["sigmoid", "softmax", "none"],
+        typer.Option(help="How the tagger's scores become probabilities."),
+    ] = "sigmoid",
+    audibility_from: Annotated[
+        Literal["energy", "tagger", "both"],
+        typer.Option(
+            help="What --min-audibility compares: energy (level and flatness), tagger (its "
+            "probability; windows of a class it lacks are skipped) or both (the smaller)."
+        ),
+    ] = "energy",
     max_side: Annotated[
         int | None, typer.Option(help="Resize pictures whose longer side exceeds this.")
     ] = None,
@@ -373,6 +412,8 @@ def build(
             silence_from=silence_from,
             quiet_dbfs=quiet_db,
             min_audibility=min_audibility,
+            tagger=_tagger(tagger, tagger_labels, tagger_activation, window),
+            audibility_from=audibility_from,
             sources=_source_counts(sources),
             class_masks=class_masks,
             crop=crop,

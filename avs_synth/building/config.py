@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from avs_synth.audio.decode import RESAMPLERS, Resampler
+from avs_synth.audio.tagger import TaggerConfig
 from avs_synth.audio.windows import WindowConfig
 from avs_synth.building.framing import MaskAreaHistogram
 from avs_synth.building.splits import SplitFractions
@@ -22,6 +23,8 @@ NoiseFrom = Literal["synthetic", "ambience", "both"]
 NOISE_FROM: tuple[str, ...] = get_args(NoiseFrom)
 SilenceFrom = Literal["synthetic", "quiet", "both"]
 SILENCE_FROM: tuple[str, ...] = get_args(SilenceFrom)
+AudibilityFrom = Literal["energy", "tagger", "both"]
+AUDIBILITY_FROM: tuple[str, ...] = get_args(AudibilityFrom)
 MAX_SOURCES = 4
 
 
@@ -117,6 +120,11 @@ class BuildConfig:
         min_audibility: score every clip window's audibility
             (:mod:`avs_synth.audio.audibility`), store it in the json and skip samples below this
             (counted as ``inaudible``; 0 scores without filtering); None: not scored.
+        tagger: also store each clip window's probability for its class from this audio tagger
+            (:mod:`avs_synth.audio.tagger`; needs ``min_audibility``); None: no tagger.
+        audibility_from: what ``min_audibility`` compares: ``energy`` (the level / flatness
+            score), ``tagger`` (the tagger's probability; a window whose class the tagger lacks
+            is skipped, counted as ``tagger_lacks_class``) or ``both`` (the smaller).
         max_side: resize pictures whose longer side exceeds this (None: keep original bytes).
         jpeg_quality: JPEG quality of re-encoded pictures.
         shard_size: triplets per shard.
@@ -147,6 +155,8 @@ class BuildConfig:
     crop_area_fraction: float = 0.25
     crop_areas: MaskAreaHistogram | None = None
     min_audibility: float | None = None
+    tagger: TaggerConfig | None = None
+    audibility_from: AudibilityFrom = "energy"
     max_side: int | None = None
     jpeg_quality: int = 95
     shard_size: int = 1000
@@ -195,6 +205,14 @@ class BuildConfig:
             raise ValueError("crop_areas (a mask-area distribution) applies to crop object")
         if self.min_audibility is not None and not 0.0 <= self.min_audibility <= 1.0:
             raise ValueError(f"min_audibility must be in [0, 1], got {self.min_audibility}")
+        if self.audibility_from not in AUDIBILITY_FROM:
+            raise ValueError(
+                f"audibility_from must be one of {AUDIBILITY_FROM}, got {self.audibility_from!r}"
+            )
+        if self.tagger is not None and self.min_audibility is None:
+            raise ValueError("a tagger scores windows for min_audibility: give min_audibility too")
+        if self.audibility_from != "energy" and self.tagger is None:
+            raise ValueError(f"audibility_from {self.audibility_from!r} needs a tagger")
         if self.max_side is not None and self.max_side < 16:
             raise ValueError(f"max_side must be at least 16 pixels, got {self.max_side}")
         if not 1 <= self.jpeg_quality <= 100:
@@ -221,8 +239,12 @@ class BuildConfig:
             raise ValueError(f"quiet_dbfs must be in (-120, 0) dBFS, got {self.quiet_dbfs}")
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every setting."""
-        return asdict(self)
+        """A JSON-ready dict of every setting (a tagger by file name and digest: absolute paths
+        differ between machines)."""
+        settings = asdict(self)
+        if self.tagger is not None:
+            settings["tagger"]["path"] = self.tagger.path.name
+        return settings
 
 
 @dataclass(frozen=True)

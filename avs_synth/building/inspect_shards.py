@@ -357,6 +357,11 @@ def triplet_card(page: PageWriter, shard: str, t: schema.DecodedTriplet) -> Page
             + f"({a.policy}, {a.rms_dbfs:.1f} dBFS)",
         ),
         *([("audibility", f"{m.audibility:.3f}")] if m.audibility is not None else []),
+        *(
+            [("tagger probability", f"{m.tagger_probability:.3f}")]
+            if m.tagger_probability is not None
+            else []
+        ),
         *_source_facts(m),
         *(
             [("crop", f"{m.crop[2]}x{m.crop[3]} at ({m.crop[0]}, {m.crop[1]}) of the source")]

@@ -16,7 +16,8 @@ machine build and the union of a partitioned build write the same bytes.
   labelled; one with ``crop`` records the mode and the mask's aimed share of a crop (or the
   measured mask-area histogram the share is drawn from); one whose
   ``silence`` / ``noise`` negatives take real clips records ``noise_from`` (with the ambience
-  classes used) and ``silence_from`` (with the quiet threshold).
+  classes used) and ``silence_from`` (with the quiet threshold); one with a ``tagger`` records the
+  model's file name, digest, activation and which audio classes it can score.
 - ``report.json``: skipped samples by reason (per split and in total), the candidates left out
   while planning and the clip exclusion.
 """
@@ -158,6 +159,15 @@ def make_manifest(
             }
     if config.min_audibility is not None:
         manifest["config"]["filters"]["min_audibility"] = config.min_audibility
+    if config.tagger is not None:
+        manifest["config"]["filters"]["audibility_from"] = config.audibility_from
+        manifest["config"]["tagger"] = {
+            "file": config.tagger.path.name,
+            "sha256": config.tagger.sha256,
+            "activation": config.tagger.activation,
+            "labels": len(config.tagger.labels),
+            "audio_classes_tagged": [c for c in plan.audio_classes if c in config.tagger.labels],
+        }
     return manifest
 
 

@@ -31,6 +31,7 @@ from avs_synth.audio.clip_reader import open_clip
 from avs_synth.audio.decode import AudioReadError, Resampler
 from avs_synth.audio.mixing import mix_sources, source_gains_db
 from avs_synth.audio.negative_audio import level_dbfs, negative_window
+from avs_synth.audio.tagger import tagger_probability
 from avs_synth.audio.windows import (
     ArrayClip,
     ClipReader,
@@ -366,12 +367,13 @@ def _real_negative_audio(
 
 def _clip_audio(
     source: AudioClip, key: str, config: BuildConfig, clips: _ClipCache
-) -> tuple[np.ndarray, AudioWindowMeta, float | None]:
+) -> tuple[np.ndarray, AudioWindowMeta, float | None, float | None]:
     """The window cut from ``source`` for the sample ``key``, its metadata and (with
-    ``min_audibility``) its audibility score.
+    ``min_audibility``) its audibility score and (with a ``tagger``) the tagger's probability.
 
     Raises:
-        SampleSkipped: no window, unreadable audio, or a window below ``min_audibility``.
+        SampleSkipped: no window, unreadable audio, or a window below ``min_audibility`` (by
+            ``audibility_from``).
     """
     clip = clips.get(source)
     try:
@@ -385,7 +387,7 @@ def _clip_audio(
         source, window.start / clip.rate, window.rms_dbfs, config, config.window.policy
     )
     if config.min_audibility is None:
-        return audio, meta, None
+        return audio, meta, None, None
     try:
         whole = clip.read(0, clip.frames)
     except (AudioReadError, ValueError) as error:
@@ -394,9 +396,21 @@ def _clip_audio(
     score = round(
         audibility(whole[window.start : window.start + length], whole, clip.rate).score, 4
     )
-    if score < config.min_audibility:
-        raise SampleSkipped("inaudible", f"{source.clip_id} at {meta.window_start_s} s: {score}")
-    return audio, meta, score
+    tagged = None
+    if config.tagger is not None:
+        probability = tagger_probability(config.tagger, audio, source.label)
+        tagged = None if probability is None else round(probability, 4)
+        if tagged is None and config.audibility_from != "energy":
+            raise SampleSkipped("tagger_lacks_class", source.label)
+    compared = {
+        "energy": score,
+        "tagger": tagged,
+        "both": min(score, tagged) if tagged is not None else score,
+    }[config.audibility_from]
+    assert compared is not None
+    if compared < config.min_audibility:
+        raise SampleSkipped("inaudible", f"{source.clip_id} at {meta.window_start_s} s: {compared}")
+    return audio, meta, score, tagged
 
 
 def _picture_fields(
@@ -455,13 +469,13 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
     area = int(mask.sum())
     if not spec.negative and area == 0:
         raise SampleSkipped("empty_mask", f"{spec.key} (after resizing)")
-    score = None
+    score = tagged = None
     if spec.clip is None:
         audio, audio_meta = _synthesized_audio(spec, config)
     elif spec.negative_kind in ("silence", "noise"):
         audio, audio_meta = _real_negative_audio(spec, config, clips)
     else:
-        audio, audio_meta, score = _clip_audio(spec.clip, spec.key, config, clips)
+        audio, audio_meta, score, tagged = _clip_audio(spec.clip, spec.key, config, clips)
     meta = TripletMeta(
         **_picture_fields(spec, config, picture, mask, spec.instances),
         audio_class=spec.audio_class,
@@ -471,6 +485,7 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
         negative_kind=spec.negative_kind,
         audibility=score,
         crop=crop,
+        tagger_probability=tagged,
     )
     value = spec.class_indices[0] + 1 if spec.class_indices else 0
     return _members(picture, mask, audio, meta, config, lambda: mask.astype(np.int32) * value)
@@ -511,6 +526,7 @@ def _mixed_triplet(
     positions = [float((np.nonzero(m)[1].mean() + 0.5) / width) for m in masks]
     audio = mix_sources([c[0] for c in cut], gains, pan=config.pan, positions=positions)
     scores = [c[2] for c in cut if c[2] is not None]
+    tagged = [c[3] for c in cut if c[3] is not None]
     all_instances = tuple(i for _, _, instances, _, _ in sources for i in instances)
     categories = {(c.source, c.id): c for _, cats, _, _, _ in sources for c in cats}
     meta = TripletMeta(
@@ -520,6 +536,7 @@ def _mixed_triplet(
         categories=tuple(categories[k] for k in sorted(categories)),
         audio=cut[0][1],
         audibility=min(scores) if scores else None,
+        tagger_probability=min(tagged) if tagged else None,
         sources=tuple(
             SourceMeta(
                 audio_class=label,
@@ -529,7 +546,7 @@ def _mixed_triplet(
                 gain_db=gain,
                 pan=None if config.pan == "none" else round(position, 4),
             )
-            for (label, cats, instances, _, _), (_, window_meta, _), gain, position in zip(
+            for (label, cats, instances, _, _), (_, window_meta, _, _), gain, position in zip(
                 sources, cut, gains, positions, strict=True
             )
         ),
