@@ -230,7 +230,20 @@ def _manifest_lines(m: dict[str, Any]) -> list[str]:
             f"{len(info['shards'])} shards; {per_class or 'no classes'}"
         )
     lines.append(f"bank: {m['bank']['windows']} windows in {len(m['bank']['shards'])} shards")
-    return lines + _negative_audio_lines(m["config"]) + _crop_lines(m["config"])
+    config = m["config"]
+    return lines + _negative_audio_lines(config) + _crop_lines(config) + _tagger_lines(config)
+
+
+def _tagger_lines(config: dict[str, Any]) -> list[str]:
+    """The audio tagger that scored the windows, when the build had one."""
+    tagger = config.get("tagger")
+    if not tagger:
+        return []
+    return [
+        f"tagger: {tagger['file']} (sha256 {tagger['sha256'][:12]}, {tagger['activation']}, "
+        f"{len(tagger['audio_classes_tagged'])} audio classes scored); min_audibility "
+        f"{config['filters'].get('min_audibility')} on {config['filters'].get('audibility_from')}"
+    ]
 
 
 def _crop_lines(config: dict[str, Any]) -> list[str]:

@@ -64,19 +64,14 @@ def test_crops_stay_inside_and_keep_the_whole_mask(h, w, box, fraction) -> None:
     assert mask.sum() / (cw * ch) > mask.sum() / (w * h)
 
 
-def test_build_crops_positives_around_their_mask(tmp_path_factory, tmp_path) -> None:
+def _whole_and_framed(
+    tmp_path_factory, tmp_path, base: dict, area: float
+) -> dict[str, dict[str, dict]]:
+    """The raw samples by key of a build without and one with ``--crop object``."""
     corpus = sample_corpus(tmp_path_factory)
     inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
-    base = dict(
-        fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
-        min_mask_area=0.0,
-        max_per_picture=0,
-        negative_ratio=0.3,
-        shard_size=100,
-        audio_bank=False,
-    )
-    metas = {}
-    for name, extra in (("whole", {}), ("framed", {"crop": "object", "crop_area_fraction": 0.3})):
+    built = {}
+    for name, extra in (("whole", {}), ("framed", {"crop": "object", "crop_area_fraction": area})):
         out = tmp_path / name
         build_dataset(
             inputs=inputs,
@@ -85,12 +80,26 @@ def test_build_crops_positives_around_their_mask(tmp_path_factory, tmp_path) -> 
             run=RunOptions(progress=False),
         )
         urls = [str(p) for p in sorted(out.glob("*.tar"))]
-        metas[name] = {
-            s["__key__"]: schema.decode_triplet(s) for s in wds.WebDataset(urls, shardshuffle=False)
-        }
-        if name == "framed":
-            manifest = json.loads((out / "manifest.json").read_text())
-            assert manifest["config"]["crop"] == {"mode": "object", "area_fraction": 0.3}
+        built[name] = {s["__key__"]: s for s in wds.WebDataset(urls, shardshuffle=False)}
+    return built
+
+
+def test_build_crops_positives_around_their_mask(tmp_path_factory, tmp_path) -> None:
+    base = dict(
+        fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
+        min_mask_area=0.0,
+        max_per_picture=0,
+        negative_ratio=0.3,
+        shard_size=100,
+        audio_bank=False,
+    )
+    built = _whole_and_framed(tmp_path_factory, tmp_path, base, 0.3)
+    metas = {
+        name: {key: schema.decode_triplet(s) for key, s in samples.items()}
+        for name, samples in built.items()
+    }
+    manifest = json.loads((tmp_path / "framed" / "manifest.json").read_text())
+    assert manifest["config"]["crop"] == {"mode": "object", "area_fraction": 0.3}
     assert metas["whole"].keys() == metas["framed"].keys()
     cropped = 0
     for key, framed in metas["framed"].items():
@@ -111,8 +120,6 @@ def test_build_crops_positives_around_their_mask(tmp_path_factory, tmp_path) -> 
 
 
 def test_multi_source_crops_hold_every_source(tmp_path_factory, tmp_path) -> None:
-    corpus = sample_corpus(tmp_path_factory)
-    inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
     base = dict(
         fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
         min_mask_area=0.0,
@@ -123,20 +130,13 @@ def test_multi_source_crops_hold_every_source(tmp_path_factory, tmp_path) -> Non
         shard_size=100,
         audio_bank=False,
     )
-    built = {}
-    for name, extra in (("whole", {}), ("framed", {"crop": "object", "crop_area_fraction": 0.5})):
-        out = tmp_path / name
-        build_dataset(
-            inputs=inputs,
-            config=BuildConfig(**base, **extra),
-            out=out,
-            run=RunOptions(progress=False),
-        )
-        urls = [str(p) for p in sorted(out.glob("*.tar"))]
-        built[name] = {
-            s["__key__"]: (schema.decode_triplet(s), schema.decode_class_mask(s[schema.CLASS_MASK]))
-            for s in wds.WebDataset(urls, shardshuffle=False)
+    built = {
+        name: {
+            key: (schema.decode_triplet(s), schema.decode_class_mask(s[schema.CLASS_MASK]))
+            for key, s in samples.items()
         }
+        for name, samples in _whole_and_framed(tmp_path_factory, tmp_path, base, 0.5).items()
+    }
     assert built["whole"].keys() == built["framed"].keys()
     cropped_multi = 0
     for key, (framed, framed_labels) in built["framed"].items():

@@ -108,29 +108,16 @@ def test_build_draws_each_crop_area_from_the_s4_histogram(tmp_path_factory, tmp_
     corpus = sample_corpus(tmp_path_factory)
     avsbench = write_fake_s4(tmp_path / "AVSBench")
     out = tmp_path / "out"
+    paths = {
+        "--corpus": corpus / "corpus",
+        "--matches": corpus / "matches.csv",
+        "--avsbench": avsbench,
+        "--out": out,
+    }
+    args = [part for option, path in paths.items() for part in (option, str(path))]
+    settings = "--crop object --splits 0.6,0.2,0.2 --min-mask-area 0 --max-per-picture 0"
     result = CliRunner().invoke(
-        app,
-        [
-            "build",
-            "--corpus",
-            str(corpus / "corpus"),
-            "--matches",
-            str(corpus / "matches.csv"),
-            "--avsbench",
-            str(avsbench),
-            "--out",
-            str(out),
-            "--crop",
-            "object",
-            "--splits",
-            "0.6,0.2,0.2",
-            "--min-mask-area",
-            "0",
-            "--max-per-picture",
-            "0",
-            "--no-audio-bank",
-            "--no-progress",
-        ],
+        app, ["build", *args, *settings.split(), "--no-audio-bank", "--no-progress"]
     )
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())

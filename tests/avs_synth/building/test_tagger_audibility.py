@@ -18,6 +18,7 @@ from avs_synth import schema
 from avs_synth.audio.tagger import load_tagger, read_tagger_labels, tagger_probability
 from avs_synth.audio.windows import WindowConfig
 from avs_synth.building.config import BuildConfig
+from avs_synth.building.inspect_shards import describe, inspect_shards
 from avs_synth.building.splits import SplitFractions
 from avs_synth.errors import DataFormatError
 from avs_synth_cli.synth import app
@@ -99,6 +100,8 @@ def test_probabilities_are_stored_beside_the_energy_score(
     assert record["sha256"] == hashlib.sha256(tagger_files[0].read_bytes()).hexdigest()
     assert LACKED not in record["audio_classes_tagged"]
     assert manifest["config"]["filters"]["audibility_from"] == "energy"
+    lines = describe(inspect_shards([out], num_samples=0))
+    assert any(line.startswith("tagger: tagger.pt (sha256 ") for line in lines)
 
     # filtering on the tagger: below the threshold skipped as inaudible, lacked classes counted
     probabilities = [t.meta.tagger_probability for t, _ in samples]
