@@ -279,6 +279,23 @@ def build(
             "clip's, 0-1), store it in the json and skip samples below this (0: score only)."
         ),
     ] = None,
+    frames: Annotated[
+        int,
+        typer.Option(
+            help="Frames per sample: 1 makes stills; N > 1 makes clips (5: AVSBench's input): N "
+            "crops of one picture along a seeded, smooth pan / zoom path (KEY.0.jpg .. "
+            "KEY.{N-1}.jpg, masks KEY.{t}.mask.png following the crops) and N consecutive audio "
+            "windows in one KEY.flac, window t with frame t. Not with --sources or --crop object."
+        ),
+    ] = 1,
+    onset_offset: Annotated[
+        float,
+        typer.Option(
+            help="With --frames > 1: the probability that a positive clip's source starts or "
+            "stops mid-clip; its silent frames get silence for audio and empty masks (in the "
+            "json: clip.silent, clip.event)."
+        ),
+    ] = 0.0,
     max_side: Annotated[
         int | None, typer.Option(help="Resize pictures whose longer side exceeds this.")
     ] = None,
@@ -307,6 +324,7 @@ def build(
         "--window-start": window_start,
         "--silence-db": silence_db,
         "--negative-ratio": negative_ratio,
+        "--onset-offset": onset_offset,
     }
     for option, value in numbers.items():  # nan / inf pass every range check: refuse them here
         if value is not None and not math.isfinite(value):
@@ -349,6 +367,8 @@ def build(
             crop=crop,
             crop_area_fraction=crop_area,
             pan=pan,
+            frames=frames,
+            onset_offset=onset_offset,
             max_side=max_side,
             jpeg_quality=jpeg_quality,
             shard_size=shard_size,

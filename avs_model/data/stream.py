@@ -19,6 +19,15 @@ Evaluation (:func:`eval_pipeline`) reads a split once: ``shard_list`` (no resamp
 ``resize`` (no augmentation; the full-resolution mask is kept for scoring at GT resolution),
 ``batch``.
 
+Clips (builds with ``--frames N``; :mod:`avs_synth.schema`) go through the same stages:
+``decode`` gives their N frames and masks, ``audio_example`` one example per frame (example
+``t`` taken inside frame ``t``'s own audio stretch, so a silent frame's example is silent), and
+``augment`` / ``resize`` one FrameSample per frame with one augmentation draw for the clip, so a
+batch holds B x N frames with ``frames_per_sample`` N: the layout of the AVSBench S4 loader
+(:class:`avs_model.data.avsbench_dataset.AVSBenchDataset`: ``[B * 5, 3, H, W]`` frames, ``[B * 5,
+H, W]`` masks, ``[B * 5, 1, 96, 64]`` audio). A clip keeps its own audio (its silent frames are
+labels): re-pairing is refused for clip shards.
+
 Shard locations (:func:`resolve_shards`): a local folder holding ``manifest.json`` and the
 ``{split}-{index:06d}.tar`` / ``bank-*.tar`` shards, or anything WebDataset opens (``https://``,
 ``pipe:``): a location containing ``{name}`` is a template (``"pipe:aws s3 cp
@@ -303,6 +312,8 @@ def decode_sample(
     that re-pairs the audio anyway; :class:`AudioExample` decodes them if they are still needed.
     """
     where = f"{sample.get('__url__', '?')}[{sample.get(schema.KEY, '?')}]"
+    if schema.is_clip_sample(sample):
+        return decode_clip_sample(sample, where=where, needed=needed)
     missing = [m for m in schema.TRIPLET_MEMBERS if m not in sample]
     if missing:
         raise ValueError(f"{where}: sample lacks members {missing}")
@@ -327,6 +338,67 @@ def decode_sample(
         "negative_kind": meta.kind if meta.negative else "",
         "num_sources": meta.num_sources,
     }
+
+
+def decode_clip_sample(
+    sample: dict[str, Any],
+    *,
+    where: str,
+    needed: Callable[[int, int], tuple[int, int]] | None = None,
+) -> dict[str, Any]:
+    """Stage ``decode`` for a clip: :func:`decode_sample`'s fields with ``frames`` (N pictures),
+    ``frame_masks`` (N full-resolution masks) and ``silent`` (per frame); ``image`` / ``mask``
+    are frame 0's. The audio is always decoded (a clip keeps its own)."""
+    try:
+        meta = schema.decode_triplet_meta(sample[schema.META])
+        if meta.clip is None:
+            raise ValueError("frame members without clip metadata")
+        members = schema.clip_members(meta.clip.frames)
+        missing = [m for m in members if m not in sample]
+        if missing:
+            raise ValueError(f"sample lacks members {missing}")
+        images, masks = [], []
+        for t in range(meta.clip.frames):
+            image, full_size = schema.decode_image_reduced(
+                sample[schema.frame_member(t, schema.IMAGE)], needed
+            )
+            mask = schema.decode_mask(sample[schema.frame_member(t, schema.MASK)])
+            if mask.shape != full_size:
+                raise ValueError(f"frame {t}: mask {mask.shape} and picture {full_size} differ")
+            images.append(image)
+            masks.append(mask)
+        audio = decode_window(sample[schema.AUDIO], f"{where}: audio")
+    except Exception as error:
+        raise ValueError(f"{where}: cannot decode the clip: {error}") from None
+    return {
+        "key": sample[schema.KEY],
+        "image": images[0],
+        "mask": masks[0],
+        "frames": images,
+        "frame_masks": masks,
+        "silent": meta.clip.silent,
+        "audio": audio,
+        "audio_flac": None,
+        "where": where,
+        "audio_class": meta.audio_class,
+        "negative": meta.negative,
+        "negative_kind": meta.kind if meta.negative else "",
+        "num_sources": meta.num_sources,
+    }
+
+
+def clip_examples(samples: np.ndarray, frames: int, offset: int, frontend: LogMelFrontend):
+    """One VGGish example per frame ``[frames, 1, 96, 64]``: example ``t`` from ``offset``
+    samples into frame ``t``'s stretch (``len(samples) / frames`` samples; a short stretch is
+    padded with silence)."""
+    stretch = len(samples) // frames
+    pieces = []
+    for t in range(frames):
+        piece = samples[t * stretch + offset : t * stretch + min(stretch, offset + EXAMPLE_SAMPLES)]
+        pieces.append(np.pad(piece, (0, EXAMPLE_SAMPLES - len(piece))))
+    batch = torch.from_numpy(np.stack(pieces).astype(np.float32))  # [T, 15600]
+    with torch.no_grad():
+        return log_mel_to_examples(frontend(batch), num_examples=1)[:, 0]  # [T, 1, 96, 64]
 
 
 class AudioExample:
@@ -361,6 +433,13 @@ class AudioExample:
                         continue
                     raise
             samples = np.asarray(sample["audio"], dtype=np.float32)
+            if "frames" in sample:  # a clip: one example per frame, one offset for the clip
+                frames = len(sample["frames"])
+                extra = len(samples) // frames - EXAMPLE_SAMPLES
+                start = rng.randint(0, extra) if self.random_offset and extra > 0 else 0
+                sample["audio"] = clip_examples(samples, frames, start, frontend)
+                yield sample
+                continue
             extra = len(samples) - EXAMPLE_SAMPLES
             start = rng.randint(0, extra) if self.random_offset and extra > 0 else 0
             window = torch.from_numpy(samples[start : start + EXAMPLE_SAMPLES].copy())
@@ -386,6 +465,9 @@ class Augment:
     def __call__(self, src: Iterator[dict[str, Any]]) -> Iterator[list[FrameSample]]:
         rng = _worker_rng(self.seed, "augment")
         for sample in src:
+            if "frames" in sample:
+                yield self._clip(sample, rng.getrandbits(64))
+                continue
             frame = self.transform(sample["image"], sample["mask"], rng)
             yield [
                 FrameSample(
@@ -399,6 +481,28 @@ class Augment:
                     negative_kind=sample.get("negative_kind", ""),
                 )
             ]
+
+    def _clip(self, sample: dict[str, Any], draw: int) -> list[FrameSample]:
+        """A clip's frames, each transformed with the same draw (one augmentation per clip, as
+        the AVSBench loader does per video); a silent frame of a positive clip is marked as a
+        ``silence`` negative frame (empty mask, silent audio)."""
+        out = []
+        pairs = zip(sample["frames"], sample["frame_masks"], sample["silent"], strict=True)
+        for t, (image, mask, silent) in enumerate(pairs):
+            frame = self.transform(image, mask, random.Random(draw))
+            out.append(
+                FrameSample(
+                    image=frame.image,
+                    mask=frame.mask,
+                    audio=sample["audio"][t],
+                    content_size=frame.content_size,
+                    gt_mask=torch.from_numpy(mask) if self.keep_gt else None,
+                    category=sample["audio_class"],
+                    key=f"{sample['key']}_{t}",
+                    negative_kind="silence" if silent else sample.get("negative_kind", ""),
+                )
+            )
+        return out
 
 
 # --- pipelines ------------------------------------------------------------------------------------
@@ -449,6 +553,11 @@ def train_pipeline(
         ),
         wds.map(handler.passed),  # (a sample got through)
     ]
+    if repair_audio and shards.manifest.get("config", {}).get("clips"):
+        raise ValueError(
+            f"{shards.location}: clip shards (--frames) keep their own audio (its silent frames "
+            "are labels): set data.repair_audio: false"
+        )
     if repair_audio:
         if not shards.bank:
             raise FileNotFoundError(
@@ -547,6 +656,8 @@ __all__ = [
     "ShardSet",
     "SkipHandler",
     "StreamError",
+    "clip_examples",
+    "decode_clip_sample",
     "decode_sample",
     "eval_pipeline",
     "make_loader",

@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 from avs_synth.audio.decode import RESAMPLERS, Resampler
 from avs_synth.audio.windows import WindowConfig
 from avs_synth.building.splits import SplitFractions
-from avs_synth.schema import NEGATIVE_KINDS
+from avs_synth.schema import MAX_FRAMES, NEGATIVE_KINDS
 
 MaskMode = Literal["semantic", "instance"]
 MASK_MODES: tuple[str, ...] = get_args(MaskMode)
@@ -97,6 +97,13 @@ class BuildConfig:
         min_audibility: score every clip window's audibility
             (:mod:`avs_synth.audio.audibility`), store it in the json and skip samples below this
             (counted as ``inaudible``; 0 scores without filtering); None: not scored.
+        frames: frames per sample: 1 (the default) makes stills; N > 1 makes clips of N frames
+            cut from one picture along a smooth pan / zoom crop path, with N consecutive audio
+            windows (one per frame; :mod:`avs_synth.building.clip_path`), AVSBench's input shape
+            for N = 5.
+        onset_offset: with ``frames`` > 1, the probability that a positive clip's source starts
+            (``onset``) or stops (``offset``) mid-clip: its silent frames' audio is silence and
+            their masks are empty.
         max_side: resize pictures whose longer side exceeds this (None: keep original bytes).
         jpeg_quality: JPEG quality of re-encoded pictures.
         shard_size: triplets per shard.
@@ -123,6 +130,8 @@ class BuildConfig:
     crop: CropMode = "none"
     crop_area_fraction: float = 0.25
     min_audibility: float | None = None
+    frames: int = 1
+    onset_offset: float = 0.0
     max_side: int | None = None
     jpeg_quality: int = 95
     shard_size: int = 1000
@@ -170,6 +179,7 @@ class BuildConfig:
             raise ValueError("object-centric crops of multi-source triplets are not supported yet")
         if self.min_audibility is not None and not 0.0 <= self.min_audibility <= 1.0:
             raise ValueError(f"min_audibility must be in [0, 1], got {self.min_audibility}")
+        self._check_frames()
         if self.max_side is not None and self.max_side < 16:
             raise ValueError(f"max_side must be at least 16 pixels, got {self.max_side}")
         if not 1 <= self.jpeg_quality <= 100:
@@ -180,6 +190,30 @@ class BuildConfig:
             raise ValueError("the avsbench resampler makes 16 kHz windows (window sample_rate)")
         if self.shard_size < 1 or self.bank_clips_per_shard < 1:
             raise ValueError("shard_size and bank_clips_per_shard must be >= 1")
+
+    def _check_frames(self) -> None:
+        """The clip options (``frames``, ``onset_offset``) and what they combine with."""
+        if not 1 <= self.frames <= MAX_FRAMES:
+            raise ValueError(f"frames must be in [1, {MAX_FRAMES}], got {self.frames}")
+        if not 0.0 <= self.onset_offset <= 1.0:
+            raise ValueError(f"onset_offset is a probability in [0, 1], got {self.onset_offset}")
+        if self.onset_offset > 0 and self.frames < 2:
+            raise ValueError("onset_offset applies to clips: give frames of 2 or more")
+        if self.frames == 1:
+            return
+        if self.sources:
+            raise ValueError(
+                "clips (frames > 1) of multi-source triplets (sources) are not supported yet"
+            )
+        if self.crop != "none":
+            raise ValueError(
+                "clips (frames > 1) take their own pan / zoom crops: crop object does not apply"
+            )
+        frame_samples = self.window.window_s * self.window.sample_rate
+        if abs(frame_samples - round(frame_samples)) > 1e-6:
+            raise ValueError(
+                "clips need a window length of a whole number of samples (window_s * sample_rate)"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every setting."""

@@ -13,7 +13,9 @@ machine build and the union of a partitioned build write the same bytes.
   ``min_audibility`` records it among the filters; one with ``sources`` records the counts'
   weights and the pan mode and counts each split's positives by number of sources
   (``per_num_sources``); one with ``class_masks`` says how its ``classes.png`` members are
-  labelled; one with ``crop`` records the mode and the mask's aimed share of a crop.
+  labelled; one with ``crop`` records the mode and the mask's aimed share of a crop; one with
+  ``frames`` above 1 records the clips' layout (``config.clips``) and counts each split's positive
+  clips by event (``per_clip_event``: ``none``, ``onset``, ``offset``).
 - ``report.json``: skipped samples by reason (per split and in total), the candidates left out
   while planning and the clip exclusion.
 """
@@ -26,9 +28,10 @@ from dataclasses import asdict
 from typing import Any
 
 from avs_synth import __version__
+from avs_synth.building.clip_path import MIN_SCALE, PATH_NAME
 from avs_synth.building.config import BuildConfig
 from avs_synth.building.plan_store import StoredPlan
-from avs_synth.schema import BANK, SCHEMA_VERSION, SPLITS
+from avs_synth.schema import BANK, SCHEMA_VERSION, SPLITS, clip_members
 
 
 def _sum_counters(parts: Sequence[Mapping[str, Any]], field: str) -> dict[str, int]:
@@ -71,6 +74,8 @@ def make_manifest(
             splits[split]["per_kind"] = _sum_counters(mine, "per_kind")
         if config.sources:
             splits[split]["per_num_sources"] = _sum_counters(mine, "per_num_sources")
+        if config.frames > 1:
+            splits[split]["per_clip_event"] = _sum_counters(mine, "per_clip_event")
     bank = [p for p in parts if p["split"] == BANK]
     manifest = {
         "tool": {"name": "avs-synth", "version": __version__},
@@ -137,9 +142,29 @@ def make_manifest(
             "mode": config.crop,
             "area_fraction": config.crop_area_fraction,
         }
+    if config.frames > 1:
+        manifest["config"]["clips"] = _clips_entry(config)
     if config.min_audibility is not None:
         manifest["config"]["filters"]["min_audibility"] = config.min_audibility
     return manifest
+
+
+def _clips_entry(config: BuildConfig) -> dict[str, Any]:
+    """What a clip build's samples hold and how they were cut."""
+    n, frame_s = config.frames, config.window.window_s
+    return {
+        "frames": n,
+        "frame_s": frame_s,
+        "path": PATH_NAME,
+        "min_scale": MIN_SCALE,
+        "onset_offset": config.onset_offset,
+        "members": [*clip_members(n, class_masks=config.class_masks)],
+        "layout": (
+            f"KEY.{{t}}.jpg / KEY.{{t}}.mask.png for frames t = 0..{n - 1} (crops of one picture, "
+            f"one size), KEY.flac: {n} consecutive stretches of {frame_s:g} s, stretch t with "
+            "frame t; json clip.boxes / clip.silent per frame"
+        ),
+    }
 
 
 def make_report(*, plan: StoredPlan, parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

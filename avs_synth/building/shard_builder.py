@@ -18,7 +18,8 @@ import json
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,14 @@ from avs_synth.audio.negative_audio import level_dbfs, negative_window
 from avs_synth.audio.windows import (
     ArrayClip,
     ClipReader,
+    Window,
     WindowRefused,
     choose_window,
     extract,
     usable_windows,
 )
+from avs_synth.building.clip_path import silent_frames
+from avs_synth.building.clips import choose_clip_window, clip_window, cut_frames
 from avs_synth.building.config import BuildConfig
 from avs_synth.building.framing import object_crop_box
 from avs_synth.building.plan import ShardUnit, TripletSpec
@@ -61,6 +65,7 @@ from avs_synth.schema import (
     InstanceRef,
     SourceMeta,
     TripletMeta,
+    clip_members,
     encode_audio,
     encode_class_mask,
     encode_image,
@@ -332,7 +337,11 @@ def _synthesized_audio(
 
 
 def _clip_audio(
-    source: AudioClip, key: str, config: BuildConfig, clips: _ClipCache
+    source: AudioClip,
+    key: str,
+    config: BuildConfig,
+    clips: _ClipCache,
+    choose: Callable[..., Window] = choose_window,
 ) -> tuple[np.ndarray, AudioWindowMeta, float | None]:
     """The window cut from ``source`` for the sample ``key``, its metadata and (with
     ``min_audibility``) its audibility score.
@@ -342,7 +351,7 @@ def _clip_audio(
     """
     clip = clips.get(source)
     try:
-        window = choose_window(clip, config.window, seed=config.seed, key=key)
+        window = choose(clip, config.window, seed=config.seed, key=key)
         audio = extract(clip, window, config.window)
     except WindowRefused as refused:
         raise SampleSkipped(refused.reason, source.clip_id) from None
@@ -415,6 +424,8 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
             raise SampleSkipped("empty_mask", spec.key)
         if full_area / float(width * height) < config.min_mask_area:
             raise SampleSkipped("small_mask", spec.key)
+    if config.frames > 1:
+        return _clip_triplet(spec, config, clips, full_mask)
     crop = None
     if config.crop == "object" and not spec.negative:
         picture, full_mask, crop = _framed(spec, config, picture, full_mask)
@@ -439,6 +450,45 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
     )
     value = spec.class_indices[0] + 1 if spec.class_indices else 0
     return _members(picture, mask, audio, meta, config, lambda: mask.astype(np.int32) * value)
+
+
+def _clip_triplet(
+    spec: TripletSpec, config: BuildConfig, clips: _ClipCache, full_mask: np.ndarray
+) -> dict[str, bytes]:
+    """The tar members of a clip (``frames`` > 1; :mod:`avs_synth.building.clips`)."""
+    try:
+        cut = cut_frames(
+            spec.image_path, full_mask, negative=spec.negative, config=config, key=spec.key
+        )
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise SampleSkipped("corrupt_image", f"{spec.image_path}: {error}") from None
+    if not spec.negative and not cut.sounding_frames_shown():
+        raise SampleSkipped("empty_mask", f"{spec.key} (a frame after resizing)")
+    wide = replace(config, window=clip_window(config.window, config.frames))
+    score = None
+    if spec.clip is None:
+        audio, audio_meta = _synthesized_audio(spec, wide)
+    else:
+        choose = partial(choose_clip_window, frames=config.frames)
+        audio, audio_meta, score = _clip_audio(spec.clip, spec.key, wide, clips, choose)
+    audio, clip = cut.audio_and_meta(audio, config, key=spec.key)
+    stored = _Picture(b"", *cut.size, True, full_mask.shape[1], full_mask.shape[0])
+    meta = TripletMeta(
+        **_picture_fields(spec, config, stored, cut.union(), spec.instances),
+        audio_class=spec.audio_class,
+        negative=spec.negative,
+        categories=spec.categories,
+        audio=audio_meta,
+        negative_kind=spec.negative_kind,
+        audibility=score,
+        clip=clip,
+    )
+    value = spec.class_indices[0] + 1 if spec.class_indices else 0
+    return cut.members(
+        encode_audio(audio, config.window.sample_rate),
+        encode_meta(meta),
+        class_value=value if config.class_masks else None,
+    )
 
 
 def _mixed_triplet(
@@ -545,8 +595,11 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
     per_source: Counter[str] = Counter()
     per_kind: Counter[str] = Counter()
     per_sources: Counter[str] = Counter()
+    per_event: Counter[str] = Counter()
     negatives = 0
     members = CLASS_TRIPLET_MEMBERS if config.class_masks else TRIPLET_MEMBERS
+    if config.frames > 1:
+        members = clip_members(config.frames, class_masks=config.class_masks)
     with ShardWriter(path=out / unit.name, member_order=members) as writer, clips:
         for spec in unit.triplets:
             _check_stop()
@@ -564,6 +617,9 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
                 per_kind[spec.negative_kind] += 1
             if not spec.negative:
                 per_sources[str(1 + len(spec.extra_sources))] += 1
+            if config.frames > 1 and not spec.negative:
+                n, p = config.frames, config.onset_offset
+                per_event[silent_frames(n, p, seed=config.seed, key=spec.key)[0]] += 1
     counts = {
         "samples": writer.count,
         "positives": writer.count - negatives,
@@ -578,6 +634,8 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
         counts["per_kind"] = dict(sorted(per_kind.items()))
     if config.sources:
         counts["per_num_sources"] = dict(sorted(per_sources.items()))
+    if config.frames > 1:
+        counts["per_clip_event"] = dict(sorted(per_event.items()))
     return counts
 
 
