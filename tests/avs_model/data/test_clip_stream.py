@@ -113,3 +113,19 @@ def test_training_on_clips_keeps_their_audio(clips: Path) -> None:
     for batch in batches:
         assert batch.images.shape == (10, 3, 32, 32) and batch.frames_per_sample == 5
         assert torch.isfinite(batch.audio).all() and batch.audio.shape == (10, 1, 96, 64)
+
+
+def test_pretraining_on_clips_runs_and_scores_the_frames(clips: Path, tmp_path: Path) -> None:
+    from avs_model.training.pretrain import pretrain
+    from tests.support.train_support import tiny_config
+
+    config = tiny_config(max_steps=1, batch_size=2, **{"data.repair_audio": False})
+    result = pretrain(config, shards=clips, out_dir=tmp_path / "run", run_test=True)
+    assert result.step == 1 and result.last.is_file()
+    assert result.test is not None
+    frames = result.test["ungated"]["num_frames"]
+    assert frames > 0 and frames % 5 == 0 and 0.0 <= result.test["ungated"]["M_J"] <= 1.0
+    # the silent frames of the clips (onset_offset 1.0: every positive has some) are scored as
+    # silence negatives
+    negatives = result.test["negatives"]
+    assert set(negatives["per_kind"]) == {"silence"} and 0 < negatives["num_frames"] < frames
