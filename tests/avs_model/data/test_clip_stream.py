@@ -119,7 +119,9 @@ def test_pretraining_on_clips_runs_and_scores_the_frames(clips: Path, tmp_path: 
     from avs_model.training.pretrain import pretrain
     from tests.support.train_support import tiny_config
 
-    config = tiny_config(max_steps=1, batch_size=2, **{"data.repair_audio": False})
+    config = tiny_config(
+        max_steps=1, batch_size=1, **{"data.repair_audio": False, "data.max_eval_samples": 4}
+    )
     result = pretrain(config, shards=clips, out_dir=tmp_path / "run", run_test=True)
     assert result.step == 1 and result.last.is_file()
     assert result.test is not None
