@@ -433,23 +433,45 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
     area = int(mask.sum())
     if not spec.negative and area == 0:
         raise SampleSkipped("empty_mask", f"{spec.key} (after resizing)")
-    score = None
+    audio, audio_meta, score = _sample_audio(spec, config, clips)
+    meta = _single_source_meta(spec, config, picture, mask, audio_meta, score, crop=crop)
+    value = spec.class_indices[0] + 1 if spec.class_indices else 0
+    return _members(picture, mask, audio, meta, config, lambda: mask.astype(np.int32) * value)
+
+
+def _sample_audio(
+    spec: TripletSpec,
+    config: BuildConfig,
+    clips: _ClipCache,
+    choose: Callable[..., Window] = choose_window,
+) -> tuple[np.ndarray, AudioWindowMeta, float | None]:
+    """A single-source sample's audio window (synthesized for a silence / noise negative), its
+    metadata and its audibility score (see :func:`_clip_audio`)."""
     if spec.clip is None:
-        audio, audio_meta = _synthesized_audio(spec, config)
-    else:
-        audio, audio_meta, score = _clip_audio(spec.clip, spec.key, config, clips)
-    meta = TripletMeta(
+        return (*_synthesized_audio(spec, config), None)
+    return _clip_audio(spec.clip, spec.key, config, clips, choose)
+
+
+def _single_source_meta(
+    spec: TripletSpec,
+    config: BuildConfig,
+    picture: _Picture,
+    mask: np.ndarray,
+    audio: AudioWindowMeta,
+    score: float | None,
+    **extra: Any,
+) -> TripletMeta:
+    """The metadata of a single-source sample (``extra``: its optional fields)."""
+    return TripletMeta(
         **_picture_fields(spec, config, picture, mask, spec.instances),
         audio_class=spec.audio_class,
         negative=spec.negative,
         categories=spec.categories,
-        audio=audio_meta,
+        audio=audio,
         negative_kind=spec.negative_kind,
         audibility=score,
-        crop=crop,
+        **extra,
     )
-    value = spec.class_indices[0] + 1 if spec.class_indices else 0
-    return _members(picture, mask, audio, meta, config, lambda: mask.astype(np.int32) * value)
 
 
 def _clip_triplet(
@@ -465,24 +487,11 @@ def _clip_triplet(
     if not spec.negative and not cut.sounding_frames_shown():
         raise SampleSkipped("empty_mask", f"{spec.key} (a frame after resizing)")
     wide = replace(config, window=clip_window(config.window, config.frames))
-    score = None
-    if spec.clip is None:
-        audio, audio_meta = _synthesized_audio(spec, wide)
-    else:
-        choose = partial(choose_clip_window, frames=config.frames)
-        audio, audio_meta, score = _clip_audio(spec.clip, spec.key, wide, clips, choose)
+    choose = partial(choose_clip_window, frames=config.frames)
+    audio, audio_meta, score = _sample_audio(spec, wide, clips, choose)
     audio, clip = cut.audio_and_meta(audio, config, key=spec.key)
     stored = _Picture(b"", *cut.size, True, full_mask.shape[1], full_mask.shape[0])
-    meta = TripletMeta(
-        **_picture_fields(spec, config, stored, cut.union(), spec.instances),
-        audio_class=spec.audio_class,
-        negative=spec.negative,
-        categories=spec.categories,
-        audio=audio_meta,
-        negative_kind=spec.negative_kind,
-        audibility=score,
-        clip=clip,
-    )
+    meta = _single_source_meta(spec, config, stored, cut.union(), audio_meta, score, clip=clip)
     value = spec.class_indices[0] + 1 if spec.class_indices else 0
     return cut.members(
         encode_audio(audio, config.window.sample_rate),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import replace
@@ -30,6 +29,7 @@ from tests.support.build_support import (
     instance,
     make_world,
     sample_corpus,
+    shard_digests,
 )
 
 CONFIG = BuildConfig(
@@ -62,10 +62,6 @@ def built(corpus, tmp_path_factory) -> Path:
 def _samples(out: Path) -> list[dict]:
     urls = [str(p) for p in sorted(out.glob("*.tar"))]
     return list(wds.WebDataset(urls, shardshuffle=False))
-
-
-def _digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.tar")}
 
 
 def test_clip_samples_have_n_frames_masks_and_n_audio_seconds(built: Path) -> None:
@@ -192,17 +188,17 @@ def _scaled(inst):
 def test_clip_builds_are_byte_identical_resumable_and_partitionable(
     built: Path, corpus: Path, tmp_path: Path
 ) -> None:
-    reference = _digests(built)
+    reference = shard_digests(built)
     two = tmp_path / "two"
     build_sample(corpus, CONFIG, two, workers=2)
-    assert _digests(two) == reference
+    assert shard_digests(two) == reference
     copy = tmp_path / "copy"
     shutil.copytree(built, copy)
     name = sorted(reference)[0]
     (copy / name).unlink()
     (copy / "manifest.json").unlink()
     build_sample(corpus, CONFIG, copy)
-    assert _digests(copy) == reference
+    assert shard_digests(copy) == reference
     inputs = corpus_inputs(corpus / "corpus", matches=corpus / "matches.csv")
     union = tmp_path / "union"
     for part in range(2):
@@ -210,7 +206,7 @@ def test_clip_builds_are_byte_identical_resumable_and_partitionable(
         build_dataset(inputs=inputs, config=CONFIG, out=tmp_path / f"p{part}", run=run)
         shutil.copytree(tmp_path / f"p{part}", union, dirs_exist_ok=True)
     build_sample(corpus, CONFIG, union)  # finalizes
-    assert _digests(union) == reference
+    assert shard_digests(union) == reference
     assert (union / "manifest.json").read_bytes() == (built / "manifest.json").read_bytes()
 
 
