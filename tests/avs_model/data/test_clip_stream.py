@@ -131,3 +131,43 @@ def test_pretraining_on_clips_runs_and_scores_the_frames(clips: Path, tmp_path: 
     # silence negatives
     negatives = result.test["negatives"]
     assert set(negatives["per_kind"]) == {"silence"} and 0 < negatives["num_frames"] < frames
+
+
+def test_one_augmentation_draw_per_clip() -> None:
+    from PIL import Image
+
+    from avs_model.data.augment import JointTransform
+    from avs_model.data.stream import Augment
+
+    rng = np.random.default_rng(0)
+    picture = Image.fromarray(rng.integers(0, 255, size=(40, 60, 3), dtype=np.uint8))
+    mask = np.zeros((40, 60), dtype=bool)
+    mask[5:20, 10:50] = True
+    clip = {
+        "key": "k",
+        "frames": [picture] * 5,
+        "frame_masks": [mask] * 5,
+        "silent": (False,) * 5,
+        "audio": torch.zeros(5, 1, 96, 64),
+        "audio_class": "c",
+    }
+    augment = AugmentConfig(hflip=0.5, scale=(0.4, 1.0), color_jitter=0.3)
+    transform = JointTransform(resize=ResizeConfig(size=24), augment=augment)
+    stage = Augment(transform=transform, keep_gt=False)
+    outputs = list(stage(iter([dict(clip) for _ in range(6)])))
+    firsts = []
+    for frames in outputs:  # identical frames stay identical: one draw for the whole clip
+        assert len(frames) == 5
+        assert all(torch.equal(f.image, frames[0].image) for f in frames)
+        assert all(torch.equal(f.mask, frames[0].mask) for f in frames)
+        firsts.append(frames[0].image)
+    assert any(not torch.equal(a, firsts[0]) for a in firsts[1:])  # clips draw anew
+
+
+def test_a_clip_missing_a_frame_is_named(clips: Path) -> None:
+    from avs_model.data.stream import decode_sample
+
+    raw = next(iter(wds.WebDataset(resolve_shards(clips).urls("train"), shardshuffle=False)))
+    broken = {k: v for k, v in raw.items() if k != "3.mask.png"}
+    with pytest.raises(ValueError, match=r"\]: cannot decode the clip: .*'3.mask.png'"):
+        decode_sample(broken)

@@ -276,3 +276,15 @@ def test_a_still_build_is_unchanged_by_the_clip_options(corpus: Path, tmp_path: 
     assert schema.frame_member(0, schema.IMAGE) not in raw and schema.IMAGE in raw
     assert b'"clip"' not in raw[schema.META]
     assert "clips" not in json.loads((out / "manifest.json").read_text())["config"]
+
+
+def test_a_clip_missing_a_frame_is_named(built: Path) -> None:
+    from avs_synth.building.inspect_shards import iter_triplets
+
+    raw = _samples(built)[0]
+    broken = {k: v for k, v in raw.items() if k != "3.mask.png"}
+    with pytest.raises(KeyError, match=r"lacks members \['3.mask.png'\]"):
+        schema.decode_triplet(broken)
+    problems: list[str] = []
+    shard = sorted(built.glob("train-*.tar"))[0]
+    assert len(list(iter_triplets([shard], problems=problems))) > 0 and not problems
