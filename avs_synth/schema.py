@@ -313,7 +313,7 @@ class TripletMeta:
             triplet (builds with ``--sources``).
         crop: the object-centric crop ``[x, y, w, h]`` of the source picture the stored picture
             and mask show (builds with ``--crop object``; None: the whole picture). ``instances``
-            stay in the source's grid.
+            stay in the source's grid. For a clip: the region its crop path moves in.
         clip: a clip's frames (builds with ``--frames`` above 1; None: a still). ``width`` /
             ``height`` are then the frames' size and ``bbox`` / ``area`` / ``area_fraction`` those
             of the union of the frames' stored masks.

@@ -285,7 +285,7 @@ def build(
             help="Frames per sample: 1 makes stills; N > 1 makes clips (5: AVSBench's input): N "
             "crops of one picture along a seeded, smooth pan / zoom path (KEY.0.jpg .. "
             "KEY.{N-1}.jpg, masks KEY.{t}.mask.png following the crops) and N consecutive audio "
-            "windows in one KEY.flac, window t with frame t. Not with --sources or --crop object."
+            "windows in one KEY.flac, window t with frame t. Not with --sources."
         ),
     ] = 1,
     onset_offset: Annotated[

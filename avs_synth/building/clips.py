@@ -1,6 +1,8 @@
 """The pieces of a clip (``avs-synth build --frames N``): its frames and masks cut from one
 picture along the crop path (:mod:`avs_synth.building.clip_path`), and its audio, N consecutive
-stretches of one window with the silent frames' stretches silenced.
+stretches of one window with the silent frames' stretches silenced. With ``crop object`` the
+path of a positive moves inside its object-centric crop (:mod:`avs_synth.building.framing`)
+instead of the whole picture.
 
 Frame ``t``'s mask is the full-picture mask cropped by frame ``t``'s box and resized to the frame
 size as a still's mask is (area average, then half coverage or more), so the masks follow the
@@ -27,6 +29,7 @@ from avs_synth.audio.windows import (
 )
 from avs_synth.building.clip_path import PATH_NAME, Box, crop_path, frame_size, silent_frames
 from avs_synth.building.config import BuildConfig
+from avs_synth.building.framing import object_crop_box
 from avs_synth.masks import mask_box
 from avs_synth.schema import (
     AUDIO,
@@ -137,6 +140,7 @@ class ClipFrames:
         silent: per frame, whether its audio is silenced (its mask is then empty).
         frames: each frame's JPEG bytes.
         masks: each frame's boolean ``[height, width]`` mask.
+        region: the object-centric crop the path moves in (``crop object``), or None.
     """
 
     boxes: tuple[Box, ...]
@@ -145,6 +149,7 @@ class ClipFrames:
     silent: tuple[bool, ...]
     frames: tuple[bytes, ...]
     masks: tuple[np.ndarray, ...]
+    region: tuple[int, int, int, int] | None = None
 
     def sounding_frames_shown(self) -> bool:
         """True when every sounding frame's mask kept some pixels after resizing."""
@@ -202,8 +207,14 @@ def cut_frames(
     """
     height, width = full_mask.shape
     n = config.frames
-    sounding = None if negative else mask_box(full_mask)
-    boxes = crop_path(width, height, sounding, n, seed=config.seed, key=key)
+    region = clip_region(full_mask, negative=negative, config=config)
+    rx, ry, rw, rh = region or (0, 0, width, height)
+    sounding = None
+    if not negative:
+        mx, my, mw, mh = mask_box(full_mask)  # type: ignore[misc]
+        sounding = (mx - rx, my - ry, mw, mh)
+    path = crop_path(rw, rh, sounding, n, seed=config.seed, key=key)
+    boxes = tuple((x + rx, y + ry, w, h) for x, y, w, h in path)
     size = frame_size(boxes, config.max_side)
     event, silent = ("none", (False,) * n)
     if not negative:
@@ -214,4 +225,15 @@ def cut_frames(
         frame_mask(full_mask, box, size) & (not quiet)
         for box, quiet in zip(boxes, silent, strict=True)
     )
-    return ClipFrames(boxes, size, event, silent, frames, masks)
+    return ClipFrames(boxes, size, event, silent, frames, masks, region)
+
+
+def clip_region(
+    full_mask: np.ndarray, *, negative: bool, config: BuildConfig
+) -> tuple[int, int, int, int] | None:
+    """The part of the picture a clip's path moves in: with ``crop object``, a positive's
+    object-centric crop (:func:`~avs_synth.building.framing.object_crop_box`); None (the whole
+    picture) otherwise."""
+    if config.crop != "object" or negative:
+        return None
+    return object_crop_box(full_mask, config.crop_area_fraction)

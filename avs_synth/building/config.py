@@ -103,7 +103,8 @@ class BuildConfig:
             for N = 5.
         onset_offset: with ``frames`` > 1, the probability that a positive clip's source starts
             (``onset``) or stops (``offset``) mid-clip: its silent frames' audio is silence and
-            their masks are empty.
+            their masks are empty. With ``crop object`` a positive clip's path moves inside its
+            object-centric crop.
         max_side: resize pictures whose longer side exceeds this (None: keep original bytes).
         jpeg_quality: JPEG quality of re-encoded pictures.
         shard_size: triplets per shard.
@@ -204,10 +205,6 @@ class BuildConfig:
         if self.sources:
             raise ValueError(
                 "clips (frames > 1) of multi-source triplets (sources) are not supported yet"
-            )
-        if self.crop != "none":
-            raise ValueError(
-                "clips (frames > 1) take their own pan / zoom crops: crop object does not apply"
             )
         frame_samples = self.window.window_s * self.window.sample_rate
         if abs(frame_samples - round(frame_samples)) > 1e-6:

@@ -243,8 +243,6 @@ def test_inspect_shows_the_frames_and_the_silent_ones(built: Path, tmp_path: Pat
 def test_clip_options_that_do_not_combine_are_refused(corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="multi-source"):
         BuildConfig(frames=5, sources=((2, 1.0),))
-    with pytest.raises(ValueError, match="crop object does not apply"):
-        BuildConfig(frames=5, crop="object")
     with pytest.raises(ValueError, match="give frames of 2 or more"):
         BuildConfig(onset_offset=0.5)
     with pytest.raises(ValueError, match=r"frames must be in \[1, 10\]"):
@@ -259,11 +257,11 @@ def test_clip_options_that_do_not_combine_are_refused(corpus: Path, tmp_path: Pa
             str(tmp_path / "x"),
             "--frames",
             "5",
-            "--crop",
-            "object",
+            "--sources",
+            "1:0.5,2:0.5",
         ],
     )
-    assert result.exit_code != 0 and "crop object does not apply" in result.output
+    assert result.exit_code != 0 and "multi-source" in result.output
     assert not (tmp_path / "x").exists()
 
 
@@ -288,3 +286,25 @@ def test_a_clip_missing_a_frame_is_named(built: Path) -> None:
     problems: list[str] = []
     shard = sorted(built.glob("train-*.tar"))[0]
     assert len(list(iter_triplets([shard], problems=problems))) > 0 and not problems
+
+
+def test_object_crops_frame_the_clip_path(corpus: Path, tmp_path: Path) -> None:
+    """With crop object a positive clip's boxes all lie inside its object-centric crop (recorded
+    as ``crop``), which holds the whole mask; negatives move over the whole picture."""
+    config = replace(CONFIG, crop="object", crop_area_fraction=0.3, onset_offset=0.0)
+    out = tmp_path / "object"
+    build_sample(corpus, config, out)
+    cropped = 0
+    for raw in _samples(out):
+        m = schema.decode_triplet(raw).meta
+        if m.negative:
+            assert m.crop is None
+            continue
+        if m.crop is None:  # the mask already covers the share
+            continue
+        cropped += 1
+        cx, cy, cw, ch = m.crop
+        for x, y, w, h in m.clip.boxes:
+            assert cx <= x and cy <= y and x + w <= cx + cw and y + h <= cy + ch
+    assert cropped > 0
+    assert json.loads((out / "manifest.json").read_text())["config"]["crop"]["mode"] == "object"
