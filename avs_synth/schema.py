@@ -38,6 +38,9 @@ and shards written before them still decode (the fields take their defaults).
 
 Members are written in :data:`TRIPLET_MEMBERS` / :data:`BANK_MEMBERS` order. Every encoder here
 has its decoder next to it; the training loader imports this module, never re-implements it.
+
+Why this module is long: the writer and the reader share one schema, so every member's encoder
+and decoder and every metadata record (still, clip, source, bank window) are defined here once.
 """
 
 from __future__ import annotations

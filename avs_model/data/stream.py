@@ -53,6 +53,7 @@ from torch.utils.data import DataLoader
 
 from avs_model.data.audio_bank import AudioRepairing, decode_window
 from avs_model.data.augment import AugmentConfig, JointTransform, ResizeConfig
+from avs_model.data.clip_samples import clip_examples, clip_frame_samples, decode_clip_sample
 from avs_model.data.frame_batch import FrameSample, collate_frames
 from avs_synth import schema
 from avs_synth.audio.logmel import EXAMPLE_SAMPLES, LogMelFrontend, log_mel_to_examples
@@ -340,67 +341,6 @@ def decode_sample(
     }
 
 
-def decode_clip_sample(
-    sample: dict[str, Any],
-    *,
-    where: str,
-    needed: Callable[[int, int], tuple[int, int]] | None = None,
-) -> dict[str, Any]:
-    """Stage ``decode`` for a clip: :func:`decode_sample`'s fields with ``frames`` (N pictures),
-    ``frame_masks`` (N full-resolution masks) and ``silent`` (per frame); ``image`` / ``mask``
-    are frame 0's. The audio is always decoded (a clip keeps its own)."""
-    try:
-        meta = schema.decode_triplet_meta(sample[schema.META])
-        if meta.clip is None:
-            raise ValueError("frame members without clip metadata")
-        members = schema.clip_members(meta.clip.frames)
-        missing = [m for m in members if m not in sample]
-        if missing:
-            raise ValueError(f"sample lacks members {missing}")
-        images, masks = [], []
-        for t in range(meta.clip.frames):
-            image, full_size = schema.decode_image_reduced(
-                sample[schema.frame_member(t, schema.IMAGE)], needed
-            )
-            mask = schema.decode_mask(sample[schema.frame_member(t, schema.MASK)])
-            if mask.shape != full_size:
-                raise ValueError(f"frame {t}: mask {mask.shape} and picture {full_size} differ")
-            images.append(image)
-            masks.append(mask)
-        audio = decode_window(sample[schema.AUDIO], f"{where}: audio")
-    except Exception as error:
-        raise ValueError(f"{where}: cannot decode the clip: {error}") from None
-    return {
-        "key": sample[schema.KEY],
-        "image": images[0],
-        "mask": masks[0],
-        "frames": images,
-        "frame_masks": masks,
-        "silent": meta.clip.silent,
-        "audio": audio,
-        "audio_flac": None,
-        "where": where,
-        "audio_class": meta.audio_class,
-        "negative": meta.negative,
-        "negative_kind": meta.kind if meta.negative else "",
-        "num_sources": meta.num_sources,
-    }
-
-
-def clip_examples(samples: np.ndarray, frames: int, offset: int, frontend: LogMelFrontend):
-    """One VGGish example per frame ``[frames, 1, 96, 64]``: example ``t`` from ``offset``
-    samples into frame ``t``'s stretch (``len(samples) / frames`` samples; a short stretch is
-    padded with silence)."""
-    stretch = len(samples) // frames
-    pieces = []
-    for t in range(frames):
-        piece = samples[t * stretch + offset : t * stretch + min(stretch, offset + EXAMPLE_SAMPLES)]
-        pieces.append(np.pad(piece, (0, EXAMPLE_SAMPLES - len(piece))))
-    batch = torch.from_numpy(np.stack(pieces).astype(np.float32))  # [T, 15600]
-    with torch.no_grad():
-        return log_mel_to_examples(frontend(batch), num_examples=1)[:, 0]  # [T, 1, 96, 64]
-
-
 class AudioExample:
     """Stage ``audio_example``: audio samples → one VGGish log-mel example [1, 96, 64].
 
@@ -466,7 +406,8 @@ class Augment:
         rng = _worker_rng(self.seed, "augment")
         for sample in src:
             if "frames" in sample:
-                yield self._clip(sample, rng.getrandbits(64))
+                draw = rng.getrandbits(64)
+                yield clip_frame_samples(sample, self.transform, draw, keep_gt=self.keep_gt)
                 continue
             frame = self.transform(sample["image"], sample["mask"], rng)
             yield [
@@ -481,28 +422,6 @@ class Augment:
                     negative_kind=sample.get("negative_kind", ""),
                 )
             ]
-
-    def _clip(self, sample: dict[str, Any], draw: int) -> list[FrameSample]:
-        """A clip's frames, each transformed with the same draw (one augmentation per clip, as
-        the AVSBench loader does per video); a silent frame of a positive clip is marked as a
-        ``silence`` negative frame (empty mask, silent audio)."""
-        out = []
-        pairs = zip(sample["frames"], sample["frame_masks"], sample["silent"], strict=True)
-        for t, (image, mask, silent) in enumerate(pairs):
-            frame = self.transform(image, mask, random.Random(draw))
-            out.append(
-                FrameSample(
-                    image=frame.image,
-                    mask=frame.mask,
-                    audio=sample["audio"][t],
-                    content_size=frame.content_size,
-                    gt_mask=torch.from_numpy(mask) if self.keep_gt else None,
-                    category=sample["audio_class"],
-                    key=f"{sample['key']}_{t}",
-                    negative_kind="silence" if silent else sample.get("negative_kind", ""),
-                )
-            )
-        return out
 
 
 # --- pipelines ------------------------------------------------------------------------------------
@@ -656,8 +575,6 @@ __all__ = [
     "ShardSet",
     "SkipHandler",
     "StreamError",
-    "clip_examples",
-    "decode_clip_sample",
     "decode_sample",
     "eval_pipeline",
     "make_loader",
