@@ -8,7 +8,9 @@ counts go to ``.parts/{shard}.json``, written after the tar is in place (a unit 
 both exist).
 
 Why this module is long: the three kinds of triplet (a clip's window, a synthesized silence or
-noise window, a mix of several sources) share the picture, mask, window and metadata helpers.
+noise window, a mix of several sources) share the picture, mask, window and metadata helpers,
+and so does a ``frames`` build's clip (its frames and silences made in
+:mod:`avs_synth.building.clips`).
 """
 
 from __future__ import annotations
