@@ -14,6 +14,21 @@ name up to its first dot, so keys never contain a dot)::
                      16-bit FLAC
     {key}.json       :class:`TripletMeta` (UTF-8 JSON, sorted keys)
 
+A clip (builds with ``--frames N``, N > 1: AVSBench's 5-frame input shape) keeps the key and
+numbers its frames ``t = 0 .. N-1`` in the member names, frame by frame, then one audio member::
+
+    {key}.{t}.jpg        frame t: the crop ``meta.clip.boxes[t]`` of the one source picture,
+                         resized to the clip's frame size (every frame has the same size)
+    {key}.{t}.mask.png   frame t's sounding mask (empty while the source is silent)
+    {key}.{t}.classes.png  ``--class-masks`` builds only
+    {key}.flac           N consecutive audio stretches of ``meta.clip.frame_s`` seconds, stretch t
+                         going with frame t (AVSBench: audio second t with frame t)
+    {key}.json           :class:`TripletMeta` with :attr:`TripletMeta.clip` set
+
+WebDataset groups them under one key (the key ends at the first dot), and a decoder choosing by
+the last extension reads ``0.jpg`` as a JPEG. Frame numbers are single digits (at most
+:data:`MAX_FRAMES` frames), so the lexical order of the member names is the frame order.
+
 An audio-bank sample (``bank-*.tar``, one audio class per shard) is ``{key}.flac`` and
 ``{key}.json`` (:class:`BankWindowMeta`).
 
@@ -23,6 +38,9 @@ and shards written before them still decode (the fields take their defaults).
 
 Members are written in :data:`TRIPLET_MEMBERS` / :data:`BANK_MEMBERS` order. Every encoder here
 has its decoder next to it; the training loader imports this module, never re-implements it.
+
+Why this module is long: the writer and the reader share one schema, so every member's encoder
+and decoder and every metadata record (still, clip, source, bank window) are defined here once.
 """
 
 from __future__ import annotations
@@ -58,6 +76,33 @@ TRIPLET_MEMBERS: tuple[str, ...] = (IMAGE, MASK, AUDIO, META)
 CLASS_TRIPLET_MEMBERS: tuple[str, ...] = (IMAGE, MASK, CLASS_MASK, AUDIO, META)
 """The members of a triplet of a ``--class-masks`` build."""
 BANK_MEMBERS: tuple[str, ...] = (AUDIO, META)
+
+MAX_FRAMES = 10
+"""Most frames of a clip (AVSBench-object's clips have 5, AVSBench-semantic's up to 10)."""
+
+
+def frame_member(index: int, member: str) -> str:
+    """The extension of frame ``index``'s ``member`` in a clip (``frame_member(2, MASK)`` is
+    ``2.mask.png``)."""
+    if not 0 <= index < MAX_FRAMES:
+        raise ValueError(f"frame index must be in [0, {MAX_FRAMES}), got {index}")
+    return f"{index}.{member}"
+
+
+def clip_members(frames: int, *, class_masks: bool = False) -> tuple[str, ...]:
+    """The members of a clip of ``frames`` frames, in the order they are written."""
+    per_frame = (IMAGE, MASK, CLASS_MASK) if class_masks else (IMAGE, MASK)
+    return (
+        *(frame_member(t, member) for t in range(frames) for member in per_frame),
+        AUDIO,
+        META,
+    )
+
+
+def is_clip_sample(sample: dict[str, Any]) -> bool:
+    """True for a clip's members (its frame 0 picture is there)."""
+    return frame_member(0, IMAGE) in sample
+
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -196,6 +241,43 @@ class SourceMeta:
 
 
 @dataclass(frozen=True)
+class ClipMeta:
+    """The frames of a clip (``avs-synth build --frames N``): one picture seen along a crop path.
+
+    Args:
+        frames: N, the number of frames.
+        frame_s: seconds of audio per frame (stretch t of the ``flac`` member goes with frame t).
+        boxes: per frame, the crop ``[x, y, w, h]`` of the source picture it shows (in the
+            source's pixel grid; the frames are these crops resized to the clip's frame size).
+        path: how the boxes move from the first to the last (``ease-in-out``: smoothstep
+            interpolation between a seeded start and end box, each holding the whole mask).
+        silent: per frame, True when the build silenced its audio stretch (the source starts or
+            stops mid-clip); a silent frame's mask is empty.
+        event: ``onset`` (silent frames, then sounding ones), ``offset`` (sounding, then silent)
+            or None (the source sounds throughout, or a negative).
+        silence: how the silent stretches were made (``zeros`` or ``floor``, as
+            :mod:`avs_synth.audio.negative_audio` draws silence); None without silent frames.
+        areas: foreground pixels of each frame's stored mask.
+        rms_dbfs: each frame's audio stretch level in dB full scale.
+    """
+
+    frames: int
+    frame_s: float
+    boxes: tuple[tuple[int, int, int, int], ...]
+    path: str
+    silent: tuple[bool, ...]
+    event: str | None
+    silence: str | None
+    areas: tuple[int, ...]
+    rms_dbfs: tuple[float, ...]
+
+    @property
+    def silent_frames(self) -> tuple[int, ...]:
+        """The indices of the silent frames."""
+        return tuple(t for t, quiet in enumerate(self.silent) if quiet)
+
+
+@dataclass(frozen=True)
 class TripletMeta:
     """The ``json`` member of a triplet.
 
@@ -234,10 +316,13 @@ class TripletMeta:
             triplet (builds with ``--sources``).
         crop: the object-centric crop ``[x, y, w, h]`` of the source picture the stored picture
             and mask show (builds with ``--crop object``; None: the whole picture). ``instances``
-            stay in the source's grid.
+            stay in the source's grid. For a clip: the region its crop path moves in.
         tagger_probability: a user-supplied audio tagger's probability for the window's class
             (builds with ``--tagger``; None otherwise, or when the tagger lacks the class; for a
             multi-source triplet the smallest of its sources').
+        clip: a clip's frames (builds with ``--frames`` above 1; None: a still). ``width`` /
+            ``height`` are then the frames' size and ``bbox`` / ``area`` / ``area_fraction`` those
+            of the union of the frames' stored masks.
     """
 
     key: str
@@ -269,6 +354,7 @@ class TripletMeta:
     silent_categories: tuple[VisualCategoryRef, ...] | None = None
     crop: tuple[int, int, int, int] | None = None
     tagger_probability: float | None = None
+    clip: ClipMeta | None = None
 
     @property
     def num_sources(self) -> int:
@@ -322,6 +408,7 @@ OPTIONAL_META_FIELDS: tuple[str, ...] = (
     "silent_categories",
     "crop",
     "tagger_probability",
+    "clip",
 )
 """Metadata fields left out of the ``json`` member while they are None (see the module
 docstring)."""
@@ -367,7 +454,21 @@ def decode_triplet_meta(data: bytes) -> TripletMeta:
         d["crop"] = tuple(d["crop"])
     if d.get("silent_categories") is not None:
         d["silent_categories"] = tuple(VisualCategoryRef(**c) for c in d["silent_categories"])
+    if d.get("clip") is not None:
+        d["clip"] = _clip_meta(d["clip"])
     return TripletMeta(**d)
+
+
+def _clip_meta(d: dict[str, Any]) -> ClipMeta:
+    return ClipMeta(
+        **{
+            **d,
+            "boxes": tuple(tuple(b) for b in d["boxes"]),
+            "silent": tuple(d["silent"]),
+            "areas": tuple(d["areas"]),
+            "rms_dbfs": tuple(d["rms_dbfs"]),
+        }
+    )
 
 
 def decode_bank_meta(data: bytes) -> BankWindowMeta:
@@ -481,6 +582,8 @@ class DecodedTriplet:
         mask: the sounding mask, boolean ``[H, W]``.
         audio: float32 mono samples at ``meta.audio.sample_rate``.
         meta: the metadata.
+        frames: a clip's frames (``image`` is the first); empty for a still.
+        frame_masks: a clip's frame masks (``mask`` is the first); empty for a still.
     """
 
     key: str
@@ -488,10 +591,15 @@ class DecodedTriplet:
     mask: np.ndarray
     audio: np.ndarray
     meta: TripletMeta
+    frames: tuple[Image.Image, ...] = ()
+    frame_masks: tuple[np.ndarray, ...] = ()
 
 
 def decode_triplet(sample: dict[str, Any]) -> DecodedTriplet:
-    """A WebDataset sample dict (``__key__`` and raw member bytes) → :class:`DecodedTriplet`."""
+    """A WebDataset sample dict (``__key__`` and raw member bytes) → :class:`DecodedTriplet`
+    (a still or a clip)."""
+    if is_clip_sample(sample):
+        return _decode_clip(sample)
     missing = [m for m in TRIPLET_MEMBERS if m not in sample]
     if missing:
         raise KeyError(f"sample {sample.get(KEY)!r} lacks members {missing}")
@@ -502,4 +610,25 @@ def decode_triplet(sample: dict[str, Any]) -> DecodedTriplet:
         mask=decode_mask(sample[MASK]),
         audio=audio,
         meta=decode_triplet_meta(sample[META]),
+    )
+
+
+def _decode_clip(sample: dict[str, Any]) -> DecodedTriplet:
+    meta = decode_triplet_meta(sample[META]) if META in sample else None
+    if meta is None or meta.clip is None:
+        raise KeyError(f"sample {sample.get(KEY)!r}: frame members without clip metadata")
+    missing = [m for m in clip_members(meta.clip.frames) if m not in sample]
+    if missing:
+        raise KeyError(f"sample {sample.get(KEY)!r} lacks members {missing}")
+    frames = tuple(decode_image(sample[frame_member(t, IMAGE)]) for t in range(meta.clip.frames))
+    masks = tuple(decode_mask(sample[frame_member(t, MASK)]) for t in range(meta.clip.frames))
+    audio, _ = decode_audio(sample[AUDIO])
+    return DecodedTriplet(
+        key=sample[KEY],
+        image=frames[0],
+        mask=masks[0],
+        audio=audio,
+        meta=meta,
+        frames=frames,
+        frame_masks=masks,
     )

@@ -342,6 +342,23 @@ def build(
             "probability; windows of a class it lacks are skipped) or both (the smaller)."
         ),
     ] = "energy",
+    frames: Annotated[
+        int,
+        typer.Option(
+            help="Frames per sample: 1 makes stills; N > 1 makes clips (5: AVSBench's input): N "
+            "crops of one picture along a seeded, smooth pan / zoom path (KEY.0.jpg .. "
+            "KEY.{N-1}.jpg, masks KEY.{t}.mask.png following the crops) and N consecutive audio "
+            "windows in one KEY.flac, window t with frame t. Not with --sources."
+        ),
+    ] = 1,
+    onset_offset: Annotated[
+        float,
+        typer.Option(
+            help="With --frames > 1: the probability that a positive clip's source starts or "
+            "stops mid-clip; its silent frames get silence for audio and empty masks (in the "
+            "json: clip.silent, clip.event)."
+        ),
+    ] = 0.0,
     max_side: Annotated[
         int | None, typer.Option(help="Resize pictures whose longer side exceeds this.")
     ] = None,
@@ -372,6 +389,7 @@ def build(
         "--negative-ratio": negative_ratio,
         "--quiet-db": quiet_db,
         "--crop-area": crop_area,
+        "--onset-offset": onset_offset,
     }
     for option, value in numbers.items():  # nan / inf pass every range check: refuse them here
         if value is not None and not math.isfinite(value):
@@ -424,6 +442,8 @@ def build(
                 else None
             ),
             pan=pan,
+            frames=frames,
+            onset_offset=onset_offset,
             max_side=max_side,
             jpeg_quality=jpeg_quality,
             shard_size=shard_size,

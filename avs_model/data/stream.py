@@ -19,6 +19,15 @@ Evaluation (:func:`eval_pipeline`) reads a split once: ``shard_list`` (no resamp
 ``resize`` (no augmentation; the full-resolution mask is kept for scoring at GT resolution),
 ``batch``.
 
+Clips (builds with ``--frames N``; :mod:`avs_synth.schema`) go through the same stages:
+``decode`` gives their N frames and masks, ``audio_example`` one example per frame (example
+``t`` taken inside frame ``t``'s own audio stretch, so a silent frame's example is silent), and
+``augment`` / ``resize`` one FrameSample per frame with one augmentation draw for the clip, so a
+batch holds B x N frames with ``frames_per_sample`` N: the layout of the AVSBench S4 loader
+(:class:`avs_model.data.avsbench_dataset.AVSBenchDataset`: ``[B * 5, 3, H, W]`` frames, ``[B * 5,
+H, W]`` masks, ``[B * 5, 1, 96, 64]`` audio). A clip keeps its own audio (its silent frames are
+labels): re-pairing is refused for clip shards.
+
 Shard locations (:func:`resolve_shards`): a local folder holding ``manifest.json`` and the
 ``{split}-{index:06d}.tar`` / ``bank-*.tar`` shards, or anything WebDataset opens (``https://``,
 ``pipe:``): a location containing ``{name}`` is a template (``"pipe:aws s3 cp
@@ -44,6 +53,7 @@ from torch.utils.data import DataLoader
 
 from avs_model.data.audio_bank import AudioRepairing, decode_window
 from avs_model.data.augment import AugmentConfig, JointTransform, ResizeConfig
+from avs_model.data.clip_samples import clip_examples, clip_frame_samples, decode_clip_sample
 from avs_model.data.frame_batch import FrameSample, collate_frames
 from avs_synth import schema
 from avs_synth.audio.logmel import EXAMPLE_SAMPLES, LogMelFrontend, log_mel_to_examples
@@ -303,6 +313,8 @@ def decode_sample(
     that re-pairs the audio anyway; :class:`AudioExample` decodes them if they are still needed.
     """
     where = f"{sample.get('__url__', '?')}[{sample.get(schema.KEY, '?')}]"
+    if schema.is_clip_sample(sample):
+        return decode_clip_sample(sample, where=where, needed=needed)
     missing = [m for m in schema.TRIPLET_MEMBERS if m not in sample]
     if missing:
         raise ValueError(f"{where}: sample lacks members {missing}")
@@ -361,6 +373,13 @@ class AudioExample:
                         continue
                     raise
             samples = np.asarray(sample["audio"], dtype=np.float32)
+            if "frames" in sample:  # a clip: one example per frame, one offset for the clip
+                frames = len(sample["frames"])
+                extra = len(samples) // frames - EXAMPLE_SAMPLES
+                start = rng.randint(0, extra) if self.random_offset and extra > 0 else 0
+                sample["audio"] = clip_examples(samples, frames, start, frontend)
+                yield sample
+                continue
             extra = len(samples) - EXAMPLE_SAMPLES
             start = rng.randint(0, extra) if self.random_offset and extra > 0 else 0
             window = torch.from_numpy(samples[start : start + EXAMPLE_SAMPLES].copy())
@@ -386,6 +405,10 @@ class Augment:
     def __call__(self, src: Iterator[dict[str, Any]]) -> Iterator[list[FrameSample]]:
         rng = _worker_rng(self.seed, "augment")
         for sample in src:
+            if "frames" in sample:
+                draw = rng.getrandbits(64)
+                yield clip_frame_samples(sample, self.transform, draw, keep_gt=self.keep_gt)
+                continue
             frame = self.transform(sample["image"], sample["mask"], rng)
             yield [
                 FrameSample(
@@ -449,6 +472,11 @@ def train_pipeline(
         ),
         wds.map(handler.passed),  # (a sample got through)
     ]
+    if repair_audio and shards.manifest.get("config", {}).get("clips"):
+        raise ValueError(
+            f"{shards.location}: clip shards (--frames) keep their own audio (its silent frames "
+            "are labels): set data.repair_audio: false"
+        )
     if repair_audio:
         if not shards.bank:
             raise FileNotFoundError(

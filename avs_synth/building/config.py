@@ -9,9 +9,9 @@ from typing import Any, Literal, get_args
 from avs_synth.audio.decode import RESAMPLERS, Resampler
 from avs_synth.audio.tagger import TaggerConfig
 from avs_synth.audio.windows import WindowConfig
-from avs_synth.building.framing import MaskAreaHistogram
+from avs_synth.building.framing import MaskAreaHistogram, draw_area_fraction
 from avs_synth.building.splits import SplitFractions
-from avs_synth.schema import NEGATIVE_KINDS
+from avs_synth.schema import MAX_FRAMES, NEGATIVE_KINDS
 
 MaskMode = Literal["semantic", "instance"]
 MASK_MODES: tuple[str, ...] = get_args(MaskMode)
@@ -125,6 +125,14 @@ class BuildConfig:
         audibility_from: what ``min_audibility`` compares: ``energy`` (the level / flatness
             score), ``tagger`` (the tagger's probability; a window whose class the tagger lacks
             is skipped, counted as ``tagger_lacks_class``) or ``both`` (the smaller).
+        frames: frames per sample: 1 (the default) makes stills; N > 1 makes clips of N frames
+            cut from one picture along a smooth pan / zoom crop path, with N consecutive audio
+            windows (one per frame; :mod:`avs_synth.building.clip_path`), AVSBench's input shape
+            for N = 5.
+        onset_offset: with ``frames`` > 1, the probability that a positive clip's source starts
+            (``onset``) or stops (``offset``) mid-clip: its silent frames' audio is silence and
+            their masks are empty. With ``crop object`` a positive clip's path moves inside its
+            object-centric crop.
         max_side: resize pictures whose longer side exceeds this (None: keep original bytes).
         jpeg_quality: JPEG quality of re-encoded pictures.
         shard_size: triplets per shard.
@@ -157,6 +165,8 @@ class BuildConfig:
     min_audibility: float | None = None
     tagger: TaggerConfig | None = None
     audibility_from: AudibilityFrom = "energy"
+    frames: int = 1
+    onset_offset: float = 0.0
     max_side: int | None = None
     jpeg_quality: int = 95
     shard_size: int = 1000
@@ -213,6 +223,7 @@ class BuildConfig:
             raise ValueError("a tagger scores windows for min_audibility: give min_audibility too")
         if self.audibility_from != "energy" and self.tagger is None:
             raise ValueError(f"audibility_from {self.audibility_from!r} needs a tagger")
+        self._check_frames()
         if self.max_side is not None and self.max_side < 16:
             raise ValueError(f"max_side must be at least 16 pixels, got {self.max_side}")
         if not 1 <= self.jpeg_quality <= 100:
@@ -237,6 +248,33 @@ class BuildConfig:
             raise ValueError("silence_from applies to silence negatives: add silence to negatives")
         if not -120.0 < self.quiet_dbfs < 0.0:
             raise ValueError(f"quiet_dbfs must be in (-120, 0) dBFS, got {self.quiet_dbfs}")
+
+    def _check_frames(self) -> None:
+        """The clip options (``frames``, ``onset_offset``) and what they combine with."""
+        if not 1 <= self.frames <= MAX_FRAMES:
+            raise ValueError(f"frames must be in [1, {MAX_FRAMES}], got {self.frames}")
+        if not 0.0 <= self.onset_offset <= 1.0:
+            raise ValueError(f"onset_offset is a probability in [0, 1], got {self.onset_offset}")
+        if self.onset_offset > 0 and self.frames < 2:
+            raise ValueError("onset_offset applies to clips: give frames of 2 or more")
+        if self.frames == 1:
+            return
+        if self.sources:
+            raise ValueError(
+                "clips (frames > 1) of multi-source triplets (sources) are not supported yet"
+            )
+        frame_samples = self.window.window_s * self.window.sample_rate
+        if abs(frame_samples - round(frame_samples)) > 1e-6:
+            raise ValueError(
+                "clips need a window length of a whole number of samples (window_s * sample_rate)"
+            )
+
+    def crop_fraction(self, key: str) -> float:
+        """The mask's aimed share of the sample ``key``'s object-centric crop: drawn per sample
+        from ``crop_areas`` when given, ``crop_area_fraction`` otherwise."""
+        if self.crop_areas is None:
+            return self.crop_area_fraction
+        return draw_area_fraction(self.crop_areas, seed=self.seed, key=key)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every setting (a tagger by file name and digest: absolute paths

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from avs_synth import schema
 from avs_synth.overlay import MASK_COLOR, mask_overlay
 from avs_synth.pages import PageFilter, PageItem, PageWriter
@@ -45,6 +47,9 @@ class SampleSummary:
     window_start_s: float
     kind: str = "positive"
     sources: tuple[str, ...] = ()
+    frames: int = 1
+    silent_frames: tuple[int, ...] = ()
+    clip_event: str | None = None
 
 
 @dataclass
@@ -197,6 +202,9 @@ def _summary(shard: str, t: schema.DecodedTriplet) -> SampleSummary:
         window_start_s=m.audio.window_start_s,
         kind=m.kind,
         sources=tuple(src.audio_class for src in m.sources or ()),
+        frames=m.clip.frames if m.clip else 1,
+        silent_frames=m.clip.silent_frames if m.clip else (),
+        clip_event=m.clip.event if m.clip else None,
     )
 
 
@@ -224,6 +232,9 @@ def _manifest_lines(m: dict[str, Any]) -> list[str]:
         kinds = ", ".join(f"{k} {v}" for k, v in info.get("per_kind", {}).items())
         mixes = ", ".join(f"{k}: {v}" for k, v in info.get("per_num_sources", {}).items())
         kinds += f"; positives by number of sources {mixes}" if mixes else ""
+        events = ", ".join(f"{k} {v}" for k, v in info.get("per_clip_event", {}).items())
+        kinds += f"; positive clips by event {events}" if events else ""
+        kinds = kinds.removeprefix("; ")
         lines.append(
             f"{split}: {info['samples']} triplets ({info['negatives']} negatives"
             f"{': ' + kinds if kinds else ''}) in "
@@ -231,7 +242,24 @@ def _manifest_lines(m: dict[str, Any]) -> list[str]:
         )
     lines.append(f"bank: {m['bank']['windows']} windows in {len(m['bank']['shards'])} shards")
     config = m["config"]
-    return lines + _negative_audio_lines(config) + _crop_lines(config) + _tagger_lines(config)
+    return (
+        lines
+        + _negative_audio_lines(config)
+        + _crop_lines(config)
+        + _tagger_lines(config)
+        + _clip_lines(config)
+    )
+
+
+def _clip_lines(config: dict[str, Any]) -> list[str]:
+    """The clips' frames and path, when the build made clips."""
+    clips = config.get("clips")
+    if not clips:
+        return []
+    return [
+        f"clips: {clips['frames']} frames of {clips['frame_s']:g} s each along a pan / zoom "
+        f"path ({clips['path']}); onset / offset probability {clips['onset_offset']}"
+    ]
 
 
 def _tagger_lines(config: dict[str, Any]) -> list[str]:
@@ -304,9 +332,22 @@ def describe(inspection: Inspection) -> list[str]:
             f"{s.image_size[0]}x{s.image_size[1]}, mask {s.mask_area_fraction:.1%}, "
             f"audio {s.audio_seconds:.3f} s "
             + (f"from {s.vggsound_id} at {s.window_start_s} s" if s.vggsound_id else "synthesized")
+            + _clip_words(s)
         )
     lines += [f"unreadable: {problem}" for problem in inspection.problems]
     return lines
+
+
+def _clip_words(s: SampleSummary) -> str:
+    """``; clip of 5 frames, silent 0, 1 (onset)`` for a clip, nothing for a still."""
+    if s.frames == 1:
+        return ""
+    if s.negative:
+        return f"; clip of {s.frames} frames"
+    silent = ", ".join(str(t) for t in s.silent_frames)
+    return f"; clip of {s.frames} frames" + (
+        f", silent {silent} ({s.clip_event})" if silent else ", sounding throughout"
+    )
 
 
 # --- the HTML page -------------------------------------------------------------------------------
@@ -389,10 +430,12 @@ def triplet_card(page: PageWriter, shard: str, t: schema.DecodedTriplet) -> Page
         links.append(youtube)
     if m.attribution:
         links.append(("picture source", m.attribution))
+    if m.clip is not None:
+        facts[-1:-1] = _clip_facts(m.clip, negative=m.negative)
     return PageItem(
         title=f"{m.audio_class} ← {m.category or 'nothing'}",
-        picture=page.picture(mask_overlay(t.image, t.mask, max_side=480)),
-        plain_picture=page.picture(mask_overlay(t.image, None, max_side=480)),
+        picture=page.picture(_shown(t, with_mask=True)),
+        plain_picture=page.picture(_shown(t, with_mask=False)),
         audio=page.audio(t.audio, a.sample_rate),
         facts=tuple(facts),
         links=tuple(links),
@@ -403,6 +446,58 @@ def triplet_card(page: PageWriter, shard: str, t: schema.DecodedTriplet) -> Page
         ),
         badge=f"negative: {m.kind}" if m.negative else None,
     )
+
+
+def _shown(t: schema.DecodedTriplet, *, with_mask: bool) -> Image.Image:
+    """The picture with (or without) its mask; a clip's frames side by side, each captioned with
+    its number (``t`` of its ``KEY.{t}.jpg`` member), silent ones marked ``silent``."""
+    if not t.frames:
+        return mask_overlay(t.image, t.mask if with_mask else None, max_side=480)
+    assert t.meta.clip is not None
+    tiles = [
+        mask_overlay(
+            frame,
+            mask if with_mask else None,
+            caption=f"{n}{' silent' if quiet else ''}",
+            max_side=240,
+        )
+        for n, (frame, mask, quiet) in enumerate(
+            zip(t.frames, t.frame_masks, t.meta.clip.silent, strict=True)
+        )
+    ]
+    gap = 4
+    strip = Image.new(
+        "RGB",
+        (sum(tile.width for tile in tiles) + gap * (len(tiles) - 1), max(x.height for x in tiles)),
+        (255, 255, 255),
+    )
+    x = 0
+    for tile in tiles:
+        strip.paste(tile, (x, 0))
+        x += tile.width + gap
+    return strip
+
+
+def _clip_facts(clip: schema.ClipMeta, *, negative: bool) -> list[tuple[str, str]]:
+    """A clip's frames, path, silent frames (a positive's) and per-frame levels."""
+    silent = ", ".join(str(t) for t in clip.silent_frames)
+    return [
+        ("clip", f"{clip.frames} frames of {clip.frame_s:g} s, {clip.path} pan / zoom"),
+        *(
+            []
+            if negative
+            else [
+                (
+                    "silent frames",
+                    f"{silent} ({clip.event}; audio {clip.silence}, masks empty)"
+                    if silent
+                    else "none: the source sounds throughout",
+                )
+            ]
+        ),
+        ("frame crops", "; ".join(f"{w}x{h} at ({x}, {y})" for x, y, w, h in clip.boxes)),
+        ("frame levels", ", ".join(f"{v:.1f}" for v in clip.rms_dbfs) + " dBFS"),
+    ]
 
 
 def _source_facts(m: schema.TripletMeta) -> list[tuple[str, str]]:

@@ -17,7 +17,9 @@ machine build and the union of a partitioned build write the same bytes.
   measured mask-area histogram the share is drawn from); one whose
   ``silence`` / ``noise`` negatives take real clips records ``noise_from`` (with the ambience
   classes used) and ``silence_from`` (with the quiet threshold); one with a ``tagger`` records the
-  model's file name, digest, activation and which audio classes it can score.
+  model's file name, digest, activation and which audio classes it can score; one with
+  ``frames`` above 1 records the clips' layout (``config.clips``) and counts each split's positive
+  clips by event (``per_clip_event``: ``none``, ``onset``, ``offset``).
 - ``report.json``: skipped samples by reason (per split and in total), the candidates left out
   while planning and the clip exclusion.
 """
@@ -31,9 +33,10 @@ from typing import Any
 
 from avs_synth import __version__
 from avs_synth.audio.ambience import AMBIENCE_FILE, shipped_ambience_classes
+from avs_synth.building.clip_path import MIN_SCALE, PATH_NAME
 from avs_synth.building.config import BuildConfig
 from avs_synth.building.plan_store import StoredPlan
-from avs_synth.schema import BANK, SCHEMA_VERSION, SPLITS
+from avs_synth.schema import BANK, SCHEMA_VERSION, SPLITS, clip_members
 
 
 def _sum_counters(parts: Sequence[Mapping[str, Any]], field: str) -> dict[str, int]:
@@ -76,6 +79,8 @@ def make_manifest(
             splits[split]["per_kind"] = _sum_counters(mine, "per_kind")
         if config.sources:
             splits[split]["per_num_sources"] = _sum_counters(mine, "per_num_sources")
+        if config.frames > 1:
+            splits[split]["per_clip_event"] = _sum_counters(mine, "per_clip_event")
     bank = [p for p in parts if p["split"] == BANK]
     manifest = {
         "tool": {"name": "avs-synth", "version": __version__},
@@ -157,6 +162,8 @@ def make_manifest(
                     "skipped": areas.skipped,
                 },
             }
+    if config.frames > 1:
+        manifest["config"]["clips"] = _clips_entry(config)
     if config.min_audibility is not None:
         manifest["config"]["filters"]["min_audibility"] = config.min_audibility
     if config.tagger is not None:
@@ -185,6 +192,24 @@ def negative_audio_record(config: BuildConfig, audio_classes: Sequence[str]) -> 
     if config.silence_from != "synthetic":
         record["silence_from"] = {"source": config.silence_from, "quiet_dbfs": config.quiet_dbfs}
     return record
+
+
+def _clips_entry(config: BuildConfig) -> dict[str, Any]:
+    """What a clip build's samples hold and how they were cut."""
+    n, frame_s = config.frames, config.window.window_s
+    return {
+        "frames": n,
+        "frame_s": frame_s,
+        "path": PATH_NAME,
+        "min_scale": MIN_SCALE,
+        "onset_offset": config.onset_offset,
+        "members": [*clip_members(n, class_masks=config.class_masks)],
+        "layout": (
+            f"KEY.{{t}}.jpg / KEY.{{t}}.mask.png for frames t = 0..{n - 1} (crops of one picture, "
+            f"one size), KEY.flac: {n} consecutive stretches of {frame_s:g} s, stretch t with "
+            "frame t; json clip.boxes / clip.silent per frame"
+        ),
+    }
 
 
 def make_report(*, plan: StoredPlan, parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

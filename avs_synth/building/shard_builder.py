@@ -9,7 +9,9 @@ counts go to ``.parts/{shard}.json``, written after the tar is in place (a unit 
 both exist).
 
 Why this module is long: the three kinds of triplet (a clip's window, a synthesized silence or
-noise window, a mix of several sources) share the picture, mask, window and metadata helpers.
+noise window, a mix of several sources) share the picture, mask, window and metadata helpers,
+and so does a ``frames`` build's clip (its frames and silences made in
+:mod:`avs_synth.building.clips`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import json
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +38,17 @@ from avs_synth.audio.tagger import tagger_probability
 from avs_synth.audio.windows import (
     ArrayClip,
     ClipReader,
+    Window,
     WindowRefused,
     choose_quiet_window,
     choose_window,
     extract,
     usable_windows,
 )
+from avs_synth.building.clip_path import silent_frames
+from avs_synth.building.clips import choose_clip_window, clip_window, cut_frames
 from avs_synth.building.config import BuildConfig
-from avs_synth.building.framing import draw_area_fraction, object_crop_box
+from avs_synth.building.framing import object_crop_box
 from avs_synth.building.plan import ShardUnit, TripletSpec
 from avs_synth.building.shard_writer import ShardWriter, remove_stale_temps, write_atomic
 from avs_synth.errors import DataFormatError
@@ -64,6 +70,7 @@ from avs_synth.schema import (
     InstanceRef,
     SourceMeta,
     TripletMeta,
+    clip_members,
     encode_audio,
     encode_class_mask,
     encode_image,
@@ -180,10 +187,7 @@ def _framed(
 ) -> tuple[_Picture, np.ndarray, tuple[int, int, int, int] | None]:
     """With ``crop object``: the picture and mask cropped around the mask (the crop re-encoded,
     resized past ``max_side``) and the crop box in the source's grid; unchanged otherwise."""
-    fraction = config.crop_area_fraction
-    if config.crop_areas is not None:
-        fraction = draw_area_fraction(config.crop_areas, seed=config.seed, key=spec.key)
-    box = object_crop_box(full_mask, fraction)
+    box = object_crop_box(full_mask, config.crop_fraction(spec.key))
     if box is None:
         return picture, full_mask, None
     x, y, w, h = box
@@ -366,7 +370,11 @@ def _real_negative_audio(
 
 
 def _clip_audio(
-    source: AudioClip, key: str, config: BuildConfig, clips: _ClipCache
+    source: AudioClip,
+    key: str,
+    config: BuildConfig,
+    clips: _ClipCache,
+    choose: Callable[..., Window] = choose_window,
 ) -> tuple[np.ndarray, AudioWindowMeta, float | None, float | None]:
     """The window cut from ``source`` for the sample ``key``, its metadata and (with
     ``min_audibility``) its audibility score and (with a ``tagger``) the tagger's probability.
@@ -377,7 +385,7 @@ def _clip_audio(
     """
     clip = clips.get(source)
     try:
-        window = choose_window(clip, config.window, seed=config.seed, key=key)
+        window = choose(clip, config.window, seed=config.seed, key=key)
         audio = extract(clip, window, config.window)
     except WindowRefused as refused:
         raise SampleSkipped(refused.reason, source.clip_id) from None
@@ -462,6 +470,8 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
             raise SampleSkipped("empty_mask", spec.key)
         if full_area / float(width * height) < config.min_mask_area:
             raise SampleSkipped("small_mask", spec.key)
+    if config.frames > 1:
+        return _clip_triplet(spec, config, clips, full_mask)
     crop = None
     if config.crop == "object" and not spec.negative:
         picture, full_mask, crop = _framed(spec, config, picture, full_mask)
@@ -469,26 +479,86 @@ def make_triplet(spec: TripletSpec, config: BuildConfig, clips: _ClipCache) -> d
     area = int(mask.sum())
     if not spec.negative and area == 0:
         raise SampleSkipped("empty_mask", f"{spec.key} (after resizing)")
-    score = tagged = None
+    audio, audio_meta, score, tagged = _sample_audio(spec, config, clips)
+    meta = _single_source_meta(
+        spec, config, picture, mask, audio_meta, score, crop=crop, tagger_probability=tagged
+    )
+    value = spec.class_indices[0] + 1 if spec.class_indices else 0
+    return _members(picture, mask, audio, meta, config, lambda: mask.astype(np.int32) * value)
+
+
+def _sample_audio(
+    spec: TripletSpec,
+    config: BuildConfig,
+    clips: _ClipCache,
+    choose: Callable[..., Window] = choose_window,
+) -> tuple[np.ndarray, AudioWindowMeta, float | None, float | None]:
+    """A single-source sample's audio window (synthesized for a silence / noise negative without
+    a clip, cut from a real clip's quiet or ambience stretch for one with a clip), its metadata,
+    its audibility score and the tagger's probability (see :func:`_clip_audio`)."""
     if spec.clip is None:
-        audio, audio_meta = _synthesized_audio(spec, config)
-    elif spec.negative_kind in ("silence", "noise"):
-        audio, audio_meta = _real_negative_audio(spec, config, clips)
-    else:
-        audio, audio_meta, score, tagged = _clip_audio(spec.clip, spec.key, config, clips)
-    meta = TripletMeta(
+        return (*_synthesized_audio(spec, config), None, None)
+    if spec.negative_kind in ("silence", "noise"):
+        return (*_real_negative_audio(spec, config, clips), None, None)
+    return _clip_audio(spec.clip, spec.key, config, clips, choose)
+
+
+def _single_source_meta(
+    spec: TripletSpec,
+    config: BuildConfig,
+    picture: _Picture,
+    mask: np.ndarray,
+    audio: AudioWindowMeta,
+    score: float | None,
+    **extra: Any,
+) -> TripletMeta:
+    """The metadata of a single-source sample (``extra``: its optional fields)."""
+    return TripletMeta(
         **_picture_fields(spec, config, picture, mask, spec.instances),
         audio_class=spec.audio_class,
         negative=spec.negative,
         categories=spec.categories,
-        audio=audio_meta,
+        audio=audio,
         negative_kind=spec.negative_kind,
         audibility=score,
-        crop=crop,
+        **extra,
+    )
+
+
+def _clip_triplet(
+    spec: TripletSpec, config: BuildConfig, clips: _ClipCache, full_mask: np.ndarray
+) -> dict[str, bytes]:
+    """The tar members of a clip (``frames`` > 1; :mod:`avs_synth.building.clips`)."""
+    try:
+        cut = cut_frames(
+            spec.image_path, full_mask, negative=spec.negative, config=config, key=spec.key
+        )
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise SampleSkipped("corrupt_image", f"{spec.image_path}: {error}") from None
+    if not spec.negative and not cut.sounding_frames_shown():
+        raise SampleSkipped("empty_mask", f"{spec.key} (a frame after resizing)")
+    wide = replace(config, window=clip_window(config.window, config.frames))
+    choose = partial(choose_clip_window, frames=config.frames)
+    audio, audio_meta, score, tagged = _sample_audio(spec, wide, clips, choose)
+    audio, clip = cut.audio_and_meta(audio, config, key=spec.key)
+    stored = _Picture(b"", *cut.size, True, full_mask.shape[1], full_mask.shape[0])
+    meta = _single_source_meta(
+        spec,
+        config,
+        stored,
+        cut.union(),
+        audio_meta,
+        score,
+        clip=clip,
+        crop=cut.region,
         tagger_probability=tagged,
     )
     value = spec.class_indices[0] + 1 if spec.class_indices else 0
-    return _members(picture, mask, audio, meta, config, lambda: mask.astype(np.int32) * value)
+    return cut.members(
+        encode_audio(audio, config.window.sample_rate),
+        encode_meta(meta),
+        class_value=value if config.class_masks else None,
+    )
 
 
 def _mixed_triplet(
@@ -605,8 +675,11 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
     per_source: Counter[str] = Counter()
     per_kind: Counter[str] = Counter()
     per_sources: Counter[str] = Counter()
+    per_event: Counter[str] = Counter()
     negatives = 0
     members = CLASS_TRIPLET_MEMBERS if config.class_masks else TRIPLET_MEMBERS
+    if config.frames > 1:
+        members = clip_members(config.frames, class_masks=config.class_masks)
     with ShardWriter(path=out / unit.name, member_order=members) as writer, clips:
         for spec in unit.triplets:
             _check_stop()
@@ -624,6 +697,9 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
                 per_kind[spec.negative_kind] += 1
             if not spec.negative:
                 per_sources[str(1 + len(spec.extra_sources))] += 1
+            if config.frames > 1 and not spec.negative:
+                n, p = config.frames, config.onset_offset
+                per_event[silent_frames(n, p, seed=config.seed, key=spec.key)[0]] += 1
     counts = {
         "samples": writer.count,
         "positives": writer.count - negatives,
@@ -638,6 +714,8 @@ def _build_triplets(unit: ShardUnit, config: BuildConfig, out: Path) -> dict[str
         counts["per_kind"] = dict(sorted(per_kind.items()))
     if config.sources:
         counts["per_num_sources"] = dict(sorted(per_sources.items()))
+    if config.frames > 1:
+        counts["per_clip_event"] = dict(sorted(per_event.items()))
     return counts
 
 

@@ -185,3 +185,10 @@ def build_sample(corpus: Path, config, out: Path, *, workers: int = 1):
     return build_dataset(
         inputs=inputs, config=config, out=out, run=RunOptions(progress=False, workers=workers)
     )
+
+
+def shard_digests(folder: Path) -> dict[str, str]:
+    """Shard name -> sha256 of every ``*.tar`` in ``folder``."""
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.tar")}
