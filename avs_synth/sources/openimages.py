@@ -550,7 +550,8 @@ class OpenImagesReader:
         """Which rows' masks are in their zip / folder, and the segmentation of each kept one
         (``keep`` None: every row), one mask source at a time."""
         table = self._table
-        first = np.array([i[:1].lower() for i in table["ImageID"].to_numpy().tolist()], object)
+        # rows grouped by the bucket of their ImageID: its first character, lower case
+        first = np.char.lower(table["ImageID"].to_numpy().astype("U1"))
         paths = table["MaskPath"].to_numpy()
         kept = np.ones(len(table), dtype=bool) if keep is None else table["LabelName"].isin(keep)
         kept = np.asarray(kept)
