@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import msgspec
@@ -76,186 +76,111 @@ class StoredPlan(PlanFacts):
         return load_unit(self.folder, name)
 
 
-# --- encoding ----------------------------------------------------------------------------------
+# --- encoding ---------------------------------------------------------------------------------
+# A unit is encoded by msgspec itself, each dataclass as a map of its fields (paths as strings):
+# no Python-level tree of dicts and lists is built for the ~70 k triplets of a full plan. The
+# decoder tells the unions apart by their fields: a pixel box is an array, a normalised box a
+# map; a segmentation is an index reference (``length``), a mask file (``member``), polygons or
+# an RLE.
 
 
-def _segmentation(seg: Segmentation) -> dict[str, Any]:
-    if isinstance(seg, StoredSegmentation):
-        return {"index": [str(seg.path), seg.offset, seg.length]}
-    if isinstance(seg, MaskFileSegmentation):
-        return {
-            "mask_file": [
-                None if seg.path is None else str(seg.path),
-                None if seg.archive is None else str(seg.archive),
-                seg.member,
-                seg.offset,
-            ]
-        }
-    if isinstance(seg, PolygonSegmentation):
-        return {"polygons": [list(part) for part in seg.polygons]}
-    if isinstance(seg, RLESegmentation):
-        counts = seg.counts if isinstance(seg.counts, str) else list(seg.counts)
-        return {"rle": [list(seg.size), counts]}
-    raise TypeError(f"cannot store a {type(seg).__name__}")
+def _path_as_text(value: Any) -> str:
+    if isinstance(value, PurePath):
+        return str(value)
+    raise TypeError(f"cannot store a {type(value).__name__}")
+
+
+_ENCODER = msgspec.msgpack.Encoder(enc_hook=_path_as_text)
+
+
+def _path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
 
 
 def _segmentation_from(value: dict[str, Any]) -> Segmentation:
-    if "index" in value:
-        path, offset, length = value["index"]
-        return StoredSegmentation(path=Path(path), offset=offset, length=length)
-    if "mask_file" in value:
-        path, archive, member, offset = value["mask_file"]
+    if "length" in value:
+        return StoredSegmentation(
+            path=Path(value["path"]), offset=value["offset"], length=value["length"]
+        )
+    if "member" in value:
         return MaskFileSegmentation(
-            path=None if path is None else Path(path),
-            archive=None if archive is None else Path(archive),
-            member=member,
-            offset=offset,
+            path=_path(value["path"]),
+            archive=_path(value["archive"]),
+            member=value["member"],
+            offset=value["offset"],
         )
     if "polygons" in value:
         return PolygonSegmentation(polygons=tuple(tuple(p) for p in value["polygons"]))
-    size, counts = value["rle"]
+    counts = value["counts"]
+    size = value["size"]
     return RLESegmentation(
         size=(size[0], size[1]), counts=counts if isinstance(counts, str) else tuple(counts)
     )
 
 
-def _instance(inst: Instance) -> list[Any]:
-    box = inst.bbox
-    bbox: Any = (
-        {"normalized": [box.x_min, box.x_max, box.y_min, box.y_max]}
-        if isinstance(box, NormalizedBox)
-        else list(box)
-    )
-    return [
-        inst.instance_id,
-        inst.category_id,
-        inst.category_name,
-        bbox,
-        inst.area,
-        _segmentation(inst.segmentation),
-        inst.is_crowd,
-    ]
-
-
-def _instance_from(value: list[Any]) -> Instance:
-    iid, category_id, name, bbox, area, seg, crowd = value
-    box = NormalizedBox(*bbox["normalized"]) if isinstance(bbox, dict) else tuple(bbox)
+def _instance_from(value: dict[str, Any]) -> Instance:
+    box = value["bbox"]
     return Instance(
-        instance_id=iid,
-        category_id=category_id,
-        category_name=name,
-        bbox=box,  # type: ignore[arg-type]
-        area=area,
-        segmentation=_segmentation_from(seg),
-        is_crowd=crowd,
+        instance_id=value["instance_id"],
+        category_id=value["category_id"],
+        category_name=value["category_name"],
+        bbox=NormalizedBox(**box) if isinstance(box, dict) else tuple(box),  # type: ignore[arg-type]
+        area=value["area"],
+        segmentation=_segmentation_from(value["segmentation"]),
+        is_crowd=value["is_crowd"],
     )
 
 
-def _clip(clip: AudioClip) -> list[Any]:
-    path = None if clip.path is None else str(clip.path)
-    return [clip.youtube_id, clip.start_seconds, clip.label, clip.split, path]
-
-
-def _clip_from(value: list[Any]) -> AudioClip:
-    ytid, start, label, split, path = value
+def _clip_from(value: dict[str, Any]) -> AudioClip:
     return AudioClip(
-        youtube_id=ytid,
-        start_seconds=start,
-        label=label,
-        split=split,
-        path=None if path is None else Path(path),
+        youtube_id=value["youtube_id"],
+        start_seconds=value["start_seconds"],
+        label=value["label"],
+        split=value["split"],
+        path=_path(value["path"]),
     )
 
 
-def _spec(spec: TripletSpec) -> dict[str, Any]:
-    return {
-        "key": spec.key,
-        "split": spec.split,
-        "audio_class": spec.audio_class,
-        "negative": spec.negative,
-        "categories": [[c.source, c.id, c.name] for c in spec.categories],
-        "source": spec.source,
-        "image_id": spec.image_id,
-        "image_path": str(spec.image_path),
-        "size": None if spec.width is None else [spec.width, spec.height],
-        "instances": [_instance(i) for i in spec.instances],
-        "clip": None if spec.clip is None else _clip(spec.clip),
-        "license": spec.license,
-        "attribution": spec.attribution,
-        "negative_kind": spec.negative_kind,
-        "extra_sources": [
-            [
-                src.audio_class,
-                _refs(src.categories),
-                [_instance(i) for i in src.instances],
-                _clip(src.clip),
-            ]
-            for src in spec.extra_sources
-        ],
-        "silent_categories": (
-            None if spec.silent_categories is None else _refs(spec.silent_categories)
-        ),
-        "class_indices": list(spec.class_indices),
-    }
-
-
-def _refs(refs: tuple[VisualCategoryRef, ...]) -> list[list[str]]:
-    return [[c.source, c.id, c.name] for c in refs]
-
-
-def _refs_from(value: list[list[str]]) -> tuple[VisualCategoryRef, ...]:
-    return tuple(VisualCategoryRef(source=s, id=i, name=n) for s, i, n in value)
+def _refs_from(value: list[dict[str, str]]) -> tuple[VisualCategoryRef, ...]:
+    return tuple(VisualCategoryRef(source=c["source"], id=c["id"], name=c["name"]) for c in value)
 
 
 def _spec_from(value: dict[str, Any]) -> TripletSpec:
-    width, height = value["size"] if value["size"] is not None else (None, None)
     return TripletSpec(
         key=value["key"],
         split=value["split"],
         audio_class=value["audio_class"],
         negative=value["negative"],
-        categories=tuple(
-            VisualCategoryRef(source=s, id=i, name=n) for s, i, n in value["categories"]
-        ),
+        categories=_refs_from(value["categories"]),
         source=value["source"],
         image_id=value["image_id"],
         image_path=Path(value["image_path"]),
-        width=width,
-        height=height,
+        width=value["width"],
+        height=value["height"],
         instances=tuple(_instance_from(i) for i in value["instances"]),
         clip=None if value["clip"] is None else _clip_from(value["clip"]),
         license=value["license"],
         attribution=value["attribution"],
-        negative_kind=value.get("negative_kind"),
+        negative_kind=value["negative_kind"],
         extra_sources=tuple(
             SourceSpec(
-                audio_class=label,
-                categories=_refs_from(refs),
-                instances=tuple(_instance_from(i) for i in instances),
-                clip=_clip_from(clip),
+                audio_class=src["audio_class"],
+                categories=_refs_from(src["categories"]),
+                instances=tuple(_instance_from(i) for i in src["instances"]),
+                clip=_clip_from(src["clip"]),
             )
-            for label, refs, instances, clip in value.get("extra_sources", ())
+            for src in value["extra_sources"]
         ),
         silent_categories=(
-            None
-            if value.get("silent_categories") is None
-            else _refs_from(value["silent_categories"])
+            None if value["silent_categories"] is None else _refs_from(value["silent_categories"])
         ),
-        class_indices=tuple(value.get("class_indices", ())),
+        class_indices=tuple(value["class_indices"]),
     )
 
 
 def encode_unit(unit: ShardUnit) -> bytes:
     """One unit as MessagePack."""
-    value = {
-        "name": unit.name,
-        "split": unit.split,
-        "position": unit.position,
-        "audio_class": unit.audio_class,
-        "triplets": [_spec(s) for s in unit.triplets],
-        "clips": [_clip(c) for c in unit.clips],
-    }
-    return msgspec.msgpack.encode(value)
+    return _ENCODER.encode(unit)
 
 
 def decode_unit(data: bytes) -> ShardUnit:

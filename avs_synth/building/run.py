@@ -370,6 +370,20 @@ def _log_summary(summary: BuildSummary, plan: StoredPlan) -> None:
     logger.info("manifest: %s", summary.out / MANIFEST_NAME)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off: planning makes millions of long-lived objects and no
+    cycles, and each full collection would rescan all of them (about a fifth of the plan's CPU
+    time while the units are encoded). Free them before the block ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def plan_from_inputs(
     inputs: BuildInputs, config: BuildConfig, folder: Path | None = None
 ) -> tuple[StoredPlan, dict[str, Any]]:
@@ -382,43 +396,43 @@ def plan_from_inputs(
     matches, map_info = read_accepted_matches(inputs.matches)
     if not matches:
         raise BuildInputError(f"{map_info['file']}: no accepted rows in the category matches")
-    exclusion = read_exclusion(inputs, config)
-    clips = read_clips(inputs.vggsound_csv, inputs.vggsound_clips)
-    reader_skipped: Counter[str] = Counter()
-    categories: dict[str, set[str]] = {}
-    for m in matches:
-        categories.setdefault(m.source, set()).add(m.visual_id)
-    unused: Counter[str] = Counter()
-    records = read_image_records(
-        inputs.visual,
-        skipped=reader_skipped,
-        categories=categories,
-        negatives=config.negative_ratio > 0,
-        index_dir=Path(folder),
-        unused=unused,
-    )
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # millions of long-lived objects, no cycles: the collector would rescan them
-    try:
+    with _collector_paused():
+        exclusion = read_exclusion(inputs, config)
+        clips = read_clips(inputs.vggsound_csv, inputs.vggsound_clips)
+        reader_skipped: Counter[str] = Counter()
+        categories: dict[str, set[str]] = {}
+        for m in matches:
+            categories.setdefault(m.source, set()).add(m.visual_id)
+        unused: Counter[str] = Counter()
+        records = read_image_records(
+            inputs.visual,
+            skipped=reader_skipped,
+            categories=categories,
+            negatives=config.negative_ratio > 0,
+            index_dir=Path(folder),
+            unused=unused,
+        )
         plan = make_plan(
             records=records, clips=clips, matches=matches, config=config, exclusion=exclusion
         )
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    plan.dropped.update(reader_skipped)
-    for source, count in unused.items():  # read, checked, of no use to this plan
-        plan.sources.setdefault(source, {})["records"] = (
-            plan.sources.get(source, {}).get("records", 0) + count
+        plan.dropped.update(reader_skipped)
+        for source, count in unused.items():  # read, checked, of no use to this plan
+            plan.sources.setdefault(source, {})["records"] = (
+                plan.sources.get(source, {}).get("records", 0) + count
+            )
+        logger.info(
+            "plan: %d shards, %s",
+            len(plan.units),
+            ", ".join(
+                f"{s} {sum(u.planned for u in plan.units if u.split == s)}"
+                for s in (*SPLITS, "bank")
+            ),
         )
-    logger.info(
-        "plan: %d shards, %s",
-        len(plan.units),
-        ", ".join(
-            f"{s} {sum(u.planned for u in plan.units if u.split == s)}" for s in (*SPLITS, "bank")
-        ),
-    )
-    return store_plan(plan, Path(folder)), map_info
+        stored = store_plan(plan, Path(folder))
+        # freed here, by reference counting: alive when the collector restarts, they would make
+        # its next collection walk every one of them
+        del plan, clips, records
+    return stored, map_info
 
 
 def _plan_in_child(

@@ -96,7 +96,8 @@ def read_csv_checked(
     chunksize: int | None = None,
     usecols: Sequence[str] | None = None,
 ) -> pd.DataFrame | Iterator[pd.DataFrame]:
-    """Read a CSV with a header as strings, checking that ``required`` columns exist.
+    """Read a CSV with a header as strings (object columns of ``str``: cheaper to make and to
+    index than pandas' string arrays), checking that ``required`` columns exist.
 
     Raises:
         FileNotFoundError: no such file.
@@ -117,7 +118,7 @@ def read_csv_checked(
     try:
         return pd.read_csv(
             path,
-            dtype=str,
+            dtype=object,
             keep_default_na=False,
             usecols=list(usecols) if usecols is not None else None,
             index_col=False,  # extra trailing fields never become the index
@@ -140,6 +141,11 @@ def _csv_chunks(path: Path, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataF
             f"malformed CSV: {str(error).strip()}",
             line=int(match.group(1)) if match else None,
         ) from None
+
+
+def _is_sorted(values: np.ndarray) -> bool:
+    """Whether an object array of ``str`` is in (Python's) ascending order."""
+    return len(values) < 2 or bool((values[1:] >= values[:-1]).all())
 
 
 @dataclass
@@ -335,17 +341,27 @@ class OpenImagesReader:
 
     @cached_property
     def _table(self) -> pd.DataFrame:
-        """The segmentation CSV, validated, sorted by ImageID (stable)."""
+        """The segmentation CSV, validated, sorted by ImageID (stable; a CSV already in that
+        order, as the official one nearly is, is kept as it is)."""
         table = self._typed_table()
         if table is None:
             table = self._checked_table()
         table["_line"] = np.arange(2, len(table) + 2)
-        return table.sort_values("ImageID", kind="stable").reset_index(drop=True)
+        ids = table["ImageID"].to_numpy()
+        if _is_sorted(ids):
+            return table
+        # sorted as fixed-width characters (a C comparison, ~5x faster than Python's), then
+        # checked in Python's order, which decides where the two differ (NumPy ignores
+        # trailing NUL characters)
+        ordered = table.take(np.argsort(ids.astype(str), kind="stable"))
+        if not _is_sorted(ordered["ImageID"].to_numpy()):
+            ordered = table.take(np.argsort(ids, kind="stable"))
+        return ordered.reset_index(drop=True)
 
     def _typed_table(self) -> pd.DataFrame | None:
         """The segmentation CSV read with float box columns (the parser gives the same floats as
         ``float(text)``), or None when anything is off: :meth:`_checked_table` then names it."""
-        dtypes: dict[str, Any] = {c: str for c in SEGMENTATION_COLUMNS[:3]}
+        dtypes: dict[str, Any] = {c: object for c in SEGMENTATION_COLUMNS[:3]}
         dtypes |= {c: np.float64 for c in SEGMENTATION_COLUMNS[3:]}
         try:
             table = pd.read_csv(
@@ -358,9 +374,8 @@ class OpenImagesReader:
         except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
             return None
         for column in SEGMENTATION_COLUMNS[:3]:
-            text = table[column]
-            if (text == "").any() or text.str.isspace().any():
-                return None
+            if not all(map(str.strip, table[column].to_numpy().tolist())):
+                return None  # an empty or blank cell
         boxes = table[list(SEGMENTATION_COLUMNS[3:])].to_numpy()
         return table if np.isfinite(boxes).all() else None
 
@@ -388,7 +403,8 @@ class OpenImagesReader:
     @cached_property
     def image_ids(self) -> list[str]:
         """The ImageIDs with at least one mask row, sorted."""
-        return list(pd.unique(self._table["ImageID"]))
+        ids = self._table["ImageID"].to_numpy()
+        return ids[np.r_[True, ids[1:] != ids[:-1]]].tolist() if len(ids) else []
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -405,7 +421,7 @@ class OpenImagesReader:
                 path,
                 usecols=list(IMAGE_LABEL_COLUMNS),
                 index_col=False,  # extra trailing fields never become the index
-                dtype={"ImageID": str, "LabelName": str, "Confidence": np.float64},
+                dtype={"ImageID": object, "LabelName": object, "Confidence": np.float64},
                 keep_default_na=False,
                 chunksize=1_000_000,
             )
@@ -480,7 +496,10 @@ class OpenImagesReader:
                         names = handle.namelist()
                 except (zipfile.BadZipFile, OSError) as error:
                     raise DataFormatError(archive, f"cannot open mask archive: {error}") from None
-            members = {name.rsplit("/", 1)[-1]: name for name in names if not name.endswith("/")}
+            if "/" in "".join(names):  # members in folders (or folders themselves)
+                members = {n.rsplit("/", 1)[-1]: n for n in names if not n.endswith("/")}
+            else:  # the official zips: flat
+                members = dict(zip(names, names, strict=True))
             source = _MaskSource("zip", archive, members, offsets)
             for other in [b for b, s in self._mask_sources.items() if s.kind == "zip"]:
                 del self._mask_sources[other]  # records come in ImageID order: one zip at a time
@@ -531,7 +550,8 @@ class OpenImagesReader:
         """Which rows' masks are in their zip / folder, and the segmentation of each kept one
         (``keep`` None: every row), one mask source at a time."""
         table = self._table
-        first = table["ImageID"].str[:1].str.lower().to_numpy()
+        # rows grouped by the bucket of their ImageID: its first character, lower case
+        first = np.char.lower(table["ImageID"].to_numpy().astype("U1"))
         paths = table["MaskPath"].to_numpy()
         kept = np.ones(len(table), dtype=bool) if keep is None else table["LabelName"].isin(keep)
         kept = np.asarray(kept)
@@ -543,7 +563,7 @@ class OpenImagesReader:
             if source.location is None:
                 continue
             members = source.members
-            available[rows] = pd.Series(paths[rows]).isin(members.keys()).to_numpy()
+            available[rows] = [path in members for path in paths[rows].tolist()]
             for row in rows[available[rows] & kept[rows]].tolist():
                 name = members[paths[row]]
                 segmentations[row] = self._segmentation(source, name, int(lines[row]))

@@ -185,3 +185,19 @@ def test_short_row_names_the_line(tmp_path: Path) -> None:
     )
     with pytest.raises(DataFormatError, match=f"^{path}:3: BoxXMax is not a number: ''"):
         len(OpenImagesReader(root=root))
+
+
+def test_images_in_python_string_order_where_numpy_orders_otherwise(tmp_path: Path) -> None:
+    # NumPy's fixed-width sort ignores trailing NULs ("ab\0" == "ab"); Python's order decides,
+    # and rows of one ImageID keep their file order (stable)
+    root = _download(tmp_path)
+    ids = ["ab\0", "ab", "Ab", "ab", "0a"]
+    rows = [
+        f"m{n}.png,{image_id},{DOG},x{n},0.0,1.0,0.0,1.0,0.9," for n, image_id in enumerate(ids)
+    ]
+    (root / "train-annotations-object-segmentation.csv").write_text(
+        _segmentation_csv(rows), encoding="utf-8"
+    )
+    reader = OpenImagesReader(root=root)
+    assert reader.image_ids == ["0a", "Ab", "ab", "ab\0"]
+    assert reader._table["MaskPath"].tolist() == ["m4.png", "m2.png", "m1.png", "m3.png", "m0.png"]
