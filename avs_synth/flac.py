@@ -10,16 +10,19 @@ from __future__ import annotations
 import io
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
-import torch
+
+if TYPE_CHECKING:  # torch is imported only by callers that hand tensors (a plan needs no torch)
+    import torch
 
 
 def _to_int16(samples: np.ndarray | torch.Tensor) -> np.ndarray:
     """``[N]`` or ``[N, C]`` samples as int16 PCM: float audio is scaled by 32768 (the inverse
     of reading ``int16 / 32768``), rounded and clipped; int16 is kept as is."""
-    if isinstance(samples, torch.Tensor):
+    if hasattr(samples, "detach"):  # a torch.Tensor
         samples = samples.detach().cpu().numpy()
     samples = np.asarray(samples)
     if samples.ndim not in (1, 2):

@@ -10,7 +10,6 @@ from typing import Annotated, Literal
 import typer
 
 from avs_synth.sample_corpus.summary import SIZE_PRESETS
-from avs_synth.sample_corpus.writer import write_sample_corpus
 from avs_synth_cli.common import examples, fail, os_error_text
 
 SAMPLE_CORPUS_EXAMPLES = examples(
@@ -33,6 +32,8 @@ def sample_corpus(
 ) -> None:
     """Write a small corpus (synthetic pictures and sounds, real category ids) in the real on-disk
     formats of LVIS v1, COCO 2017, Open Images V7, VGGSound and AVSBench S4 / MS3."""
+    from avs_synth.sample_corpus.writer import write_sample_corpus  # imports torch: only here
+
     start = time.perf_counter()
     try:
         summary = write_sample_corpus(out, seed=seed, size=size, overwrite=overwrite, mp4=mp4)

@@ -8,13 +8,21 @@ encoder. Every reader of :mod:`avs_synth.audio` checks what it decodes here and 
 
 from __future__ import annotations
 
+import math
 from os import PathLike
 
 import numpy as np
 
 from avs_synth.errors import DataFormatError
 
-__all__ = ["MAX_SAMPLE_RATE", "MIN_SAMPLE_RATE", "AudioReadError", "check_finite", "check_format"]
+__all__ = [
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
+    "AudioReadError",
+    "check_finite",
+    "check_format",
+    "check_resample_rates",
+]
 
 MIN_SAMPLE_RATE = 4_000
 """Lowest accepted sample rate (narrow-band speech is 8 kHz; nothing real is below 4 kHz)."""
@@ -66,3 +74,24 @@ def check_finite(path: str | PathLike[str], samples: np.ndarray, *, first: int =
     raise AudioReadError(
         path, f"holds NaN or infinite samples (first at sample frame {first + int(bad[0])})"
     )
+
+
+MAX_KERNEL_ELEMENTS = 4_000_000
+"""The largest sinc kernel built (16 MB): the kernel of ``a -> b`` Hz has about
+``(b / g) * (a / g)`` elements for ``g = gcd(a, b)``: 70,560 for 44.1 -> 16 kHz, but 20 million
+for a header's 5,038 Hz, so an odd rate must not reach torchaudio unchecked."""
+
+
+def check_resample_rates(orig_sr: int, new_sr: int) -> None:
+    """Refuse a pair of rates whose exact sinc kernel would be huge (see
+    :data:`MAX_KERNEL_ELEMENTS`); every standard rate passes.
+
+    Raises:
+        ValueError: the kernel would exceed the limit.
+    """
+    g = math.gcd(orig_sr, new_sr)
+    if (orig_sr // g) * (new_sr // g) > MAX_KERNEL_ELEMENTS:
+        raise ValueError(
+            f"cannot resample {orig_sr} Hz to {new_sr} Hz band-limited (the rates share no "
+            "usable divisor); convert the clip to a standard rate, or use the avsbench resampler"
+        )

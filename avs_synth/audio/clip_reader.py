@@ -19,11 +19,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from avs_synth.audio.audio_checks import AudioReadError, check_finite, check_format
+from avs_synth.audio.audio_checks import (
+    AudioReadError,
+    check_finite,
+    check_format,
+    check_resample_rates,
+)
 from avs_synth.audio.avsbench_resampler import MoviepyClip
 from avs_synth.audio.container import ContainerDecoder
 from avs_synth.audio.decode import Resampler, check_resampler, load_audio, uses_container
-from avs_synth.audio.logmel import check_resample_rates
 from avs_synth.audio.windows import ArrayClip, ClipReader
 
 SEEKABLE_EXTENSIONS = frozenset({".flac", ".wav"})

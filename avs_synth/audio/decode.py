@@ -24,12 +24,10 @@ from typing import Literal
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from avs_synth.audio.audio_checks import AudioReadError, check_finite, check_format
 from avs_synth.audio.avsbench_resampler import AVSBENCH_RATE, MoviepyClip
 from avs_synth.audio.container import ContainerDecoder
-from avs_synth.audio.logmel import resample
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +124,10 @@ def load_audio(
     mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
     mono = np.ascontiguousarray(mono, dtype=np.float32)
     if native_rate != sample_rate and mono.size > 0:
+        import torch  # here, not at the top: a build's plan imports this module and needs no torch
+
+        from avs_synth.audio.logmel import resample
+
         try:
             mono = resample(torch.from_numpy(mono), native_rate, sample_rate).numpy()
         except ValueError as error:

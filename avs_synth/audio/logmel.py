@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from avs_synth.audio.audio_checks import check_resample_rates
+
 SAMPLE_RATE = 16_000
 WINDOW_LENGTH = 400  # 25 ms
 HOP_LENGTH = 160  # 10 ms
@@ -81,27 +83,6 @@ def to_float_waveform(samples: np.ndarray | Tensor) -> Tensor:
     if samples.ndim == 2:
         samples = samples.mean(dim=1)
     return samples
-
-
-MAX_KERNEL_ELEMENTS = 4_000_000
-"""The largest sinc kernel built (16 MB): the kernel of ``a -> b`` Hz has about
-``(b / g) * (a / g)`` elements for ``g = gcd(a, b)``: 70,560 for 44.1 -> 16 kHz, but 20 million
-for a header's 5,038 Hz, so an odd rate must not reach torchaudio unchecked."""
-
-
-def check_resample_rates(orig_sr: int, new_sr: int) -> None:
-    """Refuse a pair of rates whose exact sinc kernel would be huge (see
-    :data:`MAX_KERNEL_ELEMENTS`); every standard rate passes.
-
-    Raises:
-        ValueError: the kernel would exceed the limit.
-    """
-    g = math.gcd(orig_sr, new_sr)
-    if (orig_sr // g) * (new_sr // g) > MAX_KERNEL_ELEMENTS:
-        raise ValueError(
-            f"cannot resample {orig_sr} Hz to {new_sr} Hz band-limited (the rates share no "
-            "usable divisor); convert the clip to a standard rate, or use the avsbench resampler"
-        )
 
 
 def resample(waveform: Tensor, orig_sr: int, new_sr: int = SAMPLE_RATE) -> Tensor:

@@ -25,7 +25,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from avs_synth.audio.logmel import check_resample_rates
+from avs_synth.audio.audio_checks import check_resample_rates
 from avs_synth.seeded_order import seeded_key
 
 WindowPolicy = Literal["fixed", "loudest", "nonsilent"]

@@ -542,17 +542,8 @@ def _clip_triplet(
     audio, audio_meta, score, tagged = _sample_audio(spec, wide, clips, choose)
     audio, clip = cut.audio_and_meta(audio, config, key=spec.key)
     stored = _Picture(b"", *cut.size, True, full_mask.shape[1], full_mask.shape[0])
-    meta = _single_source_meta(
-        spec,
-        config,
-        stored,
-        cut.union(),
-        audio_meta,
-        score,
-        clip=clip,
-        crop=cut.region,
-        tagger_probability=tagged,
-    )
+    extra = {"clip": clip, "crop": cut.region, "tagger_probability": tagged}
+    meta = _single_source_meta(spec, config, stored, cut.union(), audio_meta, score, **extra)
     value = spec.class_indices[0] + 1 if spec.class_indices else 0
     return cut.members(
         encode_audio(audio, config.window.sample_rate),

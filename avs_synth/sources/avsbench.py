@@ -35,16 +35,17 @@ import logging
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from avs_synth.errors import DataFormatError
 from avs_synth.records import AVSBenchVideo
 from avs_synth.safe_paths import resolve_under
-from avs_synth.safe_pickle import load_tensor_pickle
+
+if TYPE_CHECKING:  # torch is loaded with the first log-mel (building a plan needs none)
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +200,8 @@ def load_log_mel(video: AVSBenchVideo | str | PathLike[str]) -> torch.Tensor:
         path = video.log_mel_path
     else:
         path = Path(video)
+    from avs_synth.safe_pickle import load_tensor_pickle
+
     tensor = load_tensor_pickle(path)
     if tensor.ndim == 3 and tensor.shape[1:] == (96, 64):
         tensor = tensor.unsqueeze(1)  # [5, 96, 64] -> [5, 1, 96, 64]
