@@ -329,11 +329,10 @@ def evaluate_checkpoint(
 
 def class_scores_note(head: ClassHeadConfig, table: list[str] | None, *, where: str) -> str:
     """Why there will be no class scores for a model with ``head`` on shards whose class table is
-    ``table`` (None: no class maps); empty when there will be. Shards whose table is not the
-    model's are refused."""
-    if not head.enabled:
-        detail = "" if table is None else " (the shards have class maps)"
-        return f"no class scores: the model has no class head{detail}"
+    ``table`` (None: no class maps); empty when there will be, or when neither the model nor the
+    data has anything to do with classes. Shards whose table is not the model's are refused."""
+    if not head.enabled:  # said only where class scores could be expected: data with class maps
+        return "" if table is None else "no class scores: the model has no class head"
     if table is None:
         return f"no class scores: {where} has no class maps (build with --class-masks)"
     head.check_table(table, where=where)

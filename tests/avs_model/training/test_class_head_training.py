@@ -192,13 +192,28 @@ def test_evaluate_prints_class_scores(trained: Path, shards: Path, tmp_path: Pat
     assert "M_J_class" in result.output and "M_F_class" in result.output
 
 
-def test_evaluate_says_why_there_are_no_class_scores(trained: Path, plain_shards: Path) -> None:
+def test_evaluate_says_why_there_are_no_class_scores(
+    trained: Path, shards: Path, plain_shards: Path
+) -> None:
     report = evaluate_checkpoint(
         trained / "last.pt", shards=plain_shards, num_workers=0, max_samples=2
     )
     assert report.result.classes is None
     assert "has no class maps (build with --class-masks)" in report.class_note
     assert report.class_note in format_report(report)
+    # a model without the class head on class-mask shards
+    plain_model = tiny_config(**{"data.resize.size": 48})
+    report = evaluate_checkpoint(
+        None, untrained=plain_model, shards=shards, max_samples=2, num_workers=0
+    )
+    assert report.result.classes is None
+    assert report.class_note == "no class scores: the model has no class head"
+    assert report.class_note in format_report(report)
+    # neither: nothing said
+    report = evaluate_checkpoint(
+        None, untrained=plain_model, shards=plain_shards, max_samples=1, num_workers=0
+    )
+    assert report.class_note == "" and "class" not in format_report(report)
 
 
 def test_a_mismatched_class_table_is_refused(trained: Path, shards: Path, tmp_path: Path) -> None:
