@@ -25,6 +25,11 @@ Shard locations (:func:`resolve_shards`): a local folder holding ``manifest.json
 ``pipe:``): a location containing ``{name}`` is a template (``"pipe:aws s3 cp
 s3://bucket/avs/{name} -"``), any other is a prefix to which ``/{name}`` is appended. Remote
 locations must have a ``manifest.json``, which lists the shards.
+
+Why this module is long: the stream is one flat list of named stages (STYLE 7), so the stages,
+the two pipelines that list them and the shard locations they read stay side by side in one
+module (each stage a small function or class; the optional ones, such as the class maps, beside
+the stage they extend).
 """
 
 from __future__ import annotations
