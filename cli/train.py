@@ -91,6 +91,15 @@ RandomInitOpt = Annotated[
         "for tests, demos and benchmarks only (the figures mean nothing).",
     ),
 ]
+ClassHeadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--class-head",
+        help="Give AuTR the class head (per-query logits over the shards' audio classes, trained "
+        "Mask2Former-style on the class maps; shards built with --class-masks). Same as --set "
+        "model_overrides.class_head.enabled=true.",
+    ),
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -177,6 +186,7 @@ def pretrain(
     resume: ResumeOpt = False,
     no_test: NoTestOpt = False,
     random_init: RandomInitOpt = False,
+    class_head: ClassHeadOpt = False,
     set_: SetOpt = None,
 ) -> None:
     """Pre-train AuTR on synthetic shards (val selects best.pt; test is scored at the end)."""
@@ -200,7 +210,8 @@ def pretrain(
                 precision,
                 eval_every,
                 checkpoint_every,
-            ),
+            )
+            | {"model_overrides.class_head.enabled": True if class_head else None},
             set_,
         )
         result = run_pretrain(

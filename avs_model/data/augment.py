@@ -109,12 +109,14 @@ class TransformedFrame:
         mask: uint8 [h, w] in {0, 1} (None when no mask was given).
         content_size: ``(h, w)`` of the resized picture (before any batch padding).
         original_size: ``(H, W)`` of the picture as read.
+        labels: int64 [h, w] label map (0 background), when one was given.
     """
 
     image: Tensor
     mask: Tensor | None
     content_size: tuple[int, int]
     original_size: tuple[int, int]
+    labels: Tensor | None = None
 
 
 class JointTransform:
@@ -145,6 +147,7 @@ class JointTransform:
         rng: random.Random,
         *,
         original_size: tuple[int, int] | None = None,
+        labels: np.ndarray | None = None,
     ) -> TransformedFrame:
         """Transform one picture.
 
@@ -154,6 +157,9 @@ class JointTransform:
             rng: the random source of the augmentation (unused without augmentation).
             original_size: ``(H, W)`` of the full-resolution picture when ``image`` is a reduced
                 copy (defaults to the mask's, else the picture's size).
+            labels: an integer [H, W] label map at the mask's resolution (0 background), which
+                follows the mask's crop and flip; each label's pixels are resized as the mask's
+                (bilinear, kept at one half or more), so the labels never blend.
         """
         if mask is not None and mask.ndim != 2:
             raise ValueError(f"mask must be [H, W], got shape {mask.shape}")
@@ -183,20 +189,25 @@ class JointTransform:
         right = max(left + 1, min(image.width, round(box[2] * sx)))
         bottom = max(top + 1, min(image.height, round(box[3] * sy)))
         image_t = _resize_crop(pixels[:, top:bottom, left:right], (out_w, out_h))
-        mask_t = None
+        mask_t = labels_t = None
+        # the same region in whole pixels of the full-resolution mask
+        m_left, m_top = round(left / sx), round(top / sy)
+        m_right = max(m_left + 1, round(right / sx))
+        m_bottom = max(m_top + 1, round(bottom / sy))
         if mask is not None:
-            # the same region in whole pixels of the full-resolution mask
-            m_left, m_top = round(left / sx), round(top / sy)
-            m_right = max(m_left + 1, round(right / sx))
-            m_bottom = max(m_top + 1, round(bottom / sy))
             mask_crop = torch.from_numpy(mask)[m_top:m_bottom, m_left:m_right]
             # bilinear then thresholded at one half: keeps thin parts better than nearest
             mask_t = _resize_crop(mask_crop.to(torch.uint8).mul_(255)[None], (out_w, out_h))
             mask_t = (mask_t[0] >= 128).to(torch.uint8)  # [h, w]
+        if labels is not None:
+            labels_crop = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+            labels_t = _resize_labels(labels_crop[m_top:m_bottom, m_left:m_right], (out_w, out_h))
         if flip:
             image_t = image_t.flip(-1)
             if mask_t is not None:
                 mask_t = mask_t.flip(-1)
+            if labels_t is not None:
+                labels_t = labels_t.flip(-1)
         if aug is not None and aug.color_jitter > 0:
             image_t = _color_jitter(image_t, aug.color_jitter, rng)
         return TransformedFrame(
@@ -204,7 +215,21 @@ class JointTransform:
             mask=mask_t,
             content_size=(out_h, out_w),
             original_size=(int(full_h), int(full_w)),
+            labels=labels_t,
         )
+
+
+def _resize_labels(crop: Tensor, out_size: tuple[int, int]) -> Tensor:
+    """int64 label map [h, w] → [out_h, out_w]: every label's pixels resized as a mask is
+    (a pixel that two labels reach takes the one with more weight)."""
+    out_w, out_h = out_size
+    values = crop.unique()
+    values = values[values > 0]
+    if not values.numel():
+        return torch.zeros((out_h, out_w), dtype=torch.int64)
+    planes = (crop[None] == values[:, None, None]).to(torch.uint8).mul_(255)  # [K, h, w]
+    weight, best = _resize_crop(planes, (out_w, out_h)).max(0)  # [out_h, out_w]
+    return torch.where(weight >= 128, values[best], 0)
 
 
 def _resize_crop(crop: Tensor, out_size: tuple[int, int]) -> Tensor:

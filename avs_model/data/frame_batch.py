@@ -32,6 +32,10 @@ class FrameSample:
         negative_kind: a synthetic negative's kind (``absent``, ``silence``, ``noise``,
             ``offscreen``; see :mod:`avs_synth.schema`), ``""`` for a positive or an AVSBench
             frame.
+        class_map: int64 [h, w] class-indexed label map at the image's size (0 background,
+            ``k + 1`` for class k of the manifest's ``audio_classes``), when the data has one and
+            the stream was asked for it.
+        gt_class_map: int64 [Hg, Wg] the same at the ground truth's resolution (evaluation).
     """
 
     image: Tensor
@@ -42,6 +46,8 @@ class FrameSample:
     category: str = ""
     key: str = ""
     negative_kind: str = ""
+    class_map: Tensor | None = None
+    gt_class_map: Tensor | None = None
 
 
 @dataclass
@@ -58,6 +64,9 @@ class FrameBatch:
         categories, keys: N strings.
         frames_per_sample: frames of each collated sample (T; 1 for pictures).
         negative_kinds: N strings, each frame's negative kind (``""``: none recorded).
+        class_maps: int64 [N, H, W] label maps (0 where padded), when every frame has one.
+        gt_class_maps: N int64 [Hg_i, Wg_i] label maps at the ground truth's resolution, when
+            every frame has one (evaluation).
     """
 
     images: Tensor
@@ -70,6 +79,8 @@ class FrameBatch:
     keys: list[str]
     frames_per_sample: int
     negative_kinds: list[str] = field(default_factory=list)
+    class_maps: Tensor | None = None
+    gt_class_maps: list[Tensor] | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -87,6 +98,10 @@ class FrameBatch:
             keys=self.keys,
             frames_per_sample=self.frames_per_sample,
             negative_kinds=self.negative_kinds,
+            class_maps=None
+            if self.class_maps is None
+            else self.class_maps.to(device, non_blocking=non_blocking),
+            gt_class_maps=self.gt_class_maps,
         )
 
     def pin_memory(self) -> FrameBatch:
@@ -95,6 +110,8 @@ class FrameBatch:
         self.masks = self.masks.pin_memory()
         self.valid = self.valid.pin_memory()
         self.audio = self.audio.pin_memory()
+        if self.class_maps is not None:
+            self.class_maps = self.class_maps.pin_memory()
         return self
 
 
@@ -114,6 +131,8 @@ def collate_frames(
         pad_multiple,
     )  # [N, H, W]
     has_gt = [f.gt_mask is not None for f in frames]
+    class_maps = [f.class_map for f in frames]
+    gt_class_maps = [f.gt_class_map for f in frames]
     return FrameBatch(
         images=images,
         masks=masks,
@@ -125,4 +144,8 @@ def collate_frames(
         keys=[f.key for f in frames],
         frames_per_sample=lengths.pop(),
         negative_kinds=[f.negative_kind for f in frames],
+        class_maps=pad_stack(class_maps, pad_multiple)
+        if all(m is not None for m in class_maps)
+        else None,
+        gt_class_maps=gt_class_maps if all(m is not None for m in gt_class_maps) else None,
     )

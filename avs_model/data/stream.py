@@ -6,7 +6,8 @@ Training (:func:`train_pipeline`)::
                           (every rank and worker streams its own draw of shards)
     tar_samples           tarfile_to_samples, warn-and-continue
     shuffle               a seeded shuffle buffer
-    decode                avs_synth.schema decoders -> picture, mask, audio, metadata
+    decode                avs_synth.schema decoders -> picture, mask, audio, metadata (and
+                          with ``class_maps`` the classes.png label map, None where absent)
     repair_audio          a fresh bank window of the sample's audio class
                           (avs_model.data.audio_bank)
     audio_example         audio -> one VGGish log-mel example [1, 96, 64] (random offset)
@@ -33,6 +34,11 @@ Shard locations (:func:`resolve_shards`): a local folder holding ``manifest.json
 ``pipe:``): a location containing ``{name}`` is a template (``"pipe:aws s3 cp
 s3://bucket/avs/{name} -"``), any other is a prefix to which ``/{name}`` is appended. Remote
 locations must have a ``manifest.json``, which lists the shards.
+
+Why this module is long: the stream is one flat list of named stages (STYLE 7), so the stages,
+the two pipelines that list them and the shard locations they read stay side by side in one
+module (each stage a small function or class; the optional ones, such as the class maps, beside
+the stage they extend).
 """
 
 from __future__ import annotations
@@ -96,6 +102,22 @@ class ShardSet:
             return int(self.manifest["splits"][split]["samples"])
         except (KeyError, TypeError, ValueError):
             return None
+
+    def class_table(self) -> list[str] | None:
+        """The labels of the class maps' index table (``audio_classes`` in index order) when
+        the shards were built with ``--class-masks``; None otherwise."""
+        m = self.manifest
+        if not isinstance(m.get("config"), dict) or "class_masks" not in m["config"]:
+            return None
+        entries = m.get("audio_classes")
+        where = f"{self.location}/{schema.MANIFEST_NAME}"
+        if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("label"), str) for e in entries
+        ):
+            raise ValueError(f"{where}: malformed audio_classes (a list of {{label, index}})")
+        if [e.get("index") for e in entries] != list(range(len(entries))):
+            raise ValueError(f"{where}: audio_classes indices are not 0, 1, 2, ... in order")
+        return [e["label"] for e in entries]
 
     def data_versions(self) -> dict[str, Any]:
         """What a checkpoint records about the data it was trained on."""
@@ -341,6 +363,31 @@ def decode_sample(
     }
 
 
+def decode_with_class_map(sample: dict[str, Any], **decode: Any) -> dict[str, Any]:
+    """Stage ``decode`` of a stream that asks for class maps: :func:`decode_sample` plus
+    ``class_map``, the ``classes.png`` label map (int32 [H, W], 0 background, ``k + 1`` for class
+    k of the manifest's ``audio_classes``), or None for a sample without one (a build without
+    ``--class-masks``); ``decode`` is passed on to :func:`decode_sample`."""
+    decoded = decode_sample(sample, **decode)
+    if "frames" in decoded:
+        raise ValueError(
+            f"{decoded['where']}: a clip (--frames above 1): the class head trains on stills only"
+        )
+    decoded["class_map"] = None
+    if schema.CLASS_MASK in sample:
+        try:
+            labels = schema.decode_class_mask(sample[schema.CLASS_MASK])
+        except Exception as error:
+            raise ValueError(f"{decoded['where']}: cannot decode the class map: {error}") from None
+        if labels.shape != decoded["mask"].shape:
+            raise ValueError(
+                f"{decoded['where']}: class map {labels.shape} and mask {decoded['mask'].shape} "
+                "differ"
+            )
+        decoded["class_map"] = labels
+    return decoded
+
+
 class AudioExample:
     """Stage ``audio_example``: audio samples → one VGGish log-mel example [1, 96, 64].
 
@@ -409,7 +456,8 @@ class Augment:
                 draw = rng.getrandbits(64)
                 yield clip_frame_samples(sample, self.transform, draw, keep_gt=self.keep_gt)
                 continue
-            frame = self.transform(sample["image"], sample["mask"], rng)
+            labels = sample.get("class_map")
+            frame = self.transform(sample["image"], sample["mask"], rng, labels=labels)
             yield [
                 FrameSample(
                     image=frame.image,
@@ -420,6 +468,10 @@ class Augment:
                     category=sample["audio_class"],
                     key=sample["key"],
                     negative_kind=sample.get("negative_kind", ""),
+                    class_map=frame.labels,
+                    gt_class_map=torch.from_numpy(labels.astype(np.int64))
+                    if self.keep_gt and labels is not None
+                    else None,
                 )
             ]
 
@@ -441,6 +493,7 @@ def train_pipeline(
     audio_refill_per_sample: int = 2,
     random_audio_offset: bool = True,
     max_consecutive_failures: int = 100,
+    class_maps: bool = False,
 ) -> wds.DataPipeline:
     """The endless, resampled training stream (see the module docstring).
 
@@ -456,6 +509,7 @@ def train_pipeline(
         random_audio_offset: take the log-mel example at a random offset in long windows.
         max_consecutive_failures: unreadable samples or shards in a row that end the stream
             (with an error naming the shards) instead of retrying forever.
+        class_maps: also decode the class-indexed label maps (``FrameBatch.class_maps``).
     """
     train_urls = shards.urls("train")
     handler = SkipHandler(
@@ -467,7 +521,11 @@ def train_pipeline(
         wds.tarfile_to_samples(handler=handler),  # tar_samples
         SeededShuffle(bufsize=shuffle_buffer, seed=seed),  # shuffle
         wds.map(  # decode
-            partial(decode_sample, needed=transform.needed_size, decode_audio=not repair_audio),
+            partial(
+                decode_with_class_map if class_maps else decode_sample,
+                needed=transform.needed_size,
+                decode_audio=not repair_audio,
+            ),
             handler=handler,
         ),
         wds.map(handler.passed),  # (a sample got through)
@@ -519,6 +577,7 @@ def eval_pipeline(
     batch_size: int,
     split_by_node: bool = False,
     max_samples: int | None = None,
+    class_maps: bool = False,
 ) -> wds.DataPipeline:
     """One pass over ``urls`` in order, for evaluation (ground-truth masks kept).
 
@@ -528,6 +587,7 @@ def eval_pipeline(
         batch_size: pictures per batch.
         split_by_node: give each rank its share of the shards (off: evaluation on one rank).
         max_samples: stop after this many samples per worker (None: all).
+        class_maps: also decode the class-indexed label maps (``FrameBatch.gt_class_maps``).
     """
     handler = SkipHandler(what=f"shards {_named(list(urls))}")
     transform = JointTransform(resize=resize, augment=None)
@@ -537,7 +597,13 @@ def eval_pipeline(
     stages += [
         wds.split_by_worker,
         wds.tarfile_to_samples(handler=handler),  # tar_samples
-        wds.map(partial(decode_sample, needed=transform.needed_size), handler=handler),  # decode
+        wds.map(  # decode
+            partial(
+                decode_with_class_map if class_maps else decode_sample,
+                needed=transform.needed_size,
+            ),
+            handler=handler,
+        ),
         wds.map(handler.passed),  # (a sample got through)
     ]
     if max_samples is not None:
@@ -576,6 +642,7 @@ __all__ = [
     "SkipHandler",
     "StreamError",
     "decode_sample",
+    "decode_with_class_map",
     "eval_pipeline",
     "make_loader",
     "resolve_shards",

@@ -22,17 +22,25 @@ from avs_model.data.stream import ShardSet, eval_pipeline, make_loader
 from avs_model.evaluation.gallery import FrameGallery
 from avs_model.evaluation.loop import EvalResult, evaluate
 from avs_model.runtime.amp import Precision
+from avs_model.runtime.checkpoint import unwrap
 from avs_model.runtime.train_config import TrainConfig
 from avs_synth.records import AVSBenchVideo
 from avs_synth.sources.avsbench import NUM_FRAMES
 
 
 def synthetic_eval_batches(
-    shards: ShardSet, split: str, config: TrainConfig, *, max_samples: int | None = None
+    shards: ShardSet,
+    split: str,
+    config: TrainConfig,
+    *,
+    max_samples: int | None = None,
+    class_maps: bool = False,
 ) -> Iterable[FrameBatch]:
     """The batches of one pass over a synthetic split (one picture per batch: pictures differ in
-    size, so each is its own metrics batch)."""
-    pipeline = eval_pipeline(shards.urls(split), resize=config.data.resize, batch_size=1)
+    size, so each is its own metrics batch); ``class_maps``: with the label maps."""
+    pipeline = eval_pipeline(
+        shards.urls(split), resize=config.data.resize, batch_size=1, class_maps=class_maps
+    )
     workers = min(config.data.num_workers, len(shards.urls(split)))
     batches = make_loader(pipeline, num_workers=workers)
     return batches if max_samples is None else islice(batches, max_samples)
@@ -50,16 +58,25 @@ def evaluate_synthetic(
     progress: bool = False,
     gallery: FrameGallery | None = None,
 ) -> EvalResult:
-    """M_J / M_F of ``model`` on a synthetic split (at each picture's own resolution)."""
+    """M_J / M_F of ``model`` on a synthetic split (at each picture's own resolution); class
+    mIoU / F too when the model has the class head and the shards class maps."""
+    class_maps = has_class_head(model) and shards.class_table() is not None
     return evaluate(
         model,
-        synthetic_eval_batches(shards, split, config, max_samples=max_samples),
+        synthetic_eval_batches(
+            shards, split, config, max_samples=max_samples, class_maps=class_maps
+        ),
         device=device,
         precision=precision,
         gate_threshold=config.eval.gate_threshold,
         progress_label=f"{split}" if progress else None,
         gallery=gallery,
     )
+
+
+def has_class_head(model: nn.Module) -> bool:
+    """Whether ``model`` (DDP / compile wrappers removed) has AuTR's class head."""
+    return getattr(unwrap(model), "class_head", None) is not None
 
 
 def avsbench_eval_loader(

@@ -49,8 +49,25 @@ def class_scores(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor
             f"logits [N, C, H, W] and target [N, H, W] expected, got {tuple(logits.shape)} and "
             f"{tuple(target.shape)}"
         )
-    num_classes = logits.shape[1]
-    pred = torch.softmax(logits.float(), dim=1).argmax(1).flatten(1).cpu()  # [N, P]
+    pred = torch.softmax(logits.float(), dim=1).argmax(1)  # [N, H, W]
+    return label_scores(pred, target, num_classes=logits.shape[1])
+
+
+def label_scores(
+    pred: Tensor, target: Tensor, *, num_classes: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`class_scores` of predicted labels (the argmax already taken).
+
+    Args:
+        pred: [N, H, W] predicted labels in ``[0, C)``.
+        target: [N, H, W] integer labels in ``[0, C)``.
+        num_classes: C, background included.
+    """
+    if pred.shape != target.shape or pred.ndim != 3:
+        raise ValueError(
+            f"pred and target [N, H, W] expected, got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+    pred = pred.long().flatten(1).cpu()  # [N, P]
     target = target.long().flatten(1).cpu()  # [N, P]
     iou_sum = torch.zeros(num_classes, dtype=torch.float64)
     f_sum = torch.zeros(num_classes, dtype=torch.float64)
@@ -120,7 +137,13 @@ class ClassMetrics:
         """Add one batch (see :func:`class_scores`)."""
         if logits.shape[1] != self.num_classes:
             raise ValueError(f"logits have {logits.shape[1]} classes, expected {self.num_classes}")
-        iou, fscore, count = class_scores(logits, target)
+        self._add(*class_scores(logits, target))
+
+    def update_labels(self, pred: Tensor, target: Tensor) -> None:
+        """Add one batch of predicted labels [N, H, W] (see :func:`label_scores`)."""
+        self._add(*label_scores(pred, target, num_classes=self.num_classes))
+
+    def _add(self, iou: Tensor, fscore: Tensor, count: Tensor) -> None:
         self.iou_sum += iou
         self.f_sum += fscore
         self.count += count

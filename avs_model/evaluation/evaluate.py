@@ -12,7 +12,12 @@ Figures (each ungated and gated by the sounding score):
 - on data with negatives (frames with an empty ground truth): the positive frames' M_J / M_F,
   AVSBench-Robust's pixel FPR (ungated), the frame-level FPR (ungated and gated), per negative
   kind, and G-mIoU / G-F (``G_M_J`` / ``G_M_F``; see
-  :mod:`avs_model.evaluation.negative_metrics`).
+  :mod:`avs_model.evaluation.negative_metrics`);
+- with a model that has the class head, on shards built with ``--class-masks``: class mIoU / F
+  (``M_J_class`` / ``M_F_class``) exactly as AVSBench-semantic computes them
+  (:mod:`avs_model.evaluation.class_metrics`) on the semantic maps
+  (:func:`avs_model.evaluation.inference.semantic_map`); otherwise the report says why there are
+  none. Shards whose class table is not the checkpoint's are refused.
 
 Outputs in ``--out``: ``metrics.json``, ``per_category.png`` (a bar chart) and ``page/index.html``,
 a static page of the best and worst frames of each category with their audio
@@ -34,6 +39,7 @@ from avs_model.data.augment import ResizeConfig
 from avs_model.data.avsbench_dataset import filter_categories, open_set_split
 from avs_model.data.stream import resolve_shards
 from avs_model.evaluation.benchmarks import evaluate_avsbench, evaluate_synthetic
+from avs_model.evaluation.class_metrics import M_F_CLASS, M_J_CLASS
 from avs_model.evaluation.gallery import FrameGallery
 from avs_model.evaluation.loop import EvalResult
 from avs_model.evaluation.metrics import M_F_PER_FRAME, M_F_WHOLE_SET, M_J, CategoryScores
@@ -51,7 +57,7 @@ from avs_model.evaluation.prediction_page import (
     write_prediction_page,
 )
 from avs_model.modeling.build import build_model
-from avs_model.modeling.config import AuTRConfig
+from avs_model.modeling.config import AuTRConfig, ClassHeadConfig
 from avs_model.modeling.weights import random_frozen_parts
 from avs_model.runtime.amp import resolve_precision
 from avs_model.runtime.checkpoint import (
@@ -77,6 +83,7 @@ class EvaluationReport:
         checkpoint: the checkpoint path and step.
         result: the figures.
         groups: on S4, the frame-weighted mean IoU / per-frame M_F of the open-set halves.
+        class_note: why there are no class scores (empty when there are).
         json_path, chart_path, page_path: the written files (None when not written).
     """
 
@@ -85,6 +92,7 @@ class EvaluationReport:
     checkpoint: dict[str, Any]
     result: EvalResult
     groups: dict[str, dict[str, float]]
+    class_note: str = ""
     json_path: Path | None = None
     chart_path: Path | None = None
     page_path: Path | None = None
@@ -96,6 +104,7 @@ class EvaluationReport:
             "checkpoint": self.checkpoint,
             **self.result.to_dict(),
             "groups": self.groups,
+            **({"class_note": self.class_note} if self.class_note else {}),
         }
 
 
@@ -202,6 +211,7 @@ def evaluate_checkpoint(
     if untrained is not None:
         config = TrainConfig.from_dict(untrained.to_dict())
         model = untrained_model(config, torch_device)
+        model_config = resolve_model_config(config)
         described = {
             "path": None,
             "untrained": config.name,
@@ -211,6 +221,7 @@ def evaluate_checkpoint(
         }
     else:
         model, ckpt = load_model(checkpoint, torch_device)
+        model_config = AuTRConfig.from_dict(ckpt.model_config)
         config = TrainConfig.from_dict(ckpt.train_config, source=str(checkpoint))
         described = {
             "path": str(checkpoint),
@@ -228,10 +239,14 @@ def evaluate_checkpoint(
         config.eval.gate_threshold = gate_threshold
     precision = resolve_precision(config.precision, torch_device)
     groups: dict[str, dict[str, float]] = {}
+    class_note = ""
     gallery = FrameGallery(per_category=page_frames if out_dir is not None else 0)
     audio: AudioLookup
     if shards is not None:
         shard_set = resolve_shards(shards)
+        class_note = class_scores_note(
+            model_config.class_head, shard_set.class_table(), where=str(shards)
+        )
         dataset = "synthetic"
         result = evaluate_synthetic(
             model,
@@ -258,6 +273,12 @@ def evaluate_checkpoint(
         if max_samples is not None:
             videos = videos[:max_samples]
         dataset = f"avsbench-{subset}"
+        class_note = (
+            f"no class scores: AVSBench {subset.upper()} has no class maps (AVSBench-semantic's "
+            "layout is not read)"
+            if model_config.class_head.enabled
+            else ""
+        )
         result = evaluate_avsbench(
             model,
             videos,
@@ -278,6 +299,7 @@ def evaluate_checkpoint(
         checkpoint=described,
         result=result,
         groups=groups,
+        class_note=class_note,
     )
     if out_dir is not None:
         out = Path(out_dir)
@@ -303,6 +325,18 @@ def evaluate_checkpoint(
                 audio=audio,
             )
     return report
+
+
+def class_scores_note(head: ClassHeadConfig, table: list[str] | None, *, where: str) -> str:
+    """Why there will be no class scores for a model with ``head`` on shards whose class table is
+    ``table`` (None: no class maps); empty when there will be, or when neither the model nor the
+    data has anything to do with classes. Shards whose table is not the model's are refused."""
+    if not head.enabled:  # said only where class scores could be expected: data with class maps
+        return "" if table is None else "no class scores: the model has no class head"
+    if table is None:
+        return f"no class scores: {where} has no class maps (build with --class-masks)"
+    head.check_table(table, where=where)
+    return ""
 
 
 def format_report(report: EvaluationReport) -> str:
@@ -338,6 +372,7 @@ def format_report(report: EvaluationReport) -> str:
         f"negatives {score(r.mean_score_negative)} (frames with an empty ground truth)"
     )
     lines.extend(_negative_lines(r))
+    lines.extend(_class_lines(report))
     if r.ungated.per_category:
         lines.append("")
         lines.append(
@@ -380,6 +415,19 @@ def _negative_lines(r: EvalResult) -> list[str]:
             f"{s.frame_fpr_gated:>16.4f}"
         )
     return lines
+
+
+def _class_lines(report: EvaluationReport) -> list[str]:
+    """The class scores (AVSBench-semantic's), or why there are none."""
+    c = report.result.classes
+    if c is None:
+        return [f"  {report.class_note}"] if report.class_note else []
+    seen = sum(n > 0 for n in c.frames_per_class)
+    return [
+        f"  classes        {M_J_CLASS} {c.miou:.4f}   {M_F_CLASS} {c.fscore:.4f} (AVSBench-"
+        f"semantic's, mean over all {len(c.frames_per_class)} classes, background included)   "
+        f"over the {seen} seen: {M_J_CLASS} {c.miou_seen:.4f}   {M_F_CLASS} {c.fscore_seen:.4f}"
+    ]
 
 
 def plot_per_category(per_category: dict[str, CategoryScores], path: Path, *, title: str) -> Path:

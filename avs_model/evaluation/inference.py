@@ -1,4 +1,5 @@
-"""From AuTR outputs to one mask per frame: the query with the highest sounding score."""
+"""From AuTR outputs to one mask per frame (the query with the highest sounding score) and, for a
+model with the class head, to one class-score map per frame (:func:`semantic_scores`)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,44 @@ def select_sounding_mask(
         gated = scores < gate_threshold  # [N]
         logits = logits.masked_fill(gated[:, None, None], EMPTY_LOGIT)
     return logits, scores
+
+
+BACKGROUND_SCORE = 0.5
+"""The background channel of :func:`semantic_scores`: a pixel is background unless a class's
+score reaches one half (the binary masks' threshold)."""
+
+
+def semantic_map(mask_logits: Tensor, class_logits: Tensor, *, chunk: int = 64) -> Tensor:
+    """Per frame, the semantic map of a model with the class head: Mask2Former's semantic
+    inference with a background channel.
+
+    AVSBench-semantic's own models classify every pixel over C channels, background included
+    (``avs_scripts/avss/test.py``: argmax of the softmax); a query model has no such channel, so
+    the score of class k is Mask2Former's ``semantic_inference``, ``sum_q softmax(class
+    logits_q)[k] * sigmoid(mask_q)`` ("no object" dropped), and the background's is the constant
+    :data:`BACKGROUND_SCORE`; each pixel takes the highest (ties: the background, then the lower
+    class). Classes are scored ``chunk`` at a time, so memory stays ``chunk`` maps.
+
+    Args:
+        mask_logits: [N, Q, H, W] every query's mask logits at the map's resolution.
+        class_logits: [N, Q, K + 1] class logits (K classes, then "no object").
+
+    Returns:
+        int64 [N, H, W]: 0 background, ``k + 1`` for class k.
+    """
+    if mask_logits.ndim != 4 or class_logits.shape[:2] != mask_logits.shape[:2]:
+        raise ValueError(
+            f"mask logits [N, Q, H, W] and class logits [N, Q, K+1] expected, got "
+            f"{tuple(mask_logits.shape)} and {tuple(class_logits.shape)}"
+        )
+    probs = class_logits.float().softmax(-1)[..., :-1]  # [N, Q, K]
+    masks = mask_logits.float().sigmoid()  # [N, Q, H, W]
+    best = masks.new_full((masks.shape[0], *masks.shape[-2:]), BACKGROUND_SCORE)  # [N, H, W]
+    labels = torch.zeros(best.shape, dtype=torch.long, device=best.device)
+    for start in range(0, probs.shape[-1], chunk):
+        scores = torch.einsum("nqk,nqhw->nkhw", probs[..., start : start + chunk], masks)
+        top, index = scores.max(dim=1)  # [N, H, W]
+        better = top > best
+        best = torch.where(better, top, best)
+        labels = torch.where(better, index + start + 1, labels)
+    return labels

@@ -2,10 +2,14 @@
 
 - :func:`frame_logits`: the selected query's mask logits of every frame at its ground-truth
   resolution (padding cropped away), ungated or gated by the sounding score.
+- :func:`frame_semantic_maps`: with the class head, every frame's semantic map at its ground-truth
+  resolution (:func:`~avs_model.evaluation.inference.semantic_map`).
 - :func:`evaluate`: M_J / M_F over a loader, ungated and gated; training validates with it and
   ``avs-train evaluate`` scores checkpoints with it. Where the data holds negatives (frames with
   an empty ground truth) it also scores the positive frames alone and the negatives' false-
   positive rates with AVSBench-Robust's G-mIoU / G-F (:mod:`avs_model.evaluation.negative_metrics`).
+  Where the model has the class head and the batches carry class maps, it also scores the
+  semantic maps with AVSBench-semantic's class mIoU / F (:mod:`avs_model.evaluation.class_metrics`).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from torch import Tensor, nn
 
 from avs_model.data.augment import normalize_images
 from avs_model.data.frame_batch import FrameBatch
+from avs_model.evaluation.class_metrics import M_F_CLASS, M_J_CLASS, ClassMetrics, ClassResult
 from avs_model.evaluation.gallery import FrameGallery, GalleryFrame
-from avs_model.evaluation.inference import select_sounding_mask
+from avs_model.evaluation.inference import select_sounding_mask, semantic_map
 from avs_model.evaluation.metrics import (
     M_F,
     M_F_PER_FRAME,
@@ -97,6 +102,24 @@ def frame_logits(
     return out, scores.float().cpu()
 
 
+def frame_semantic_maps(outputs: dict[str, Any], batch: FrameBatch) -> list[Tensor]:
+    """Per frame, the semantic map (int64 [Hg_i, Wg_i] on the CPU: 0 background, ``k + 1`` for
+    class k) of a model with the class head, at the resolution of the frame's class map (padding
+    cropped away first, as :func:`frame_logits` does)."""
+    if batch.gt_class_maps is None:
+        raise ValueError("semantic maps are scored against class maps: the batch has none")
+    height, width = batch.images.shape[-2:]
+    out = []
+    for i, (content, gt) in enumerate(zip(batch.content_sizes, batch.gt_class_maps, strict=True)):
+        masks = outputs["pred_masks"][i : i + 1].float()  # [1, Q, h, w]
+        if tuple(content) != (height, width):
+            masks = F.interpolate(masks, size=(height, width), mode="bilinear", align_corners=False)
+            masks = masks[..., : content[0], : content[1]]
+        masks = F.interpolate(masks, size=tuple(gt.shape), mode="bilinear", align_corners=False)
+        out.append(semantic_map(masks, outputs["pred_logits"][i : i + 1])[0].cpu())
+    return out
+
+
 @dataclass
 class EvalResult:
     """Figures of one evaluation.
@@ -113,6 +136,8 @@ class EvalResult:
             when there are none).
         negatives: the false-positive rates on the frames with an empty ground truth, in total
             and per negative kind (None when there are none).
+        classes: the semantic maps' class mIoU / F (None unless the model has the class head
+            and the data class maps).
     """
 
     ungated: MetricsResult
@@ -123,6 +148,7 @@ class EvalResult:
     previews: list[GalleryFrame] = field(default_factory=list)
     positives: MetricsResult | None = None
     negatives: NegativeResult | None = None
+    classes: ClassResult | None = None
 
     def robust_scores(self) -> dict[str, float]:
         """AVSBench-Robust's G-mIoU / G-F (``G_M_J`` / ``G_M_F``): the harmonic means of the
@@ -147,13 +173,15 @@ class EvalResult:
                 "mean_score_negative": self.mean_score_negative,
                 "positives": None if self.positives is None else self.positives.to_dict(),
                 "negatives": None if self.negatives is None else self.negatives.to_dict(),
+                "classes": None if self.classes is None else self.classes.to_dict(),
                 **self.robust_scores(),
             }
         )
 
     def scalars(self) -> dict[str, float]:
         """The headline figures for logs (``M_J``, ``M_F``, ``M_F_per_frame``, ..., and on data
-        with negatives ``FPR_pixel``, ``FPR_frame``, ``FPR_frame_gated``, ``G_M_J``, ``G_M_F``)."""
+        with negatives ``FPR_pixel``, ``FPR_frame``, ``FPR_frame_gated``, ``G_M_J``, ``G_M_F``;
+        with class scores ``M_J_class``, ``M_F_class``)."""
         out = {
             M_J: self.ungated.miou,
             M_F: self.ungated.fmeasure,
@@ -167,6 +195,9 @@ class EvalResult:
             out[FPR_FRAME] = self.negatives.total.frame_fpr
             out[FPR_FRAME_GATED] = self.negatives.total.frame_fpr_gated
         out.update(self.robust_scores())
+        if self.classes is not None:
+            out[M_J_CLASS] = self.classes.miou
+            out[M_F_CLASS] = self.classes.fscore
         return out
 
 
@@ -266,6 +297,7 @@ def evaluate(
     negatives = NegativeMetrics()
     positive_scores: list[float] = []
     negative_scores: list[float] = []
+    class_metrics: ClassMetrics | None = None
     progress = progress_bar(enabled=progress_label is not None)
     try:
         with progress:
@@ -284,6 +316,12 @@ def evaluate(
                 _update(gated, gated_logits, batch.gt_masks, batch.categories)
                 _split_update(positives, negatives, logits, gated_logits, batch)
                 gallery.add(batch, logits, scores)
+                if "pred_logits" in outputs and batch.gt_class_maps is not None:
+                    if class_metrics is None:  # K + 1 logits: C = K + 1 with the background
+                        class_metrics = ClassMetrics(outputs["pred_logits"].shape[-1])
+                    semantic = frame_semantic_maps(outputs, batch)
+                    for pred, gt in zip(semantic, batch.gt_class_maps, strict=True):
+                        class_metrics.update_labels(pred[None], gt[None])
                 for score, gt in zip(scores.tolist(), batch.gt_masks, strict=True):
                     (positive_scores if bool(gt.any()) else negative_scores).append(score)
                 progress.advance(task, len(batch))
@@ -299,4 +337,5 @@ def evaluate(
         previews=list(gallery.first_frames),
         positives=positives.compute() if negative_result and positives.batch_sizes else None,
         negatives=negative_result,
+        classes=None if class_metrics is None else class_metrics.compute(),
     )

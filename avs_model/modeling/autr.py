@@ -31,6 +31,7 @@ class AuTR(nn.Module):
         decoder: AudioAwareDecoder,
         pixel_decoder: PixelDecoder,
         mask_head: DynamicConvMaskHead | DotProductMaskHead,
+        num_classes: int = 0,
     ) -> None:
         """Args:
         backbone: the visual encoder (maps at strides 4, 8, 16, 32; p/4 ... 2p for a ViT).
@@ -40,6 +41,9 @@ class AuTR(nn.Module):
         decoder: the audio-aware query decoder.
         pixel_decoder: FPN to stride-4 mask features.
         mask_head: query embeddings + mask features → mask logits.
+        num_classes: K > 0 adds the class head, a linear layer giving every query K + 1 class
+            logits (the K audio classes of the training data's table, then "no object"); 0 (the
+            paper's model) adds nothing.
         """
         super().__init__()
         self.backbone = backbone
@@ -52,6 +56,9 @@ class AuTR(nn.Module):
         self.score_head = nn.Linear(decoder.d_model, 1)
         prior = 1.0 / decoder.num_queries  # one sounding query per frame
         nn.init.constant_(self.score_head.bias, -math.log((1 - prior) / prior))
+        # built last, so that the other parts draw the same initial weights with or without it
+        self.class_head = nn.Linear(decoder.d_model, num_classes + 1) if num_classes > 0 else None
+        self.num_classes = num_classes
 
     def weight_sources(self) -> dict[str, dict[str, Any]]:
         """What the pretrained parts were built from (a file with its sha256, or random init);
@@ -75,8 +82,10 @@ class AuTR(nn.Module):
             a dict with
             - ``pred_masks``: [N, Q, H/4, W/4] mask logits of every query (last decoder layer);
             - ``pred_scores``: [N, Q] sounding-score logits of every query (last layer);
-            - ``aux_outputs``: a list of L-1 dicts with ``pred_masks`` and ``pred_scores`` of
-              the same shapes for decoder layers 0 .. L-2.
+            - with the class head only, ``pred_logits``: [N, Q, K + 1] class logits of every
+              query (K audio classes, then "no object"; last layer);
+            - ``aux_outputs``: a list of L-1 dicts with ``pred_masks`` and ``pred_scores`` (and
+              ``pred_logits``) of the same shapes for decoder layers 0 .. L-2.
         """
         if images.shape[0] != audio.shape[0]:
             raise ValueError(f"{images.shape[0]} frames but {audio.shape[0]} audio examples")
@@ -91,13 +100,12 @@ class AuTR(nn.Module):
         masks = self.mask_head(queries, mask_features)  # [N, L·Q, H/4, W/4]
         masks = masks.view(n, num_layers, q, *masks.shape[-2:])  # [N, L, Q, H/4, W/4]
         scores = self.score_head(hs).squeeze(-1)  # [L, N, Q]
-        return {
-            "pred_masks": masks[:, -1],
-            "pred_scores": scores[-1],
-            "aux_outputs": [
-                {"pred_masks": masks[:, i], "pred_scores": scores[i]} for i in range(num_layers - 1)
-            ],
-        }
+        layers = [{"pred_masks": masks[:, i], "pred_scores": scores[i]} for i in range(num_layers)]
+        if self.class_head is not None:
+            class_logits = self.class_head(hs)  # [L, N, Q, K+1]
+            for i, layer in enumerate(layers):
+                layer["pred_logits"] = class_logits[i]
+        return {**layers[-1], "aux_outputs": layers[:-1]}
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The parameters that get gradients (frozen backbone / audio encoder excluded)."""

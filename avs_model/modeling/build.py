@@ -230,4 +230,20 @@ def build_model(config: AuTRConfig, *, load_weights: bool = True) -> AuTR:
             mask_dim=config.mask_head.mask_dim,
         ),
         mask_head=build_mask_head(config.mask_head, d_model=d_model),
+        num_classes=num_classes_of(config),
     )
+
+
+def num_classes_of(config: AuTRConfig) -> int:
+    """K, the size of the class head's table (0: no class head)."""
+    head = config.class_head
+    if not head.enabled:
+        return 0
+    if not head.classes:
+        raise ValueError(
+            "class_head.enabled needs its class table (class_head.classes): training fills it "
+            "from the shards' manifest (audio_classes), built with --class-masks"
+        )
+    if len(set(head.classes)) != len(head.classes):
+        raise ValueError("class_head.classes lists a class twice")
+    return len(head.classes)

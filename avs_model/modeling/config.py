@@ -142,6 +142,10 @@ class LossConfig:
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     aux_loss: bool = True
+    # the class head's (used only when ``class_head.enabled``; Mask2Former's values)
+    loss_class: float = 2.0  # weight of the class cross-entropy
+    cost_class: float = 2.0  # weight of the matcher's class cost (-probability of the class)
+    no_object_weight: float = 0.1  # cross-entropy weight of the "no object" class (eos_coef)
 
     def weight_dict(self) -> dict[str, float]:
         return {
@@ -149,6 +153,37 @@ class LossConfig:
             "loss_dice": self.loss_dice,
             "loss_sound": self.loss_sound,
         }
+
+
+@dataclass
+class ClassHeadConfig:
+    """The optional class head: per-query logits over an audio-class table plus "no object".
+
+    ``enabled`` false (the default) builds AuTR without it (the paper's model). ``classes`` is
+    the table, in index order: the manifest's ``audio_classes`` labels, filled in by training
+    from the shards it trains on (a checkpoint records it, and evaluation refuses data whose
+    table differs).
+    """
+
+    enabled: bool = False
+    classes: list[str] = field(default_factory=list)
+
+    def check_table(self, table: list[str] | None, *, where: str) -> None:
+        """Refuse data whose class table (None: no class maps) is not this head's, in one line
+        naming ``where``."""
+        if table is None:
+            raise ValueError(
+                f"{where}: the model has a class head but the data has no class maps (build it "
+                "with --class-masks)"
+            )
+        if list(table) != list(self.classes):
+            differ = sorted(set(table) ^ set(self.classes))[:3]
+            detail = f"e.g. {differ} in one only" if differ else "the same labels in another order"
+            raise ValueError(
+                f"{where}: the data's class table ({len(table)} classes) is not the model's "
+                f"({len(self.classes)} classes): {detail}; class indices would not mean the same "
+                "classes"
+            )
 
 
 @dataclass
@@ -167,6 +202,7 @@ class AuTRConfig:
     pixel_decoder: PixelDecoderConfig = field(default_factory=PixelDecoderConfig)
     mask_head: MaskHeadConfig = field(default_factory=MaskHeadConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    class_head: ClassHeadConfig = field(default_factory=ClassHeadConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of builtins (safe for ``torch.load(weights_only=True)``, JSON, YAML)."""
@@ -218,6 +254,10 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"{where}: expected a string, got {value!r}")
         return value
+    if typing.get_origin(hint) is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{where}: expected a list of strings, got {value!r}")
+        return list(value)
     if typing.get_origin(hint) is dict:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise ValueError(f"{where}: expected a mapping with string keys, got {value!r}")

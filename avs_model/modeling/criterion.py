@@ -15,9 +15,21 @@ much as a positive one). Without positives (or without valid frames) the affecte
 exact 0 that is still connected to the graph (zero gradients, never NaN). Counts are local to the
 process (no all-reduce across workers).
 
-Names: ``loss_focal``, ``loss_dice``, ``loss_sound`` for the last layer; ``loss_focal_0``, ... for
-auxiliary layer 0, and so on. ``weighted_total`` applies the weight dict; an auxiliary name falls
-back to its base name's weight unless the dict names it explicitly.
+With the class head (``class_matcher`` given; Mask2Former's set criterion), every sounding class
+present in a frame's label map is a target with its own mask, matched one-to-one to the queries
+by :class:`~avs_model.modeling.matcher.ClassQueryMatcher`:
+
+- ``loss_class``: cross-entropy of every query of every valid frame over the K + 1 classes (a
+  matched query towards its target's class, every other one towards "no object", whose weight is
+  ``no_object_weight``), the weighted mean over those queries (``F.cross_entropy`` with class
+  weights, as Mask2Former);
+- ``loss_focal`` / ``loss_dice``: each matched query's mask against its class's mask, summed over
+  the matched pairs and divided by their number (Mask2Former's ``num_masks``);
+- ``loss_sound``: as above, with every matched query's target 1 (a sounding object).
+
+Names: ``loss_focal``, ``loss_dice``, ``loss_sound`` (and ``loss_class``) for the last layer;
+``loss_focal_0``, ... for auxiliary layer 0, and so on. ``weighted_total`` applies the weight
+dict; an auxiliary name falls back to its base name's weight unless the dict names it explicitly.
 """
 
 from __future__ import annotations
@@ -39,9 +51,13 @@ from avs_model.modeling.losses import (
     upcast,
 )
 from avs_model.modeling.matcher import (
+    ClassQueryMatcher,
+    ClassTargets,
     FrameTargets,
     SoundingQueryMatcher,
+    check_class_logits,
     check_outputs,
+    class_targets,
     frame_targets,
 )
 
@@ -60,6 +76,9 @@ class SetCriterion(nn.Module):
         focal_alpha: float = FOCAL_ALPHA,
         focal_gamma: float = FOCAL_GAMMA,
         aux_loss: bool = True,
+        class_matcher: ClassQueryMatcher | None = None,
+        num_classes: int = 0,
+        no_object_weight: float = 0.1,
     ) -> None:
         """Args:
         matcher: picks the positive query of every frame (re-run for every decoder layer).
@@ -68,10 +87,15 @@ class SetCriterion(nn.Module):
         focal_alpha: focal loss alpha.
         focal_gamma: focal loss gamma.
         aux_loss: also compute the losses of ``outputs["aux_outputs"]``.
+        class_matcher: the class head's matcher; given, the losses are the class head's (see
+            the module docstring) and ``weight_dict`` must name ``loss_class`` too.
+        num_classes: K, the class head's table size (with ``class_matcher``).
+        no_object_weight: the "no object" class's cross-entropy weight (with ``class_matcher``).
         """
         super().__init__()
         weights = dict(DEFAULT_WEIGHTS if weight_dict is None else weight_dict)
-        missing = set(DEFAULT_WEIGHTS) - set(weights)
+        required = set(DEFAULT_WEIGHTS) | ({"loss_class"} if class_matcher is not None else set())
+        missing = required - set(weights)
         if missing:
             raise ValueError(f"weight_dict lacks {sorted(missing)}")
         self.matcher = matcher
@@ -79,6 +103,14 @@ class SetCriterion(nn.Module):
         self.focal_alpha = focal_alpha
         self.focal_gamma = focal_gamma
         self.aux_loss = aux_loss
+        self.class_matcher = class_matcher
+        self.num_classes = num_classes
+        if class_matcher is not None:
+            if num_classes < 1:
+                raise ValueError("the class head's criterion needs num_classes >= 1")
+            class_weight = torch.ones(num_classes + 1)
+            class_weight[-1] = no_object_weight
+            self.register_buffer("class_weight", class_weight)
 
     def layer_losses(
         self, outputs: Mapping[str, Tensor], frames: FrameTargets, indices: Tensor
@@ -128,6 +160,76 @@ class SetCriterion(nn.Module):
             "loss_sound": loss_sound,
         }
 
+    def class_layer_losses(
+        self,
+        outputs: Mapping[str, Tensor],
+        frames: FrameTargets,
+        targets: list[ClassTargets],
+        matches: list[tuple[Tensor, Tensor]],
+    ) -> dict[str, Tensor]:
+        """The four losses of one decoder layer with the class head, given its matching.
+
+        Args:
+            outputs: ``{"pred_masks": [N, Q, h, w], "pred_scores": [N, Q], "pred_logits":
+                [N, Q, K + 1]}``.
+            frames: the checked binary targets (for ``valid``).
+            targets: the frames' class targets.
+            matches: per frame ``(query_ids, target_ids)`` from the class matcher.
+
+        Returns:
+            ``{"loss_class", "loss_focal", "loss_dice", "loss_sound"}`` scalars.
+        """
+        pred_masks, pred_scores = check_outputs(outputs)
+        num_frames, num_queries = pred_scores.shape
+        pred_logits = upcast(check_class_logits(outputs, num_queries))
+        device = pred_scores.device
+        valid = frames.valid.to(device)
+        no_object = pred_logits.shape[-1] - 1
+        class_targets_ = torch.full((num_frames, num_queries), no_object, device=device)
+        score_targets = torch.zeros_like(upcast(pred_scores))  # [N, Q]
+        for i, ((query_ids, target_ids), target) in enumerate(zip(matches, targets, strict=True)):
+            class_targets_[i, query_ids] = target.labels.to(device)[target_ids]
+            score_targets[i, query_ids] = 1.0
+        ce = F.cross_entropy(
+            pred_logits[valid].transpose(1, 2),  # [V, K+1, Q]
+            class_targets_[valid],  # [V, Q]
+            weight=self.class_weight.to(pred_logits.dtype),
+            reduction="sum",
+        )
+        weight_sum = self.class_weight.to(device)[class_targets_[valid]].sum()
+        loss_class = ce / weight_sum.clamp(min=1e-12)
+        bce = sounding_bce(upcast(pred_scores), score_targets)  # [N, Q]
+        loss_sound = bce[valid].sum() / valid.sum().clamp(min=1)
+
+        num_masks = sum(q.numel() for q, _ in matches)
+        if num_masks == 0:
+            zero = upcast(pred_masks[:0]).sum()
+            return {
+                "loss_class": loss_class,
+                "loss_focal": zero,
+                "loss_dice": zero.clone(),
+                "loss_sound": loss_sound,
+            }
+        focal_sum, dice_sum = [], []
+        for i, ((query_ids, target_ids), target) in enumerate(zip(matches, targets, strict=True)):
+            if query_ids.numel() == 0:
+                continue
+            gt = target.masks.to(device)[target_ids].flatten(1)  # [M, Hg*Wg]
+            logits = upcast(pred_masks[i, query_ids.to(device)][:, None])  # [M, 1, h, w]
+            logits = F.interpolate(
+                logits, size=target.masks.shape[-2:], mode="bilinear", align_corners=False
+            ).flatten(1)  # [M, Hg*Wg]
+            focal_sum.append(
+                sigmoid_focal_loss(logits, gt, alpha=self.focal_alpha, gamma=self.focal_gamma).sum()
+            )
+            dice_sum.append(dice_loss(logits, gt).sum())
+        return {
+            "loss_class": loss_class,
+            "loss_focal": torch.stack(focal_sum).sum() / num_masks,
+            "loss_dice": torch.stack(dice_sum).sum() / num_masks,
+            "loss_sound": loss_sound,
+        }
+
     def forward(
         self, outputs: Mapping[str, object], targets: Mapping[str, Tensor]
     ) -> dict[str, Tensor]:
@@ -136,19 +238,33 @@ class SetCriterion(nn.Module):
         Args:
             outputs: the model output: ``pred_masks`` [N, Q, h, w], ``pred_scores`` [N, Q] and
                 ``aux_outputs`` (a list of such dicts, one per earlier decoder layer).
-            targets: ``{"masks": [N, Hg, Wg], "valid": bool [N]}``.
+            targets: ``{"masks": [N, Hg, Wg], "valid": bool [N]}``, with the class head also
+                ``"class_maps"``: int [N, Hg, Wg] (0 background, ``k + 1`` for class k).
 
         Returns:
-            ``loss_focal``, ``loss_dice``, ``loss_sound`` and, for auxiliary layer i,
-            ``loss_focal_i``, ``loss_dice_i``, ``loss_sound_i``.
+            ``loss_focal``, ``loss_dice``, ``loss_sound`` (and ``loss_class``) and, for
+            auxiliary layer i, ``loss_focal_i``, ``loss_dice_i``, ``loss_sound_i`` (...).
         """
         pred_masks, _ = check_outputs(outputs)
         frames = frame_targets(targets, num_frames=pred_masks.shape[0])
-        losses = self.layer_losses(outputs, frames, self.matcher(outputs, targets))
+        if self.class_matcher is None:
+
+            def layer(out: Mapping[str, Tensor]) -> dict[str, Tensor]:
+                return self.layer_losses(out, frames, self.matcher(out, targets))
+
+        else:
+            per_class = class_targets(
+                targets, num_frames=pred_masks.shape[0], num_classes=self.num_classes
+            )
+
+            def layer(out: Mapping[str, Tensor]) -> dict[str, Tensor]:
+                matches = self.class_matcher(out, per_class)
+                return self.class_layer_losses(out, frames, per_class, matches)
+
+        losses = layer(outputs)
         if self.aux_loss:
             for i, aux in enumerate(outputs.get("aux_outputs", None) or []):
-                aux_losses = self.layer_losses(aux, frames, self.matcher(aux, targets))
-                losses.update({f"{name}_{i}": value for name, value in aux_losses.items()})
+                losses.update({f"{name}_{i}": value for name, value in layer(aux).items()})
         return losses
 
     def weight(self, name: str) -> float:
@@ -167,8 +283,20 @@ class SetCriterion(nn.Module):
         return sum(self.weight(name) * value for name, value in losses.items())
 
 
-def build_criterion(config: LossConfig) -> SetCriterion:
-    """The matcher and criterion described by a ``LossConfig``."""
+def build_criterion(config: LossConfig, *, num_classes: int = 0) -> SetCriterion:
+    """The matcher and criterion described by a ``LossConfig``; ``num_classes`` K > 0: the class
+    head's (its table's size)."""
+    class_matcher = None
+    weight_dict = config.weight_dict()
+    if num_classes > 0:
+        class_matcher = ClassQueryMatcher(
+            cost_class=config.cost_class,
+            cost_focal=config.cost_focal,
+            cost_dice=config.cost_dice,
+            focal_alpha=config.focal_alpha,
+            focal_gamma=config.focal_gamma,
+        )
+        weight_dict["loss_class"] = config.loss_class
     matcher = SoundingQueryMatcher(
         cost_focal=config.cost_focal,
         cost_dice=config.cost_dice,
@@ -178,8 +306,11 @@ def build_criterion(config: LossConfig) -> SetCriterion:
     )
     return SetCriterion(
         matcher=matcher,
-        weight_dict=config.weight_dict(),
+        weight_dict=weight_dict,
         focal_alpha=config.focal_alpha,
         focal_gamma=config.focal_gamma,
         aux_loss=config.aux_loss,
+        class_matcher=class_matcher,
+        num_classes=num_classes,
+        no_object_weight=config.no_object_weight,
     )

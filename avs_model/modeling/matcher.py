@@ -1,4 +1,8 @@
-"""The sounding-query matcher: which of a frame's Q queries answers for its ground-truth mask.
+"""The matchers: which of a frame's Q queries answers for which ground-truth target.
+
+``SoundingQueryMatcher`` (AuTR, one target per frame) is described here; ``ClassQueryMatcher``
+(the optional class head, one target per sounding class present, Hungarian matching) is
+described at its class.
 
 Every frame carries one ground-truth mask (the union of its sounding objects). For a frame with a
 non-empty mask the positive query is the one with the lowest cost
@@ -12,11 +16,12 @@ nothing in the picture) and unannotated frames (``valid`` False) get no positive
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from avs_model.modeling.losses import (
@@ -164,3 +169,159 @@ class SoundingQueryMatcher(nn.Module):
         cost = self.cost(pred_masks[positive], pred_scores[positive], gt_masks)  # [P, Q]
         indices[positive] = cost.argmin(dim=1)
         return indices
+
+
+# --- the class head's matching: several targets per frame -----------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassTargets:
+    """One frame's class targets: one per sounding class present in its label map.
+
+    Attributes:
+        labels: long [M] class indices in ``[0, K)`` (ascending).
+        masks: float [M, Hg, Wg] each class's mask in {0, 1}.
+    """
+
+    labels: Tensor
+    masks: Tensor
+
+
+def class_targets(
+    targets: Mapping[str, Tensor], *, num_frames: int, num_classes: int
+) -> list[ClassTargets]:
+    """Split the label maps ``targets["class_maps"]`` (int [N, Hg, Wg]: 0 background, ``k + 1``
+    for class k) into per-class targets; an unannotated frame (``valid`` False) gets none."""
+    if "class_maps" not in targets:
+        raise KeyError(
+            "the class head needs targets['class_maps'] (int [N, Hg, Wg] label maps): train it on "
+            "shards built with --class-masks"
+        )
+    maps = targets["class_maps"]
+    if maps.ndim != 3 or maps.shape[0] != num_frames:
+        raise ValueError(
+            f"targets['class_maps'] must be [N={num_frames}, Hg, Wg], got {tuple(maps.shape)}"
+        )
+    valid = targets.get("valid")
+    valid_list = [True] * num_frames if valid is None else valid.bool().tolist()
+    if len(valid_list) != num_frames:
+        raise ValueError(f"targets['valid'] must be [N={num_frames}], got {len(valid_list)}")
+    maps = maps.long()
+    if bool(((maps < 0) | (maps > num_classes)).any()):
+        raise ValueError(
+            f"targets['class_maps'] holds values outside [0, {num_classes}] (0 background, "
+            f"k + 1 for class k of the {num_classes}-class table)"
+        )
+    out = []
+    for frame, is_valid in zip(maps, valid_list, strict=True):
+        values = frame.unique()
+        values = values[values > 0] if is_valid else values[:0]
+        masks = (frame[None] == values[:, None, None]).float()  # [M, Hg, Wg]
+        out.append(ClassTargets(labels=values - 1, masks=masks))
+    return out
+
+
+def check_class_logits(outputs: Mapping[str, Tensor], num_queries: int) -> Tensor:
+    """``pred_logits`` [N, Q, K + 1] of a model output with the class head, checked."""
+    if "pred_logits" not in outputs:
+        raise KeyError("the model output has no 'pred_logits': the model has no class head")
+    logits = outputs["pred_logits"]
+    if logits.ndim != 3 or logits.shape[1] != num_queries or logits.shape[2] < 2:
+        raise ValueError(f"pred_logits must be [N, Q={num_queries}, K+1], got {logits.shape}")
+    return logits
+
+
+class ClassQueryMatcher(nn.Module):
+    """Hungarian matching of a frame's Q queries to its M class targets (Mask2Former's matcher,
+    on the full-resolution masks): the cost of query q for target m is
+
+        C = cost_class * (-softmax(class logits_q)[label_m]) + cost_focal * focal
+            + cost_dice * dice
+
+    and every target gets a distinct query (M <= Q); the other queries are "no object".
+    """
+
+    def __init__(
+        self,
+        *,
+        cost_class: float = 2.0,
+        cost_focal: float = 2.0,
+        cost_dice: float = 5.0,
+        focal_alpha: float = FOCAL_ALPHA,
+        focal_gamma: float = FOCAL_GAMMA,
+    ) -> None:
+        """Args:
+        cost_class: weight of the class cost.
+        cost_focal: weight of the sigmoid focal mask cost.
+        cost_dice: weight of the dice mask cost.
+        focal_alpha: focal loss alpha.
+        focal_gamma: focal loss gamma.
+        """
+        super().__init__()
+        if cost_class == 0 and cost_focal == 0 and cost_dice == 0:
+            raise ValueError("all matcher costs are 0")
+        self.cost_class = cost_class
+        self.cost_focal = cost_focal
+        self.cost_dice = cost_dice
+        self.focal_alpha = focal_alpha
+        self.focal_gamma = focal_gamma
+
+    @torch.no_grad()
+    def cost(self, pred_masks: Tensor, pred_logits: Tensor, target: ClassTargets) -> Tensor:
+        """The cost matrix of one frame.
+
+        Args:
+            pred_masks: [Q, h, w] mask logits.
+            pred_logits: [Q, K + 1] class logits.
+            target: the frame's M targets.
+
+        Returns:
+            float [Q, M] cost.
+        """
+        with torch.autocast(pred_masks.device.type, enabled=False):
+            gt = target.masks.to(pred_masks.device)
+            logits = F.interpolate(
+                upcast(pred_masks)[None], size=gt.shape[-2:], mode="bilinear", align_corners=False
+            )[0].flatten(1)  # [Q, Hg*Wg]
+            gt = upcast(gt).flatten(1)  # [M, Hg*Wg]
+            prob = upcast(pred_logits).softmax(-1)  # [Q, K+1]
+            cost = -self.cost_class * prob[:, target.labels.to(prob.device)]  # [Q, M]
+            if self.cost_focal:
+                cost = cost + self.cost_focal * pairwise_sigmoid_focal_loss(
+                    logits, gt, alpha=self.focal_alpha, gamma=self.focal_gamma
+                )
+            if self.cost_dice:
+                cost = cost + self.cost_dice * pairwise_dice_loss(logits, gt)
+        return cost
+
+    @torch.no_grad()
+    def forward(
+        self, outputs: Mapping[str, Tensor], targets: Sequence[ClassTargets]
+    ) -> list[tuple[Tensor, Tensor]]:
+        """Match the queries of one decoder layer.
+
+        Args:
+            outputs: ``{"pred_masks": [N, Q, h, w], "pred_logits": [N, Q, K + 1], ...}``.
+            targets: N frames' class targets (:func:`class_targets`).
+
+        Returns:
+            per frame ``(query_ids, target_ids)``: two LongTensors [M] on the CPU, target
+            ``target_ids[i]`` answered by query ``query_ids[i]`` (sorted by query).
+        """
+        pred_masks = outputs["pred_masks"]
+        pred_logits = check_class_logits(outputs, pred_masks.shape[1])
+        if len(targets) != pred_masks.shape[0]:
+            raise ValueError(f"{len(targets)} frames of targets, {pred_masks.shape[0]} predicted")
+        out = []
+        for masks, logits, target in zip(pred_masks, pred_logits, targets, strict=True):
+            num_targets = target.labels.numel()
+            if num_targets > masks.shape[0]:
+                raise ValueError(f"{num_targets} class targets but only {masks.shape[0]} queries")
+            if num_targets == 0:
+                empty = torch.zeros(0, dtype=torch.long)
+                out.append((empty, empty.clone()))
+                continue
+            cost = self.cost(masks, logits, target).cpu()
+            rows, cols = linear_sum_assignment(cost.numpy())
+            out.append((torch.as_tensor(rows, dtype=torch.long), torch.as_tensor(cols)))
+        return out

@@ -98,7 +98,10 @@ def train_step(
     images = normalize_images(batch.images)  # [N, 3, H, W]
     with precision.autocast():
         outputs = model(images, batch.audio)
-    losses = criterion(outputs, {"masks": batch.masks, "valid": batch.valid})
+    targets = {"masks": batch.masks, "valid": batch.valid}
+    if batch.class_maps is not None:
+        targets["class_maps"] = batch.class_maps
+    losses = criterion(outputs, targets)
     total = criterion.weighted_total(losses)
     optimizer.zero_grad(set_to_none=True)
     if not all_finite(torch.isfinite(total.detach()), context):

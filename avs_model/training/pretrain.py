@@ -67,7 +67,9 @@ def pretrain(
             resume=resume,
             init=Path(init) if init is not None else None,
             data=data,
+            class_table=shard_set.class_table(),
         )
+        class_head = run.model_config.class_head.enabled
         workers = config.data.num_workers
 
         def train_batches(epoch: int, start: int) -> Iterable[FrameBatch]:
@@ -86,6 +88,7 @@ def pretrain(
                 audio_refill_per_sample=config.data.audio_refill_per_sample,
                 random_audio_offset=config.data.random_audio_offset,
                 max_consecutive_failures=config.data.max_consecutive_failures,
+                class_maps=class_head,
             )
             loader = make_loader(
                 pipeline, num_workers=workers, pin_memory=context.device.type == "cuda"

@@ -21,7 +21,7 @@ from torch import nn
 
 from avs_model.data.frame_batch import FrameBatch
 from avs_model.evaluation.loop import EvalResult
-from avs_model.modeling.build import build_model
+from avs_model.modeling.build import build_model, num_classes_of
 from avs_model.modeling.config import AuTRConfig, merge_nested
 from avs_model.modeling.criterion import SetCriterion, build_criterion
 from avs_model.modeling.weights import WeightFile
@@ -144,6 +144,7 @@ def start_run(
     resume: bool = False,
     init: Path | None = None,
     data: dict[str, Any] | None = None,
+    class_table: list[str] | None = None,
 ) -> TrainingRun:
     """Set a run up (see the module docstring).
 
@@ -155,6 +156,9 @@ def start_run(
         resume: continue from ``out_dir/last.pt`` (model, optimiser, scaler, schedule, step, RNG).
         init: start from this checkpoint's weights (pre-training or an earlier fine-tuning).
         data: what the run trains on (saved in every checkpoint).
+        class_table: the training data's class table (the manifest's ``audio_classes`` labels;
+            None: no class maps). A model with the class head takes it as its table (or, from a
+            checkpoint, must already have it).
     """
     out_dir = Path(out_dir)
     last_path = out_dir / "last.pt"
@@ -193,6 +197,10 @@ def start_run(
             )
     else:
         model_config = resolve_model_config(config)
+    if model_config.class_head.enabled:
+        if not model_config.class_head.classes and class_table is not None:
+            model_config.class_head.classes = list(class_table)
+        model_config.class_head.check_table(class_table, where=f"{config.name}: training data")
     device = context.device
     precision = resolve_precision(config.precision, device)
     # a checkpoint holds every weight: from one, the config's weight files are never read
@@ -212,7 +220,8 @@ def start_run(
     if context.is_main:
         log_weight_sources(weights)
     model.to(device)
-    criterion = build_criterion(model_config.loss).to(device)
+    criterion = build_criterion(model_config.loss, num_classes=num_classes_of(model_config))
+    criterion.to(device)
     total_steps = total_steps_of(config, steps_per_epoch)
     optimizer = build_optimizer(model, config.optim)
     scheduler = build_scheduler(optimizer, config.optim, total_steps=total_steps)
