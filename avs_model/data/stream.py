@@ -105,9 +105,12 @@ class ShardSet:
 
     def class_table(self) -> list[str] | None:
         """The labels of the class maps' index table (``audio_classes`` in index order) when
-        the shards were built with ``--class-masks``; None otherwise."""
+        the shards were built with ``--class-masks``; None otherwise, and for clips (``--frames``
+        above 1), whose per-frame label maps the class head does not read: it trains on stills."""
         m = self.manifest
         if not isinstance(m.get("config"), dict) or "class_masks" not in m["config"]:
+            return None
+        if m["config"].get("clips"):
             return None
         entries = m.get("audio_classes")
         where = f"{self.location}/{schema.MANIFEST_NAME}"

@@ -14,6 +14,7 @@ from avs_model.data.augment import AugmentConfig, ResizeConfig
 from avs_model.data.avsbench_dataset import AVSBenchDataset
 from avs_model.data.frame_batch import collate_frames
 from avs_model.data.stream import eval_pipeline, make_loader, resolve_shards, train_pipeline
+from avs_model.modeling.config import ClassHeadConfig
 from avs_synth import schema
 from avs_synth.audio.logmel import EXAMPLE_SAMPLES, LogMelFrontend, log_mel_to_examples
 from avs_synth.building.config import BuildConfig
@@ -171,3 +172,16 @@ def test_a_clip_missing_a_frame_is_named(clips: Path) -> None:
     broken = {k: v for k, v in raw.items() if k != "3.mask.png"}
     with pytest.raises(ValueError, match=r"\]: cannot decode the clip: .*'3.mask.png'"):
         decode_sample(broken)
+
+
+def test_clip_shards_offer_the_class_head_no_table(tmp_path_factory) -> None:
+    out = tmp_path_factory.mktemp("clip-classes") / "out"
+    config = BuildConfig(
+        min_mask_area=0.0, max_per_picture=0, frames=2, class_masks=True, audio_bank=False
+    )
+    build_sample(sample_corpus(tmp_path_factory), config, out)
+    shards = resolve_shards(out)
+    assert shards.manifest["config"]["class_masks"] and shards.manifest["config"]["clips"]
+    assert shards.class_table() is None  # the head trains on stills: refused, not fed clips
+    with pytest.raises(ValueError, match="the model has a class head but the data has no class"):
+        ClassHeadConfig(enabled=True, classes=["a"]).check_table(shards.class_table(), where="x")
