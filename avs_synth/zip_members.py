@@ -17,6 +17,8 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
+
 _EOCD = struct.Struct("<4sHHHHIIH")  # end of central directory record
 _EOCD64_LOCATOR = struct.Struct("<4sIQI")
 _EOCD64 = struct.Struct("<4sQHHIIQQQQ")
@@ -77,6 +79,63 @@ def member_offsets(archive: Path) -> dict[str, int] | None:
             directory = handle.read(cd_size)
     except (OSError, struct.error):
         return None
+    found = _scan_whole(directory, shift)
+    if found is None:
+        found = _scan_record_by_record(directory, shift)
+    if found is None:
+        return None
+    return found if len(found) == entries or entries == 0xFFFF else None
+
+
+def _scan_whole(directory: bytes, shift: int) -> dict[str, int] | None:
+    """The common case, scanned with array operations: every record's signature found at once,
+    the records checked to chain from the first byte to the last (a signature inside a name or
+    an extra field breaks the chain), plain ASCII names and no zip64 offset; None otherwise (the
+    record-by-record scan then reads it)."""
+    size = len(directory)
+    if size < 46:
+        return None
+    data = np.frombuffer(directory, dtype=np.uint8)
+    signature = int.from_bytes(b"PK\x01\x02", "little")
+    at = np.sort(
+        np.concatenate([  # the signature at each of the four byte alignments
+            np.flatnonzero(
+                np.frombuffer(directory, dtype="<u4", count=(size - shift_) // 4, offset=shift_)
+                == signature
+            ) * 4 + shift_
+            for shift_ in range(4)
+        ])
+    )  # fmt: skip
+    at = at[at <= size - 46]
+
+    def field(offset: int, width: int) -> np.ndarray:
+        value = np.zeros(len(at), dtype=np.int64)
+        for byte in range(width):
+            value |= data[at + offset + byte].astype(np.int64) << (8 * byte)
+        return value
+
+    name_length = field(28, 2)
+    following = at + 46 + name_length + field(30, 2) + field(32, 2)
+    if (
+        not len(at)
+        or at[0] != 0
+        or following[-1] != size
+        or not np.array_equal(following[:-1], at[1:])
+    ):
+        return None
+    offsets = field(42, 4)
+    if (offsets == 0xFFFFFFFF).any():
+        return None  # zip64 offsets are in the extra fields
+    text = directory.decode("latin-1")  # one character per byte: slices are byte slices
+    starts = (at + 46).tolist()
+    names = [text[s:e] for s, e in zip(starts, (at + 46 + name_length).tolist(), strict=True)]
+    if not all(map(str.isascii, names)):
+        return None  # ASCII reads the same in every encoding a zip name may have
+    return dict(zip(names, (offsets + shift).tolist(), strict=True))
+
+
+def _scan_record_by_record(directory: bytes, shift: int) -> dict[str, int] | None:
+    """Every record of the central directory in turn (any name encoding, zip64 offsets)."""
     out: dict[str, int] = {}
     pos, end, unpack = 0, len(directory), _CENTRAL.unpack_from
     try:
@@ -100,7 +159,7 @@ def member_offsets(archive: Path) -> dict[str, int] | None:
             pos += 46 + n + m + k
     except (struct.error, UnicodeDecodeError):
         return None
-    return out if len(out) == entries or entries == 0xFFFF else None
+    return out
 
 
 def read_member(archive: Path, member: str, offset: int) -> bytes | None:

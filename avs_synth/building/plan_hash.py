@@ -12,29 +12,31 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from avs_synth import __version__
 from avs_synth.building.avsbench_exclusion import ClipExclusion
 from avs_synth.building.config import BuildConfig
-from avs_synth.records import AudioClip, Instance, MaskFileSegmentation, StoredSegmentation
+from avs_synth.records import StoredSegmentation
 from avs_synth.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from avs_synth.building.plan import ShardUnit
 
 
-def _segmentation_identity(inst: Instance, index_digests: dict[Path, str]) -> str:
-    seg = inst.segmentation
-    if isinstance(seg, MaskFileSegmentation):
-        return f"maskfile:{seg.member or (seg.path.name if seg.path else '')}"
-    if isinstance(seg, StoredSegmentation):
-        digest = index_digests.get(seg.path)
-        if digest is None:
-            digest = index_digests[seg.path] = _file_digest(seg.path)
-        return f"index:{digest}:{seg.offset}:{seg.length}"
-    return hashlib.blake2b(repr(seg).encode("utf-8"), digest_size=16).hexdigest()
+def _index_digests(units: Sequence[ShardUnit]) -> dict[Path, str]:
+    """Every annotation index the units refer to → the digest of its content."""
+    paths = {
+        inst.segmentation.path
+        for unit in units
+        for spec in unit.triplets
+        for inst in (*spec.instances, *(i for src in spec.extra_sources for i in src.instances))
+        if isinstance(inst.segmentation, StoredSegmentation)
+    }
+    return {path: f"index:{_file_digest(path)}" for path in paths}
 
 
 def _file_digest(path: Path) -> str:
@@ -45,21 +47,20 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _clip_identity(clip: AudioClip | None) -> str:
-    if clip is None:
-        return "synthesized"
-    name = clip.path.name if clip.path is not None else ""
-    return f"{clip.clip_id}|{clip.label}|{clip.split}|{name}"
-
-
 def compute_plan_hash(
     config: BuildConfig,
     units: Sequence[ShardUnit],
     classes: Sequence[str],
-    exclusion: ClipExclusion | None,
+    exclusion: ClipExclusion | None = None,
 ) -> str:
     """sha256 of what decides the output bytes; machine-specific absolute paths are left out
-    (an annotation index is identified by its content's digest and the record's place in it)."""
+    (an annotation index is identified by its content's digest, a picture or a clip by its file
+    name).
+
+    Each unit is encoded whole by msgspec (every field of every dataclass in it, in field order),
+    with each path replaced by its identity: no field can be forgotten, and no per-triplet text
+    is built in Python.
+    """
     digest = hashlib.sha256()
     header = {
         "tool_version": __version__,
@@ -68,44 +69,15 @@ def compute_plan_hash(
         "audio_classes": list(classes),
         "excluded_videos": exclusion.digest if exclusion is not None else None,
     }
-    index_digests: dict[Path, str] = {}
     digest.update(json.dumps(header, sort_keys=True, default=str).encode("utf-8"))
+    indexes = _index_digests(units)
+
+    def identity(value: object) -> str:
+        if isinstance(value, PurePath):
+            return indexes.get(value) or value.name  # type: ignore[arg-type]
+        raise TypeError(f"the plan hash cannot encode a {type(value).__name__}")
+
+    encoder = msgspec.msgpack.Encoder(enc_hook=identity)
     for unit in units:
-        digest.update(f"\n#{unit.name}|{unit.split}|{unit.audio_class}".encode())
-        for spec in unit.triplets:
-            parts = [
-                spec.key,
-                spec.split,
-                spec.audio_class,
-                str(spec.negative),
-                spec.source,
-                spec.image_id,
-                spec.image_path.name,
-                f"{spec.width}x{spec.height}",
-                _clip_identity(spec.clip),
-                repr([(c.source, c.id, c.name) for c in spec.categories]),
-                repr(spec.license),
-                repr(spec.attribution),
-            ]
-            if spec.negative_kind is not None:
-                parts.append(f"kind:{spec.negative_kind}")
-            for src in spec.extra_sources:
-                parts.append(f"source:{src.audio_class}:{_clip_identity(src.clip)}")
-                parts += [
-                    f"{inst.instance_id}:{inst.category_id}:{inst.bbox}:{inst.area}:"
-                    f"{_segmentation_identity(inst, index_digests)}"
-                    for inst in src.instances
-                ]
-            if spec.class_indices:
-                parts.append(f"classes:{list(spec.class_indices)}")
-            if spec.silent_categories is not None:
-                parts.append(f"silent:{[(c.source, c.id) for c in spec.silent_categories]}")
-            for inst in spec.instances:
-                parts.append(
-                    f"{inst.instance_id}:{inst.category_id}:{inst.bbox}:{inst.area}:"
-                    f"{_segmentation_identity(inst, index_digests)}"
-                )
-            digest.update(("\n" + "|".join(parts)).encode("utf-8"))
-        for clip in unit.clips:
-            digest.update(("\n" + _clip_identity(clip)).encode("utf-8"))
+        digest.update(encoder.encode(unit))
     return digest.hexdigest()

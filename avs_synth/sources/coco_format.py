@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any, TypeVar
@@ -223,14 +222,15 @@ class COCOStyleFile:
     ) -> Iterator[Instance]:
         """The annotations as instances; with ``index``, their geometry goes to the index and the
         instances hold a reference to it."""
+        store = None if index is None else index.add
         for ann in annotations:
             fields = {k: _value(getattr(ann, k)) for k in _FIELDS}
-            inst = parse_instance(
-                {k: v for k, v in fields.items() if v is not _UNSET}, category_names, self.path
+            yield parse_instance(
+                {k: v for k, v in fields.items() if v is not _UNSET},
+                category_names,
+                self.path,
+                store,  # type: ignore[arg-type]
             )
-            if index is not None:
-                inst = replace(inst, segmentation=index.add(inst.segmentation))  # type: ignore[arg-type]
-            yield inst
 
 
 def license_lookup(dataset: Mapping[str, Any]) -> dict[Any, str]:
@@ -285,9 +285,13 @@ def parse_segmentation(segmentation: Any, where: str, path: Path) -> Segmentatio
 
 
 def parse_instance(
-    annotation: Mapping[str, Any], category_names: Mapping[Any, str], path: Path
+    annotation: Mapping[str, Any],
+    category_names: Mapping[Any, str],
+    path: Path,
+    store: Callable[[Segmentation], Segmentation] | None = None,
 ) -> Instance:
-    """One COCO/LVIS annotation dict as an :class:`Instance`."""
+    """One COCO/LVIS annotation dict as an :class:`Instance` (its segmentation passed through
+    ``store`` where given: a reference to where it was stored)."""
     where = f"annotation {annotation.get('id', '?')}"
     try:
         category_id = annotation["category_id"]
@@ -303,13 +307,14 @@ def parse_instance(
         raise DataFormatError(path, f"{where}: unknown category_id {category_id!r}")
     area = annotation.get("area")
     area = box[2] * box[3] if area is None else _number(area, "area", where, path)
+    parsed = parse_segmentation(segmentation, where, path)
     return Instance(
         instance_id=str(annotation_id),
         category_id=str(category_id),
         category_name=category_names[category_id],
         bbox=box,  # type: ignore[arg-type]
         area=area,
-        segmentation=parse_segmentation(segmentation, where, path),
+        segmentation=parsed if store is None else store(parsed),
         is_crowd=bool(annotation.get("iscrowd", 0)),
     )
 

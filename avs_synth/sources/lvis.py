@@ -17,6 +17,7 @@ Every name is checked to stay under ``images_root``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path, PurePosixPath
@@ -28,6 +29,22 @@ from avs_synth.records import Category, ImageRecord, Instance
 from avs_synth.sources.coco_format import COCOStyleReader
 
 logger = logging.getLogger(__name__)
+
+_PLAIN_URL = re.compile(
+    r"https?://[^/?#;]+/(?:[^?#;]*/)?"
+    r"([A-Za-z0-9_-][A-Za-z0-9_.-]*)/([A-Za-z0-9_-][A-Za-z0-9_.-]*)"
+)
+"""A ``coco_url`` whose last two parts read the same without :func:`urlparse` (no query,
+fragment or parameters; plain names that are not ``.`` or ``..``): every LVIS entry's."""
+
+
+def url_folder_and_name(url: str) -> tuple[str, ...]:
+    """The last two parts of a ``coco_url``'s path, as ``PurePosixPath(urlparse(url).path)``
+    parts them (fewer where the path has fewer)."""
+    match = _PLAIN_URL.fullmatch(url)
+    if match is not None:
+        return match.groups()
+    return PurePosixPath(urlparse(url).path).parts[-2:]
 
 
 def _ids(values: Any, what: str, image_id: Any, path: Path) -> tuple[str, ...]:
@@ -76,7 +93,7 @@ class LVISReader(COCOStyleReader):
         """The file of one LVIS image entry (see the module docstring)."""
         url = image.get("coco_url")
         if url:
-            parts = PurePosixPath(urlparse(str(url)).path).parts
+            parts = url_folder_and_name(str(url))
             if len(parts) < 2:
                 raise DataFormatError(
                     self.annotations, f"image {image.get('id')}: cannot parse coco_url {url!r}"

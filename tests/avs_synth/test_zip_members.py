@@ -8,6 +8,7 @@ import pytest
 
 from avs_synth.masks import read_mask_png
 from avs_synth.records import MaskFileSegmentation
+from avs_synth import zip_members
 from avs_synth.zip_members import ZipMemberError, member_offsets, read_member
 from tests.support.fixtures_sources import png_bytes
 
@@ -64,3 +65,36 @@ def test_mask_png_read_from_its_offset_and_with_zipfile(tmp_path):
     direct = read_mask_png(MaskFileSegmentation(archive=path, member="a.png", offset=offset))
     plain = read_mask_png(MaskFileSegmentation(archive=path, member="a.png"))
     assert direct.tolist() == plain.tolist() == [[False, True], [True, False]]
+
+
+def test_signature_inside_names_extras_and_comments_read_as_zipfile_does(tmp_path):
+    """The whole-directory scan finds record signatures anywhere; a signature inside a name, an
+    extra field or a member comment must not be taken for a record (the record-by-record scan
+    reads such a directory)."""
+    signature = "PK\x01\x02"
+    path = tmp_path / "masks.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("plain.png", b"a")
+        archive.writestr(f"in{signature}name.png", b"b")
+        info = zipfile.ZipInfo("extra.png")
+        info.extra = b"\xfe\xca\x08\x00" + signature.encode() * 2  # an unknown tag, 8 bytes
+        info.comment = signature.encode()
+        archive.writestr(info, b"c")
+        archive.writestr("last.png", b"d")
+    offsets = member_offsets(path)
+    with zipfile.ZipFile(path) as archive:
+        assert offsets == {i.filename: i.header_offset for i in archive.infolist()}
+        assert list(offsets) == archive.namelist()
+
+
+def test_the_whole_directory_scan_equals_the_record_by_record_scan(tmp_path, monkeypatch):
+    path = tmp_path / "masks.zip"
+    names = [f"{k:016x}_m0{k % 7}_{k:08x}.png" for k in range(300)]
+    with zipfile.ZipFile(path, "w") as archive:
+        for k, name in enumerate(names):
+            archive.writestr(name, bytes([k % 256]) * (k % 5 + 1))
+    fast = member_offsets(path)
+    monkeypatch.setattr(zip_members, "_scan_whole", lambda directory, shift: None)
+    slow = member_offsets(path)
+    assert fast is not None and list(fast.items()) == list(slow.items())
+    assert list(fast) == names

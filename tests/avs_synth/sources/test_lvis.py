@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from avs_synth.errors import DataFormatError
 from avs_synth.masks import decode_mask
 from avs_synth.records import Category, PolygonSegmentation, RLESegmentation
 from avs_synth.safe_paths import UnsafePathError
 from avs_synth.sources import LVISReader
+from avs_synth.sources.lvis import _PLAIN_URL, url_folder_and_name
 from tests.support.fixtures_sources import write_json
 
 
@@ -172,3 +176,24 @@ def test_missing_keys_and_bad_annotations(tmp_path: Path) -> None:
         list(reader.images())
     with pytest.raises(FileNotFoundError):
         LVISReader(annotations=tmp_path / "absent.json", images_root=tmp_path)
+
+
+_URL_PIECES = ["a", "train2017", "0001.jpg", ".", "..", "", "x y", "%2F", ";p=1", "?q", "#f", "\t"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scheme=st.sampled_from(["http://", "https://", "HTTP://", "ftp://", ""]),
+    host=st.sampled_from(["images.cocodataset.org", "h", "h;x", ""]),
+    parts=st.lists(st.sampled_from(_URL_PIECES), max_size=5),
+)
+def test_url_parts_read_as_urlparse_reads_them(scheme, host, parts):
+    """The fast path for plain ``coco_url`` values gives urlparse's parts on every URL."""
+    url = scheme + host + "/" + "/".join(parts)
+    assert url_folder_and_name(url) == PurePosixPath(urlparse(url).path).parts[-2:]
+
+
+def test_the_usual_coco_url_takes_the_fast_path():
+    url = "http://images.cocodataset.org/train2017/000000391895.jpg"
+    assert _PLAIN_URL.fullmatch(url) is not None
+    assert url_folder_and_name(url) == ("train2017", "000000391895.jpg")
