@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from avs_synth.building.plan import ShardUnit
 
 
-def _index_digests(units: Sequence[ShardUnit]) -> dict[Path, str]:
-    """Every annotation index the units refer to → the digest of its content."""
+def _index_digests(units: Sequence[ShardUnit]) -> dict[str, str]:
+    """Every annotation index the units refer to (its path as text) → the digest of its
+    content."""
     paths = {
         inst.segmentation.path
         for unit in units
@@ -36,7 +37,7 @@ def _index_digests(units: Sequence[ShardUnit]) -> dict[Path, str]:
         for inst in (*spec.instances, *(i for src in spec.extra_sources for i in src.instances))
         if isinstance(inst.segmentation, StoredSegmentation)
     }
-    return {path: f"index:{_file_digest(path)}" for path in paths}
+    return {str(path): f"index:{_file_digest(path)}" for path in paths}
 
 
 def _file_digest(path: Path) -> str:
@@ -74,7 +75,8 @@ def compute_plan_hash(
 
     def identity(value: object) -> str:
         if isinstance(value, PurePath):
-            return indexes.get(value) or value.name  # type: ignore[arg-type]
+            # looked up as text: a path's text is cached, a path's own hash is rebuilt each time
+            return indexes.get(str(value)) or value.name
         raise TypeError(f"the plan hash cannot encode a {type(value).__name__}")
 
     encoder = msgspec.msgpack.Encoder(enc_hook=identity)
