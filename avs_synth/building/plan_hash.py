@@ -73,10 +73,16 @@ def compute_plan_hash(
     digest.update(json.dumps(header, sort_keys=True, default=str).encode("utf-8"))
     indexes = _index_digests(units)
 
+    known: dict[int, str] = {}  # id(path) → identity: the units keep every path alive
+
     def identity(value: object) -> str:
+        found = known.get(id(value))
+        if found is not None:
+            return found
         if isinstance(value, PurePath):
             # looked up as text: a path's text is cached, a path's own hash is rebuilt each time
-            return indexes.get(str(value)) or value.name
+            found = known[id(value)] = indexes.get(str(value)) or value.name
+            return found
         raise TypeError(f"the plan hash cannot encode a {type(value).__name__}")
 
     encoder = msgspec.msgpack.Encoder(enc_hook=identity)

@@ -352,21 +352,34 @@ def _real_negative_audio(
         SampleSkipped: unreadable audio, no window (``no_quiet_window`` for silence).
     """
     assert spec.clip is not None
-    clip = clips.get(spec.clip)
-    try:
-        if spec.negative_kind == "silence":
-            window = choose_quiet_window(
-                clip, config.window, below_dbfs=config.quiet_dbfs, seed=config.seed, key=spec.key
-            )
-        else:
-            window = choose_window(clip, config.window, seed=config.seed, key=spec.key)
-        audio = extract(clip, window, config.window)
-    except WindowRefused as refused:
-        raise SampleSkipped(refused.reason, spec.clip.clip_id) from None
-    except (AudioReadError, ValueError) as error:
-        raise SampleSkipped("unreadable_audio", str(error)) from None
+    choose: Callable[..., Window] = choose_window
+    if spec.negative_kind == "silence":
+        choose = partial(choose_quiet_window, below_dbfs=config.quiet_dbfs)
+    clip, window, audio = _cut_window(spec.clip, spec.key, config, clips, choose)
     policy = "vggsound-quiet" if spec.negative_kind == "silence" else "vggsound-ambience"
     return audio, _audio_meta(spec.clip, window.start / clip.rate, window.rms_dbfs, config, policy)
+
+
+def _cut_window(
+    source: AudioClip,
+    key: str,
+    config: BuildConfig,
+    clips: _ClipCache,
+    choose: Callable[..., Window],
+) -> tuple[ClipReader, Window, np.ndarray]:
+    """The clip, the window ``choose`` picks in it for the sample ``key``, and its samples.
+
+    Raises:
+        SampleSkipped: no window (the refusal's reason), unreadable audio.
+    """
+    clip = clips.get(source)
+    try:
+        window = choose(clip, config.window, seed=config.seed, key=key)
+        return clip, window, extract(clip, window, config.window)
+    except WindowRefused as refused:
+        raise SampleSkipped(refused.reason, source.clip_id) from None
+    except (AudioReadError, ValueError) as error:
+        raise SampleSkipped("unreadable_audio", str(error)) from None
 
 
 def _clip_audio(
@@ -383,14 +396,7 @@ def _clip_audio(
         SampleSkipped: no window, unreadable audio, or a window below ``min_audibility`` (by
             ``audibility_from``).
     """
-    clip = clips.get(source)
-    try:
-        window = choose(clip, config.window, seed=config.seed, key=key)
-        audio = extract(clip, window, config.window)
-    except WindowRefused as refused:
-        raise SampleSkipped(refused.reason, source.clip_id) from None
-    except (AudioReadError, ValueError) as error:
-        raise SampleSkipped("unreadable_audio", str(error)) from None
+    clip, window, audio = _cut_window(source, key, config, clips, choose)
     meta = _audio_meta(
         source, window.start / clip.rate, window.rms_dbfs, config, config.window.policy
     )

@@ -159,6 +159,17 @@ class _MaskSource:
     root: SafeRoot | None = None  # checks folder members' names
 
 
+def _verified_absent(
+    chunk: pd.DataFrame, confidence: np.ndarray, labels: set[str] | None
+) -> np.ndarray:
+    """The rows of an image-labels chunk that say a label (of ``labels``, where given) is
+    verified absent."""
+    absent = confidence == 0
+    if labels is not None:
+        absent &= chunk["LabelName"].isin(labels).to_numpy()
+    return absent
+
+
 class _LicenseTable:
     """ImageID → (licence, attribution) of the image info CSV's rows, made when asked (a build
     asks for a third of the ~1 M pictures); the last row of an ImageID wins."""
@@ -353,7 +364,11 @@ class OpenImagesReader:
         # sorted as fixed-width characters (a C comparison, ~5x faster than Python's), then
         # checked in Python's order, which decides where the two differ (NumPy ignores
         # trailing NUL characters)
-        ordered = table.take(np.argsort(ids.astype(str), kind="stable"))
+        try:  # one byte a character (every official ImageID is ASCII)
+            fixed = ids.astype("S")
+        except UnicodeEncodeError:
+            fixed = ids.astype(str)
+        ordered = table.take(np.argsort(fixed, kind="stable"))
         if not _is_sorted(ordered["ImageID"].to_numpy()):
             ordered = table.take(np.argsort(ids, kind="stable"))
         return ordered.reset_index(drop=True)
@@ -412,8 +427,14 @@ class OpenImagesReader:
     @cached_property
     def _negatives(self) -> dict[str, tuple[str, ...]]:
         """ImageID → labels with Confidence 0 (verified absent), for images with masks only."""
+        return self._read_negatives(None)
+
+    def _read_negatives(self, labels: set[str] | None) -> dict[str, tuple[str, ...]]:
+        """ImageID → its labels with Confidence 0 (verified absent), for images with masks only,
+        and only ``labels`` where given (every row read and checked; an empty ``labels``: the
+        file is not read)."""
         path = self.image_labels
-        if path is None:
+        if path is None or (labels is not None and not labels):
             return {}
         wanted = pd.Index(self.image_ids)
         try:  # Confidence read as floats (fast); any irregular cell: read as text and checked
@@ -430,7 +451,7 @@ class OpenImagesReader:
                 confidence = chunk["Confidence"].to_numpy()
                 if np.isnan(confidence).any():
                     raise ValueError("not a number")
-                chunk = chunk[confidence == 0]
+                chunk = chunk[_verified_absent(chunk, confidence, labels)]
                 rows = chunk[wanted.get_indexer(chunk["ImageID"]) >= 0]  # one hash table
                 for image_id, label in zip(rows["ImageID"], rows["LabelName"], strict=True):
                     negatives.setdefault(image_id, []).append(label)
@@ -450,7 +471,7 @@ class OpenImagesReader:
                     f"Confidence is not a number: {chunk['Confidence'].iloc[bad[0]]!r}",
                     line=int(chunk.index[bad[0]]) + 2,
                 )
-            chunk = chunk[confidence.to_numpy() == 0]
+            chunk = chunk[_verified_absent(chunk, confidence.to_numpy(), labels)]
             rows = chunk[wanted.get_indexer(chunk["ImageID"]) >= 0]
             for image_id, label in zip(rows["ImageID"], rows["LabelName"], strict=True):
                 negatives.setdefault(image_id, []).append(label)
@@ -586,18 +607,21 @@ class OpenImagesReader:
                 have one or a verified-negative label in ``negative_categories`` (the others
                 are counted in ``self.unused``, their pictures not even looked for: they are
                 never opened); None keeps every instance and image.
-            negative_categories: see ``categories``.
+            negative_categories: see ``categories``; with ``categories``, also the only labels a
+                record's ``negative_category_ids`` holds (the others are of no use to the
+                caller).
             read_sizes: read each picture's size from its JPEG header. False (a build's plan):
                 the JPEG is only checked to exist, records carry ``width = height = None`` and
                 instance boxes are :class:`~avs_synth.records.NormalizedBox` (the worker that
                 opens the picture computes the pixel values).
         """
         table = self._table
-        negatives = self._negatives
         licenses = self._licenses
         names = self.class_names
         keep = None if categories is None else set(categories)
         wanted_negatives = set(negative_categories or ())
+        # a plan's read keeps only the negatives it can use: those among its categories
+        negatives = self._negatives if keep is None else self._read_negatives(wanted_negatives)
         ids = table["ImageID"].to_numpy()
         n = len(ids)
         starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if n else np.zeros(0, int)

@@ -6,9 +6,9 @@ import zipfile
 
 import pytest
 
+from avs_synth import zip_members
 from avs_synth.masks import read_mask_png
 from avs_synth.records import MaskFileSegmentation
-from avs_synth import zip_members
 from avs_synth.zip_members import ZipMemberError, member_offsets, read_member
 from tests.support.fixtures_sources import png_bytes
 

@@ -187,6 +187,20 @@ def build_sample(corpus: Path, config, out: Path, *, workers: int = 1):
     )
 
 
+def built_fixture(config, name: str):
+    """A module-scoped fixture ``built``: the ``corpus`` fixture built with ``config`` (a
+    BuildConfig, or a function giving one) into a fresh folder named after ``name``."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def built(corpus: Path, tmp_path_factory) -> Path:
+        out = tmp_path_factory.mktemp(name) / "out"
+        assert build_sample(corpus, config() if callable(config) else config, out)
+        return out
+
+    return built
+
+
 def shard_digests(folder: Path) -> dict[str, str]:
     """Shard name -> sha256 of every ``*.tar`` in ``folder``."""
     import hashlib

@@ -18,7 +18,7 @@ from pycocotools.coco import COCO
 from avs_synth import schema
 from avs_synth.building.config import BuildConfig
 from avs_synth.building.splits import SplitFractions
-from tests.support.build_support import build_sample, sample_corpus
+from tests.support.build_support import build_sample
 
 CONFIG = BuildConfig(
     fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
@@ -28,11 +28,6 @@ CONFIG = BuildConfig(
     shard_size=6,
     bank_clips_per_shard=4,
 )
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return sample_corpus(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,9 @@ from avs_synth_cli.synth import app
 from tests.support.build_support import (
     MATCHES,
     build_sample,
+    built_fixture,
     instance,
     make_world,
-    sample_corpus,
     shard_digests,
 )
 
@@ -47,16 +47,7 @@ CONFIG = BuildConfig(
 )
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return sample_corpus(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def built(corpus, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("clips") / "out"
-    build_sample(corpus, CONFIG, out)
-    return out
+built = built_fixture(CONFIG, "clips")
 
 
 def _samples(out: Path) -> list[dict]:

@@ -39,7 +39,6 @@ from avs_synth.masks import decode_mask
 from avs_synth.records import StoredSegmentation
 from avs_synth.sources import COCOReader, LVISReader
 from avs_synth_cli.synth import app
-from tests.support.build_support import sample_corpus
 
 REFERENCE = json.loads((Path(__file__).parent / "reference_shard_sha256.json").read_text())
 CONFIGS = {
@@ -63,11 +62,6 @@ CONFIGS = {
     ),
 }
 QUIET = RunOptions(progress=False)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return sample_corpus(tmp_path_factory)
 
 
 def _inputs(corpus: Path):

@@ -18,7 +18,7 @@ from avs_synth.building.config import BuildConfig
 from avs_synth.building.inspect_shards import describe, inspect_shards, write_inspect_page
 from avs_synth.building.splits import SplitFractions
 from avs_synth_cli.synth import app
-from tests.support.build_support import build_sample, sample_corpus
+from tests.support.build_support import build_sample, built_fixture
 
 SOURCES = ((1, 0.2), (2, 0.5), (3, 0.3))
 
@@ -35,16 +35,7 @@ def _config(pan: str = "linear") -> BuildConfig:
     )
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return sample_corpus(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def built(corpus, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sources") / "out"
-    build_sample(corpus, _config(), out)
-    return out
+built = built_fixture(_config, "sources")
 
 
 def _raw(out: Path) -> list[dict]:

@@ -18,7 +18,7 @@ from avs_synth.building.inspect_shards import describe, inspect_shards, write_in
 from avs_synth.building.splits import SplitFractions
 from avs_synth.matching.vocabulary import shipped_vggsound_groups
 from avs_synth_cli.synth import app
-from tests.support.build_support import build_sample, sample_corpus
+from tests.support.build_support import build_sample, built_fixture
 
 KINDS = ("absent", "silence", "noise", "offscreen")
 CONFIG = BuildConfig(
@@ -32,16 +32,7 @@ CONFIG = BuildConfig(
 )
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return sample_corpus(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def built(corpus, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("kinds") / "out"
-    assert build_sample(corpus, CONFIG, out)
-    return out
+built = built_fixture(CONFIG, "kinds")
 
 
 def _samples(out: Path) -> list[schema.DecodedTriplet]:

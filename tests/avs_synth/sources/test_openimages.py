@@ -201,3 +201,19 @@ def test_images_in_python_string_order_where_numpy_orders_otherwise(tmp_path: Pa
     reader = OpenImagesReader(root=root)
     assert reader.image_ids == ["0a", "Ab", "ab", "ab\0"]
     assert reader._table["MaskPath"].tolist() == ["m4.png", "m2.png", "m1.png", "m3.png", "m0.png"]
+
+
+def test_a_plan_read_keeps_only_the_negatives_it_can_use(tmp_path: Path) -> None:
+    """With ``categories``, a record's verified negatives are those among
+    ``negative_categories``; with none of them wanted, the labels file is not even read."""
+    root = _download(tmp_path)
+    reader = OpenImagesReader(root=root)
+    a, b = reader.images(categories=[DOG, BUS], negative_categories=[DOG, BUS], read_sizes=False)
+    assert a.negative_category_ids == (BUS,)  # /m/0k4j is no category of the plan
+    assert b.negative_category_ids == ()
+    labels = root / "oidv7-train-annotations-human-imagelabels.csv"
+    labels.write_text("ImageID,Source,LabelName,Confidence\nbroken,row\n", encoding="utf-8")
+    (only,) = OpenImagesReader(root=root).images(categories=[DOG], read_sizes=False)
+    assert only.image_id == IMG_A and only.negative_category_ids == ()
+    with pytest.raises(DataFormatError, match="imagelabels"):
+        list(OpenImagesReader(root=root).images(categories=[DOG], negative_categories=[BUS]))
