@@ -572,7 +572,11 @@ class OpenImagesReader:
         (``keep`` None: every row), one mask source at a time."""
         table = self._table
         # rows grouped by the bucket of their ImageID: its first character, lower case
-        first = np.char.lower(table["ImageID"].to_numpy().astype("U1"))
+        ids = table["ImageID"].to_numpy()
+        try:  # one byte a character where every ImageID is ASCII (as the official ones are)
+            first = np.char.lower(ids.astype("S1"))
+        except UnicodeEncodeError:
+            first = np.char.lower(ids.astype("U1"))
         paths = table["MaskPath"].to_numpy()
         kept = np.ones(len(table), dtype=bool) if keep is None else table["LabelName"].isin(keep)
         kept = np.asarray(kept)
