@@ -18,7 +18,9 @@ only about 6 % of the pictures keep three categories with masks of at least 2 % 
 is what gives a few hundred of them.
 
 Model and training: as ``bench/audio_awareness.py``. Single-source train triplets hear a fresh
-window of their class at every step (re-pairing); a mix keeps its own audio.
+window of their class at every step (re-pairing); a mix keeps its own audio, or with
+``--remix-audio`` is re-mixed at every step from fresh windows of its classes
+(``data.remix_audio``).
 
 Budget: 1300 steps (the default) take ~580 CPU-s a run with its scoring, so both arms x 3
 seeds fit the issue's 30 minutes on two idle cores (~3,500 CPU-s; ``--parallel 2``).
@@ -91,11 +93,12 @@ def prepare_shards(work: Path, corpus_size: str) -> dict[str, Path]:
     return folders
 
 
-def run_one(task: tuple[int, str, int, int, str, str, str]) -> dict[str, float]:
+def run_one(task: tuple[int, str, int, int, bool, str, str, str]) -> dict[str, float]:
     """Train one arm with one seed and score it on the 2-source test set (one thread)."""
-    seed, arm, steps, image_size, train_dir, test_dir, work = task
+    seed, arm, steps, image_size, remix, train_dir, test_dir, work = task
     config = train_config(seed, steps, plain_queries=False, image_size=image_size)
-    config.name = f"multi_source_{arm}_{seed}"
+    config.data.remix_audio = remix and arm == "multi"
+    config.name = f"multi_source_{arm}{'_remix' if config.data.remix_audio else ''}_{seed}"
     tick, cpu = time.perf_counter(), time.process_time()
     result = train_arm(config, train_dir, work)
     test = resolve_shards(test_dir)
@@ -110,6 +113,11 @@ def run_one(task: tuple[int, str, int, int, str, str, str]) -> dict[str, float]:
 def main() -> None:
     parser = training_bench_parser(
         __doc__.splitlines()[0], work="runs/proofs", steps=1300, corpus_size="proofs"
+    )
+    parser.add_argument(
+        "--remix-audio",
+        action="store_true",
+        help="re-mix the multi arm's mixes at every step from fresh windows (data.remix_audio)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -127,7 +135,8 @@ def main() -> None:
     )
     print(
         f"model: autr_tiny, efficientnet_lite0 ({BACKBONE_WEIGHTS}, frozen); {args.steps} steps "
-        f"of 8 pictures at {args.image_size} px",
+        f"of 8 pictures at {args.image_size} px; mixes "
+        f"{'re-mixed at every step' if args.remix_audio else 'keep their own audio'}",
         flush=True,
     )
     tasks = [
@@ -136,6 +145,7 @@ def main() -> None:
             arm,
             args.steps,
             args.image_size,
+            args.remix_audio,
             str(folders[arm]),
             str(folders["test"]),
             str(args.work),
