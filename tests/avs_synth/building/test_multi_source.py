@@ -149,19 +149,7 @@ def test_bad_source_settings_are_refused(corpus: Path, tmp_path: Path) -> None:
         BuildConfig(sources=((2, 1.0),), mask_mode="instance")
     with pytest.raises(ValueError, match="give sources"):
         BuildConfig(pan="linear")
-    result = CliRunner().invoke(
-        app,
-        [
-            "build",
-            "--corpus",
-            str(corpus / "corpus"),
-            "--out",
-            str(tmp_path / "x"),
-            "--sources",
-            "2:x",
-        ],
-    )
-    assert result.exit_code != 0 and "COUNT:WEIGHT" in result.output
+    assert "COUNT:WEIGHT" in _refused_build(corpus, tmp_path, "--sources", "2:x")
 
 
 def test_one_mix_per_picture_writes_the_shards_of_before_the_option(built: Path) -> None:
@@ -238,16 +226,12 @@ def test_bad_mix_settings_are_refused(corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="would cap"):
         BuildConfig(sources=SOURCES, mixes_per_picture=3, max_per_picture=2)
     BuildConfig(sources=SOURCES, mixes_per_picture=3, max_per_picture=3)
-    result = CliRunner().invoke(
-        app,
-        [
-            "build",
-            "--corpus",
-            str(corpus / "corpus"),
-            "--out",
-            str(tmp_path / "x"),
-            "--mixes-per-picture",
-            "2",
-        ],
-    )
-    assert result.exit_code != 0 and "give sources" in result.output
+    assert "give sources" in _refused_build(corpus, tmp_path, "--mixes-per-picture", "2")
+
+
+def _refused_build(corpus: Path, tmp_path: Path, *options: str) -> str:
+    """The output of an ``avs-synth build`` of the sample corpus with ``options`` that fails."""
+    args = ["build", "--corpus", str(corpus / "corpus"), "--out", str(tmp_path / "x"), *options]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    return result.output
