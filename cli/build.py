@@ -281,6 +281,14 @@ def build(
             "the mask their union, the picture's other matched categories named as silent."
         ),
     ] = None,
+    mixes_per_picture: Annotated[
+        int,
+        typer.Option(
+            help="With --sources: up to this many triplets per picture, each a distinct seeded "
+            "set of its classes sounding (the same picture with different mixes and masks); "
+            "needs --max-per-picture 0 or at least this."
+        ),
+    ] = 1,
     pan: Annotated[
         Literal["none", "linear", "constant-power"],
         typer.Option(
@@ -433,6 +441,7 @@ def build(
             tagger=_tagger(tagger, tagger_labels, tagger_activation, window),
             audibility_from=audibility_from,
             sources=_source_counts(sources),
+            mixes_per_picture=mixes_per_picture,
             class_masks=class_masks,
             crop=crop,
             crop_area_fraction=0.25 if crop_area is None else crop_area,

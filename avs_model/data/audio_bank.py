@@ -23,8 +23,11 @@ every train sample:
 If no window of the class can be had, the last window drawn for the class is reused, and a class
 never seen keeps the sample's own audio. Both cases are counted (:attr:`AudioRepairing.stats`) and
 logged once per class. Negatives whose audio is no class's (``silence``, ``noise``;
-:data:`KEEP_OWN_AUDIO`) and multi-source triplets (a mix of several classes' windows; re-pairing
-them would need a re-mix) always keep their own window.
+:data:`KEEP_OWN_AUDIO`) always keep their own window. Multi-source triplets (a mix of several
+classes' windows) keep their own mix, or with ``remix`` are re-mixed: a fresh window of each
+source's class, mixed with the source's recorded gain as the build mixes
+(:func:`avs_synth.audio.mixing.mix_sources`, mono); a source class without a fresh window keeps
+the sample's own mix.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import numpy as np
 import webdataset as wds
 
 from avs_synth import schema
+from avs_synth.audio.mixing import mix_sources
 from avs_synth.seeded_order import seeded_key
 
 logger = logging.getLogger(__name__)
@@ -103,6 +107,7 @@ class RepairStats:
         classless: negatives kept with their own window because their audio has no class
             (``silence``, ``noise``).
         mixed: multi-source triplets kept with their own mix.
+        remixed: multi-source triplets re-mixed from fresh windows of their sources' classes.
         pulled: bank windows read.
         missing_classes: classes not found in the bank.
     """
@@ -112,6 +117,7 @@ class RepairStats:
     own: int = 0
     classless: int = 0
     mixed: int = 0
+    remixed: int = 0
     pulled: int = 0
     missing_classes: set[str] = field(default_factory=set)
 
@@ -156,7 +162,8 @@ class AudioRepairing:
 
     The stage reads and writes the decoded-sample dicts of :mod:`avs_model.data.stream`
     (``audio``: float32 samples, ``audio_class``: the class name, ``negative_kind``: see
-    :data:`KEEP_OWN_AUDIO`, ``num_sources``: classes mixed in the audio).
+    :data:`KEEP_OWN_AUDIO`, ``num_sources``: classes mixed in the audio, ``sources``: a mix's
+    ``(audio class, gain dB)`` per source).
     """
 
     def __init__(
@@ -171,6 +178,7 @@ class AudioRepairing:
         max_open_streams: int = 64,
         seed: int = 0,
         handler: Any = wds.reraise_exception,
+        remix: bool = False,
     ) -> None:
         """Args:
         bank_urls: the bank shards (paths or anything WebDataset opens).
@@ -182,6 +190,7 @@ class AudioRepairing:
         max_open_streams: per-class streams only: most class streams open at once.
         seed: base seed; mixed with the rank and DataLoader worker so each reads its own stream.
         handler: the WebDataset error handler of the bank streams.
+        remix: re-mix multi-source triplets from fresh windows (False: keep their own mix).
         """
         if not bank_urls:
             raise ValueError("audio re-pairing needs at least one audio-bank shard")
@@ -200,6 +209,7 @@ class AudioRepairing:
         self.max_open_streams = max(1, max_open_streams)
         self.seed = seed
         self.handler = handler
+        self.remix = remix
         self.stats = RepairStats()
 
     def __call__(self, samples: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -219,7 +229,12 @@ class AudioRepairing:
                 yield sample
                 continue
             if sample.get("num_sources", 1) > 1:
-                stats.mixed += 1
+                mix = self._remixed(sample, draw) if self.remix else None
+                if mix is None:
+                    stats.mixed += 1
+                else:
+                    stats.remixed += 1
+                    sample["audio"] = mix
                 yield sample
                 continue
             audio_class = sample["audio_class"]
@@ -242,6 +257,19 @@ class AudioRepairing:
                 continue
             sample["audio"] = decode_window(window)
             yield sample
+
+    @staticmethod
+    def _remixed(sample: dict[str, Any], draw) -> np.ndarray | None:
+        """The mix of a fresh window of each source's class at its recorded gain, or None
+        (a class without a fresh window, or windows of different lengths)."""
+        sources = sample.get("sources") or ()
+        windows = [draw(audio_class) for audio_class, _ in sources]
+        if not windows or any(w is None for w in windows):
+            return None
+        decoded = [decode_window(w) for w in windows]
+        if len({len(w) for w in decoded}) != 1:
+            return None
+        return mix_sources(decoded, [gain for _, gain in sources])
 
     def _per_class(self, buffer: ClassAudioBuffer, rank: int, worker: int):
         assert self.by_class is not None

@@ -9,7 +9,8 @@ Training (:func:`train_pipeline`)::
     decode                avs_synth.schema decoders -> picture, mask, audio, metadata (and
                           with ``class_maps`` the classes.png label map, None where absent)
     repair_audio          a fresh bank window of the sample's audio class
-                          (avs_model.data.audio_bank)
+                          (avs_model.data.audio_bank; with ``remix_audio`` multi-source
+                          mixes re-mixed from fresh windows of their classes)
     audio_example         audio -> one VGGish log-mel example [1, 96, 64] (random offset)
     augment               joint picture / mask augmentation and resizing -> [FrameSample]
     batch                 collate_frames (padding to the batch's largest picture)
@@ -363,6 +364,7 @@ def decode_sample(
         "negative": meta.negative,
         "negative_kind": meta.kind if meta.negative else "",
         "num_sources": meta.num_sources,
+        "sources": tuple((src.audio_class, src.gain_db) for src in meta.sources or ()),
     }
 
 
@@ -492,6 +494,7 @@ def train_pipeline(
     seed: int,
     shuffle_buffer: int = 1000,
     repair_audio: bool = True,
+    remix_audio: bool = False,
     audio_buffer_per_class: int = 16,
     audio_refill_per_sample: int = 2,
     random_audio_offset: bool = True,
@@ -508,6 +511,8 @@ def train_pipeline(
         seed: seed of every random choice (mixed with rank and worker inside each stage).
         shuffle_buffer: samples in the shuffle buffer.
         repair_audio: re-pair audio from the bank (needs ``shards.bank``).
+        remix_audio: with ``repair_audio``, also re-mix multi-source triplets from fresh bank
+            windows of their sources' classes at their recorded gains (mono builds only).
         audio_buffer_per_class, audio_refill_per_sample: the re-pairing buffer's settings.
         random_audio_offset: take the log-mel example at a random offset in long windows.
         max_consecutive_failures: unreadable samples or shards in a row that end the stream
@@ -538,6 +543,12 @@ def train_pipeline(
             f"{shards.location}: clip shards (--frames) keep their own audio (its silent frames "
             "are labels): set data.repair_audio: false"
         )
+    if remix_audio and not repair_audio:
+        raise ValueError("re-mixing (data.remix_audio) draws from the bank: set repair_audio too")
+    if remix_audio and shards.manifest.get("config", {}).get("pan", "none") != "none":
+        raise ValueError(
+            f"{shards.location}: re-mixing makes mono mixes; the build's mixes are panned"
+        )
     if repair_audio:
         if not shards.bank:
             raise FileNotFoundError(
@@ -557,6 +568,7 @@ def train_pipeline(
                     what=f"audio-bank shards {_named(shards.bank)}",
                     max_consecutive=max_consecutive_failures,
                 ),
+                remix=remix_audio,
             )
         )
     stages += [

@@ -45,6 +45,9 @@ class DataConfig:
         shuffle_buffer: samples in the stream's shuffle buffer (shards).
         repair_audio: give every synthetic train sample a fresh audio window of its class from
             the audio bank.
+        remix_audio: with ``repair_audio``, re-mix every multi-source train triplet (``avs-synth
+            build --sources``, mono) from fresh bank windows of its sources' classes at their
+            recorded gains (False: a mix keeps its own audio).
         audio_buffer_per_class: windows kept per class by the re-pairing buffer.
         audio_refill_per_sample: bank windows pulled into the buffer for every train sample.
         random_audio_offset: in training, take the VGGish example at a random offset inside
@@ -61,6 +64,7 @@ class DataConfig:
     num_workers: int = 2
     shuffle_buffer: int = 1000
     repair_audio: bool = True
+    remix_audio: bool = False
     audio_buffer_per_class: int = 16
     audio_refill_per_sample: int = 2
     random_audio_offset: bool = True

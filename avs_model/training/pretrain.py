@@ -84,6 +84,7 @@ def pretrain(
                 seed=seed,
                 shuffle_buffer=config.data.shuffle_buffer,
                 repair_audio=config.data.repair_audio,
+                remix_audio=config.data.remix_audio,
                 audio_buffer_per_class=config.data.audio_buffer_per_class,
                 audio_refill_per_sample=config.data.audio_refill_per_sample,
                 random_audio_offset=config.data.random_audio_offset,

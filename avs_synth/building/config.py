@@ -104,6 +104,11 @@ class BuildConfig:
             (3, 0.2))``: each picture gives one triplet whose number of sounding classes is drawn
             with these weights among the counts the picture allows (semantic mode only); empty
             (the default): one class per triplet, the build before the option.
+        mixes_per_picture: with ``sources``, each picture gives up to this many triplets, each
+            a distinct seeded set of its classes sounding (:mod:`avs_synth.building.sounding_sets`;
+            a picture with fewer sets gives fewer), so the same picture comes with different
+            mixes and masks; 1 (the default): one triplet per picture, as before the option.
+            ``max_per_picture`` must not cap them (0 or at least this).
         pan: stereo mixes of multi-source triplets: ``linear`` (VPO's ``L = (1 - p) w``,
             ``R = p w``, ``p`` the source mask's centroid over the width) or ``constant-power``
             (``L = cos(p pi / 2) w``, ``R = sin(p pi / 2) w``); ``none``: mono.
@@ -157,6 +162,7 @@ class BuildConfig:
     silence_from: SilenceFrom = "synthetic"
     quiet_dbfs: float = -50.0
     sources: tuple[tuple[int, float], ...] = ()
+    mixes_per_picture: int = 1
     pan: PanMode = "none"
     class_masks: bool = False
     crop: CropMode = "none"
@@ -203,6 +209,7 @@ class BuildConfig:
             )
         if self.sources and self.mask_mode != "semantic":
             raise ValueError("multi-source triplets (sources) need the semantic mask mode")
+        self._check_mixes()
         if self.pan not in PAN_MODES:
             raise ValueError(f"pan must be one of {PAN_MODES}, got {self.pan!r}")
         if self.pan != "none" and not self.sources:
@@ -248,6 +255,20 @@ class BuildConfig:
             raise ValueError("silence_from applies to silence negatives: add silence to negatives")
         if not -120.0 < self.quiet_dbfs < 0.0:
             raise ValueError(f"quiet_dbfs must be in (-120, 0) dBFS, got {self.quiet_dbfs}")
+
+    def _check_mixes(self) -> None:
+        """``mixes_per_picture``: at least 1, above 1 only with ``sources``, not capped."""
+        if self.mixes_per_picture < 1:
+            raise ValueError(f"mixes_per_picture must be >= 1, got {self.mixes_per_picture}")
+        if self.mixes_per_picture == 1:
+            return
+        if not self.sources:
+            raise ValueError("mixes_per_picture applies to multi-source triplets: give sources")
+        if 0 < self.max_per_picture < self.mixes_per_picture:
+            raise ValueError(
+                f"max_per_picture {self.max_per_picture} would cap the {self.mixes_per_picture} "
+                "mixes per picture: give max_per_picture 0 (no cap) or at least mixes_per_picture"
+            )
 
     def _check_frames(self) -> None:
         """The clip options (``frames``, ``onset_offset``) and what they combine with."""

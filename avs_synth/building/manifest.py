@@ -11,10 +11,10 @@ machine build and the union of a partitioned build write the same bytes.
   removed, by VGGSound split). A build with negative kinds also records them
   (``config.negatives``) and counts each split's negatives per kind (``per_kind``); one with
   ``min_audibility`` records it among the filters; one with ``sources`` records the counts'
-  weights and the pan mode and counts each split's positives by number of sources
-  (``per_num_sources``); one with ``class_masks`` says how its ``classes.png`` members are
-  labelled; one with ``crop`` records the mode and the mask's aimed share of a crop (or the
-  measured mask-area histogram the share is drawn from); one whose
+  weights and the pan mode (and ``mixes_per_picture`` when above 1) and counts each split's
+  positives by number of sources (``per_num_sources``); one with ``class_masks`` says how its
+  ``classes.png`` members are labelled; one with ``crop`` records the mode and the mask's aimed
+  share of a crop (or the measured mask-area histogram the share is drawn from); one whose
   ``silence`` / ``noise`` negatives take real clips records ``noise_from`` (with the ambience
   classes used) and ``silence_from`` (with the quiet threshold); one with a ``tagger`` records the
   model's file name, digest, activation and which audio classes it can score; one with
@@ -138,6 +138,8 @@ def make_manifest(
     if config.sources:
         manifest["config"]["sources"] = [[k, w] for k, w in config.sources]
         manifest["config"]["pan"] = config.pan
+        if config.mixes_per_picture > 1:
+            manifest["config"]["mixes_per_picture"] = config.mixes_per_picture
     if config.class_masks:
         manifest["config"]["class_masks"] = {
             "member": "classes.png",

@@ -32,6 +32,12 @@ def _manifest_lines(m: dict[str, Any]) -> list[str]:
         )
     lines.append(f"bank: {m['bank']['windows']} windows in {len(m['bank']['shards'])} shards")
     config = m["config"]
+    if config.get("sources"):
+        counts = ", ".join(f"{k}: {w:g}" for k, w in config["sources"])
+        lines.append(
+            f"sources: counts and weights {counts}, pan {config.get('pan', 'none')}, up to "
+            f"{config.get('mixes_per_picture', 1)} mixes per picture"
+        )
     return (
         lines
         + _negative_audio_lines(config)

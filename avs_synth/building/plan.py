@@ -30,9 +30,10 @@ Steps:
    holds, ``offscreen`` otherwise; ``silence`` and ``noise`` pair a picture that has a positive
    with a synthesized window (no clip; :mod:`avs_synth.audio.negative_audio`), or, with
    ``noise_from`` / ``silence_from``, a real clip (:mod:`avs_synth.building.negative_clips`).
-   With ``config.sources`` each picture gives one multi-source candidate instead: its positive
-   classes in seeded order, the first ``k`` sounding (``k`` drawn with the configured weights
-   among the counts the picture allows), the others named as silent categories.
+   With ``config.sources`` each picture gives multi-source candidates instead, up to
+   ``mixes_per_picture`` distinct ones: its positive classes in a seeded order, the first ``k``
+   sounding (``k`` drawn with the configured weights among the counts the picture allows), the
+   others named as silent categories.
 5. Clips: each (split, class)'s triplets take the class's clips in seeded order, round robin (the
    further sources of a multi-source triplet: a seeded clip of their class's pool).
 6. Shards: each split's triplets in seeded order, ``shard_size`` at a time; the audio bank holds
@@ -47,7 +48,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ from avs_synth.building.negative_clips import (
     real_negative_pools,
 )
 from avs_synth.building.plan_hash import compute_plan_hash
+from avs_synth.building.sounding_sets import sounding_sets
 from avs_synth.building.splits import assign_clips, assign_pictures, picture_key
 from avs_synth.matching.vocabulary import shipped_vggsound_groups
 from avs_synth.records import (
@@ -72,7 +74,7 @@ from avs_synth.records import (
 )
 from avs_synth.schema import BANK, SPLITS, VisualCategoryRef, safe_key_part
 from avs_synth.schema import shard_name as make_shard_name
-from avs_synth.seeded_order import seeded_key, seeded_sorted, seeded_uniform
+from avs_synth.seeded_order import seeded_key, seeded_sorted
 
 logger = logging.getLogger(__name__)
 
@@ -390,26 +392,27 @@ def _mixed(
     class_index: dict[str, int],
     dropped: Counter[str],
 ) -> list[_Candidate]:
-    """The picture's one multi-source candidate (empty when no configured count fits)."""
-    ordered = seeded_sorted(positives, seed=config.seed, identity=lambda c: c.key, salt="sources")
-    feasible = [(k, w) for k, w in config.sources if k <= len(ordered)]
-    if not feasible:
+    """The picture's multi-source candidates, one per set of
+    :func:`~avs_synth.building.sounding_sets.sounding_sets` (empty when no configured count
+    fits; a picture whose sets run out before ``mixes_per_picture`` counts the missing ones)."""
+    sets = sounding_sets(
+        positives,
+        identity=lambda c: c.key,
+        picture=picture_key(record),
+        seed=config.seed,
+        sources=config.sources,
+        mixes=config.mixes_per_picture,
+    )
+    if not sets:
         dropped["too_few_classes_for_sources"] += 1
-        return []
-    draw = seeded_uniform(config.seed, "source-count", picture_key(record))
-    total = sum(w for _, w in feasible)
-    count, acc = feasible[-1][0], 0.0
-    for k, w in feasible:
-        acc += w / total
-        if draw < acc:
-            count = k
-            break
-    first, *extra = ordered[:count]
-    first.extra = extra
-    first.silent = tuple(ref for cand in ordered[count:] for ref in cand.categories)
-    if extra:
-        first.key = "-".join([first.key, *(f"a{class_index[c.audio_class]:03d}" for c in extra)])
-    return [first]
+    elif len(sets) < config.mixes_per_picture:
+        dropped["fewer_mixes_than_asked"] += config.mixes_per_picture - len(sets)
+    out = []
+    for (first, *extra), silent in sets:
+        key = "-".join([first.key, *(f"a{class_index[c.audio_class]:03d}" for c in extra)])
+        refs = tuple(ref for cand in silent for ref in cand.categories)
+        out.append(replace(first, key=key, extra=extra, silent=refs))
+    return out
 
 
 SYNTHETIC_CLASS = {"silence": "(silence)", "noise": "(noise)"}

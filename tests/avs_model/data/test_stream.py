@@ -17,13 +17,18 @@ from avs_model.data.audio_bank import AudioRepairing, ClassAudioBuffer
 from avs_model.data.augment import AugmentConfig, JointTransform, ResizeConfig, normalize_images
 from avs_model.data.stream import (
     StreamError,
+    decode_sample,
     eval_pipeline,
     make_loader,
     resolve_shards,
     train_pipeline,
 )
 from avs_synth import schema
+from avs_synth.audio.mixing import mix_sources
+from avs_synth.building.config import BuildConfig
+from avs_synth.building.splits import SplitFractions
 from avs_synth.errors import DataFormatError
+from tests.support.build_support import build_sample, sample_corpus
 from tests.support.train_support import build_shards
 
 
@@ -331,3 +336,75 @@ def test_negative_kinds_reach_the_batches_and_class_less_audio_is_kept(tmp_path:
     assert out[3]["audio"] is own  # a multi-source mix is kept
     assert stage.stats.classless == 2 and stage.stats.mixed == 1
     assert stage.stats.missing_classes == set()
+
+
+def test_remixing_mixes_fresh_windows_of_each_source_at_its_gain(shards: Path) -> None:
+    bank = _bank_windows(shards)
+    shard_set = resolve_shards(shards)
+    own = np.zeros(16000, dtype=np.float32)
+    sources = (("dog barking", 0.0), ("cat meowing", -4.5))
+    samples = [
+        {"audio_class": "dog barking", "num_sources": 2, "sources": sources, "audio": own},
+        {
+            "audio_class": "dog barking",
+            "num_sources": 2,
+            "sources": (("dog barking", 0.0), ("lion roaring", -1.0)),
+            "audio": own,
+        },
+    ]
+    stage = AudioRepairing(
+        bank_urls=shard_set.bank, bank_classes=shard_set.bank_classes, capacity=2, remix=True
+    )
+    out = list(stage(iter(samples)))
+    mixes = [
+        mix_sources([dog, cat], [0.0, -4.5])
+        for dog in bank["dog barking"]
+        for cat in bank["cat meowing"]
+    ]
+    assert out[0]["audio"] is not own
+    assert any(np.array_equal(out[0]["audio"], mix) for mix in mixes)
+    assert out[1]["audio"] is own  # a source class missing from the bank: the own mix is kept
+    assert stage.stats.remixed == 1 and stage.stats.mixed == 1
+
+
+def test_remixing_a_real_multi_source_build(tmp_path_factory) -> None:
+    corpus = sample_corpus(tmp_path_factory)
+    out = tmp_path_factory.mktemp("remix") / "out"
+    config = BuildConfig(
+        fractions=SplitFractions(train=0.6, val=0.2, test=0.2),
+        min_mask_area=0.0,
+        max_per_picture=0,
+        sources=((2, 1.0),),
+        shard_size=6,
+        bank_clips_per_shard=4,
+    )
+    build_sample(corpus, config, out)
+    shard_set = resolve_shards(out)
+    decoded = [
+        decode_sample(sample)
+        for sample in wds.WebDataset(shard_set.urls("train"), shardshuffle=False)
+    ]
+    mixes = [s for s in decoded if s["num_sources"] == 2]
+    assert mixes and all(len(s["sources"]) == 2 for s in mixes)
+    assert all(s["sources"][0][0] == s["audio_class"] for s in mixes)
+    stage = AudioRepairing(
+        bank_urls=shard_set.bank, bank_classes=shard_set.bank_classes, remix=True
+    )
+    before = [s["audio"] for s in mixes]
+    remixed = list(stage(iter(mixes)))
+    assert stage.stats.remixed == len(mixes) and stage.stats.mixed == 0
+    assert all(
+        a.shape == b["audio"].shape and not np.array_equal(a, b["audio"])
+        for a, b in zip(before, remixed, strict=True)
+    )
+    with pytest.raises(ValueError, match="set repair_audio too"):
+        train_pipeline(
+            shard_set,
+            resize=ResizeConfig(size=32),
+            augment=AugmentConfig(),
+            batch_size=2,
+            batches_per_epoch=1,
+            seed=0,
+            repair_audio=False,
+            remix_audio=True,
+        )
