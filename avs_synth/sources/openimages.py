@@ -143,6 +143,16 @@ def _csv_chunks(path: Path, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataF
         ) from None
 
 
+def _fixed_width(texts: np.ndarray, length: int | None = None) -> np.ndarray:
+    """An object array of strings as fixed-width characters (their first ``length`` where
+    given): bytes, one a character, where every string is ASCII (every official ImageID is),
+    else text."""
+    try:
+        return texts.astype("S" if length is None else f"S{length}")
+    except UnicodeEncodeError:
+        return texts.astype(str if length is None else f"U{length}")
+
+
 def _is_sorted(values: np.ndarray) -> bool:
     """Whether an object array of ``str`` is in (Python's) ascending order."""
     return len(values) < 2 or bool((values[1:] >= values[:-1]).all())
@@ -364,11 +374,7 @@ class OpenImagesReader:
         # sorted as fixed-width characters (a C comparison, ~5x faster than Python's), then
         # checked in Python's order, which decides where the two differ (NumPy ignores
         # trailing NUL characters)
-        try:  # one byte a character (every official ImageID is ASCII)
-            fixed = ids.astype("S")
-        except UnicodeEncodeError:
-            fixed = ids.astype(str)
-        ordered = table.take(np.argsort(fixed, kind="stable"))
+        ordered = table.take(np.argsort(_fixed_width(ids), kind="stable"))
         if not _is_sorted(ordered["ImageID"].to_numpy()):
             ordered = table.take(np.argsort(ids, kind="stable"))
         return ordered.reset_index(drop=True)
@@ -573,10 +579,7 @@ class OpenImagesReader:
         table = self._table
         # rows grouped by the bucket of their ImageID: its first character, lower case
         ids = table["ImageID"].to_numpy()
-        try:  # one byte a character where every ImageID is ASCII (as the official ones are)
-            first = np.char.lower(ids.astype("S1"))
-        except UnicodeEncodeError:
-            first = np.char.lower(ids.astype("U1"))
+        first = np.char.lower(_fixed_width(ids, 1))
         paths = table["MaskPath"].to_numpy()
         kept = np.ones(len(table), dtype=bool) if keep is None else table["LabelName"].isin(keep)
         kept = np.asarray(kept)
@@ -584,7 +587,7 @@ class OpenImagesReader:
         available = np.zeros(len(table), dtype=bool)
         segmentations: dict[int, MaskFileSegmentation] = {}
         for rows in pd.Series(np.arange(len(table))).groupby(first).indices.values():
-            source = self._mask_source(str(table["ImageID"].iat[rows[0]]))
+            source = self._mask_source(str(ids[rows[0]]))
             if source.location is None:
                 continue
             members = source.members
