@@ -140,13 +140,24 @@ def train_arm(config: TrainConfig, shards_dir: str | Path, work: str | Path) -> 
 
 
 def train_config(
-    seed: int, steps: int, *, plain_queries: bool, image_size: int, batch_size: int = 8
+    seed: int,
+    steps: int,
+    *,
+    plain_queries: bool,
+    image_size: int,
+    batch_size: int = 8,
+    audio_tags: bool = False,
 ) -> TrainConfig:
+    """The proofs' training: ``autr_tiny`` on the frozen ImageNet backbone; ``audio_tags`` adds
+    the audio-tagging head and its loss (``AudioTagConfig``; runs named ``..._tags_...``)."""
     overrides = {"backbone": {"pretrained_path": BACKBONE_WEIGHTS, "frozen": True}}
     if plain_queries:
         overrides["decoder"] = {"audio_queries": False}
+    if audio_tags:
+        overrides["audio_tags"] = {"enabled": True}
     config = TrainConfig(
-        name=f"audio_awareness_{'plain' if plain_queries else 'audio'}_{seed}",
+        name=f"audio_awareness_{'plain' if plain_queries else 'audio'}"
+        f"{'_tags' if audio_tags else ''}_{seed}",
         model="autr_tiny",
         model_overrides=overrides,
         seed=seed,
@@ -250,10 +261,10 @@ def _iou(pred: torch.Tensor, gt: torch.Tensor) -> float:
     return (pred & gt).sum().item() / union if union else 1.0
 
 
-def run_one(task: tuple[int, bool, int, int, str, str]) -> dict[str, float]:
+def run_one(task: tuple[int, bool, int, int, bool, str, str]) -> dict[str, float]:
     """Train one model and score it (runs in a worker process with one thread)."""
-    seed, plain, steps, image_size, shards_dir, work = task
-    config = train_config(seed, steps, plain_queries=plain, image_size=image_size)
+    seed, plain, steps, image_size, tags, shards_dir, work = task
+    config = train_config(seed, steps, plain_queries=plain, image_size=image_size, audio_tags=tags)
     tick = time.perf_counter()
     result = train_arm(config, shards_dir, work)
     shards = resolve_shards(shards_dir)
@@ -280,6 +291,11 @@ def training_bench_parser(
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--parallel", type=int, default=2, help="runs at once (one thread each)")
+    parser.add_argument(
+        "--audio-tags",
+        action="store_true",
+        help="train every arm with the audio-tagging head and loss (model audio_tags.enabled)",
+    )
     return parser
 
 
@@ -301,11 +317,12 @@ def main() -> None:
     print(
         f"model: autr_tiny, backbone efficientnet_lite0 with ImageNet weights from "
         f"{BACKBONE_WEIGHTS} (frozen), small trainable audio CNN; {args.steps} steps of 8 "
-        f"pictures at {args.image_size} px, AdamW 2e-3 cosine, audio re-paired from the bank",
+        f"pictures at {args.image_size} px, AdamW 2e-3 cosine, audio re-paired from the bank"
+        f"{', audio-tagging head' if args.audio_tags else ''}",
         flush=True,
     )
     tasks = [
-        (seed, plain, args.steps, args.image_size, str(shards_dir), str(args.work))
+        (seed, plain, args.steps, args.image_size, args.audio_tags, str(shards_dir), str(args.work))
         for seed in args.seeds
         for plain in (False, True)
     ]

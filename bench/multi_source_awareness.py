@@ -20,7 +20,9 @@ is what gives a few hundred of them.
 Model and training: as ``bench/audio_awareness.py``. Single-source train triplets hear a fresh
 window of their class at every step (re-pairing); a mix keeps its own audio, or with
 ``--remix-audio`` is re-mixed at every step from fresh windows of its classes
-(``data.remix_audio``).
+(``data.remix_audio``). ``--audio-tags`` gives both arms the audio-tagging head and its loss
+(``model_overrides.audio_tags``: the classes heard, every source of a mix), which makes the
+multi-trained model tell the classes of a mix apart sooner.
 
 Budget: 1300 steps (the default) take ~580 CPU-s a run with its scoring, so both arms x 3
 seeds fit the issue's 30 minutes on two idle cores (~3,500 CPU-s; ``--parallel 2``).
@@ -93,12 +95,13 @@ def prepare_shards(work: Path, corpus_size: str) -> dict[str, Path]:
     return folders
 
 
-def run_one(task: tuple[int, str, int, int, bool, str, str, str]) -> dict[str, float]:
+def run_one(task: tuple[int, str, int, int, bool, bool, str, str, str]) -> dict[str, float]:
     """Train one arm with one seed and score it on the 2-source test set (one thread)."""
-    seed, arm, steps, image_size, remix, train_dir, test_dir, work = task
-    config = train_config(seed, steps, plain_queries=False, image_size=image_size)
+    seed, arm, steps, image_size, remix, tags, train_dir, test_dir, work = task
+    config = train_config(seed, steps, plain_queries=False, image_size=image_size, audio_tags=tags)
     config.data.remix_audio = remix and arm == "multi"
-    config.name = f"multi_source_{arm}{'_remix' if config.data.remix_audio else ''}_{seed}"
+    variant = f"{'_remix' if config.data.remix_audio else ''}{'_tags' if tags else ''}"
+    config.name = f"multi_source_{arm}{variant}_{seed}"
     tick, cpu = time.perf_counter(), time.process_time()
     result = train_arm(config, train_dir, work)
     test = resolve_shards(test_dir)
@@ -136,7 +139,8 @@ def main() -> None:
     print(
         f"model: autr_tiny, efficientnet_lite0 ({BACKBONE_WEIGHTS}, frozen); {args.steps} steps "
         f"of 8 pictures at {args.image_size} px; mixes "
-        f"{'re-mixed at every step' if args.remix_audio else 'keep their own audio'}",
+        f"{'re-mixed at every step' if args.remix_audio else 'keep their own audio'}"
+        f"{'; audio-tagging head' if args.audio_tags else ''}",
         flush=True,
     )
     tasks = [
@@ -146,6 +150,7 @@ def main() -> None:
             args.steps,
             args.image_size,
             args.remix_audio,
+            args.audio_tags,
             str(folders[arm]),
             str(folders["test"]),
             str(args.work),

@@ -205,13 +205,18 @@ def score(checkpoint: Path, test_shards: Path, config) -> dict[str, float]:
     return figures
 
 
-def run_one(task: tuple[int, str, int, int, int, str, str, str]) -> dict[str, float]:
+def run_one(task: tuple[int, str, int, int, int, bool, str, str, str]) -> dict[str, float]:
     """Train one arm with one seed and score it (a worker process with one thread)."""
-    seed, arm, steps, image_size, batch_size, train_dir, test_dir, work = task
+    seed, arm, steps, image_size, batch_size, tags, train_dir, test_dir, work = task
     config = train_config(
-        seed, steps, plain_queries=False, image_size=image_size, batch_size=batch_size
+        seed,
+        steps,
+        plain_queries=False,
+        image_size=image_size,
+        batch_size=batch_size,
+        audio_tags=tags,
     )
-    config.name = f"negative_robustness_{arm}_{seed}"
+    config.name = f"negative_robustness_{arm}{'_tags' if tags else ''}_{seed}"
     tick, cpu = time.perf_counter(), time.process_time()
     result = train_arm(config, train_dir, work)
     figures = score(result.last, Path(test_dir), config)
@@ -266,6 +271,7 @@ def main() -> None:
             args.steps,
             args.image_size,
             arms[arm][1],
+            args.audio_tags,
             str(arms[arm][0]),
             str(build),
             str(args.work),

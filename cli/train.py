@@ -100,6 +100,15 @@ ClassHeadOpt = Annotated[
         "model_overrides.class_head.enabled=true.",
     ),
 ]
+AudioTagsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--audio-tags",
+        help="Give AuTR the audio-tagging head (a logit per audio class of the shards on the audio "
+        "embedding, trained on the classes heard: every source of a mix; a toolkit loss, not the "
+        "paper's). Same as --set model_overrides.audio_tags.enabled=true.",
+    ),
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -187,6 +196,7 @@ def pretrain(
     no_test: NoTestOpt = False,
     random_init: RandomInitOpt = False,
     class_head: ClassHeadOpt = False,
+    audio_tags: AudioTagsOpt = False,
     set_: SetOpt = None,
 ) -> None:
     """Pre-train AuTR on synthetic shards (val selects best.pt; test is scored at the end)."""
@@ -211,7 +221,10 @@ def pretrain(
                 eval_every,
                 checkpoint_every,
             )
-            | {"model_overrides.class_head.enabled": True if class_head else None},
+            | {
+                "model_overrides.class_head.enabled": True if class_head else None,
+                "model_overrides.audio_tags.enabled": True if audio_tags else None,
+            },
             set_,
         )
         result = run_pretrain(

@@ -101,6 +101,17 @@ def clip_frame_samples(
                 category=sample["audio_class"],
                 key=f"{sample['key']}_{t}",
                 negative_kind="silence" if silent else sample.get("negative_kind", ""),
+                heard=heard_in_clip_frame(sample, silent),
             )
         )
     return out
+
+
+def heard_in_clip_frame(sample: dict[str, Any], silent: bool) -> tuple[str, ...] | None:
+    """A clip frame's heard classes: none while its source is silent, else a single-source clip's
+    class; unknown (None) for a multi-source clip, whose sources may start or stop apart."""
+    if silent or sample.get("negative_kind") == "silence":
+        return ()
+    if (sample.get("num_sources") or 1) > 1:
+        return None
+    return (sample["audio_class"],) if sample.get("audio_class") else ()

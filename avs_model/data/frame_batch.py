@@ -36,6 +36,8 @@ class FrameSample:
             ``k + 1`` for class k of the manifest's ``audio_classes``), when the data has one and
             the stream was asked for it.
         gt_class_map: int64 [Hg, Wg] the same at the ground truth's resolution (evaluation).
+        heard: the audio classes heard in the frame's audio (every source of a mix; ``()`` for
+            silence), or None where unknown (AVSBench); the audio-tagging head's targets.
     """
 
     image: Tensor
@@ -48,6 +50,7 @@ class FrameSample:
     negative_kind: str = ""
     class_map: Tensor | None = None
     gt_class_map: Tensor | None = None
+    heard: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -67,6 +70,7 @@ class FrameBatch:
         class_maps: int64 [N, H, W] label maps (0 where padded), when every frame has one.
         gt_class_maps: N int64 [Hg_i, Wg_i] label maps at the ground truth's resolution, when
             every frame has one (evaluation).
+        heard: N tuples of the audio classes heard, None where unknown.
     """
 
     images: Tensor
@@ -81,6 +85,7 @@ class FrameBatch:
     negative_kinds: list[str] = field(default_factory=list)
     class_maps: Tensor | None = None
     gt_class_maps: list[Tensor] | None = None
+    heard: list[tuple[str, ...] | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -102,6 +107,7 @@ class FrameBatch:
             if self.class_maps is None
             else self.class_maps.to(device, non_blocking=non_blocking),
             gt_class_maps=self.gt_class_maps,
+            heard=self.heard,
         )
 
     def pin_memory(self) -> FrameBatch:
@@ -148,4 +154,5 @@ def collate_frames(
         if all(m is not None for m in class_maps)
         else None,
         gt_class_maps=gt_class_maps if all(m is not None for m in gt_class_maps) else None,
+        heard=[f.heard for f in frames],
     )

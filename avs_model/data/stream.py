@@ -113,7 +113,14 @@ class ShardSet:
             return None
         if m["config"].get("clips"):
             return None
-        entries = m.get("audio_classes")
+        return self.audio_class_labels()
+
+    def audio_class_labels(self) -> list[str] | None:
+        """The manifest's ``audio_classes`` labels in index order (every build has them; the
+        audio-tagging head's table), None for shards without a manifest or the list."""
+        entries = self.manifest.get("audio_classes")
+        if entries is None:
+            return None
         where = f"{self.location}/{schema.MANIFEST_NAME}"
         if not isinstance(entries, list) or not all(
             isinstance(e, dict) and isinstance(e.get("label"), str) for e in entries
@@ -477,8 +484,20 @@ class Augment:
                     gt_class_map=torch.from_numpy(labels.astype(np.int64))
                     if self.keep_gt and labels is not None
                     else None,
+                    heard=heard_classes(sample),
                 )
             ]
+
+
+def heard_classes(sample: dict[str, Any]) -> tuple[str, ...]:
+    """The audio classes heard in a decoded still's audio: every source of a mix, else its audio
+    class (a positive's, or an absent / off-screen negative's: heard, not seen); none for a
+    silence negative."""
+    if sample.get("negative_kind") == "silence":
+        return ()
+    if sample.get("sources"):
+        return tuple(label for label, _ in sample["sources"])
+    return (sample["audio_class"],) if sample.get("audio_class") else ()
 
 
 # --- pipelines ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class AuTR(nn.Module):
         pixel_decoder: PixelDecoder,
         mask_head: DynamicConvMaskHead | DotProductMaskHead,
         num_classes: int = 0,
+        audio_tags: list[str] | None = None,
     ) -> None:
         """Args:
         backbone: the visual encoder (maps at strides 4, 8, 16, 32; p/4 ... 2p for a ViT).
@@ -44,6 +45,8 @@ class AuTR(nn.Module):
         num_classes: K > 0 adds the class head, a linear layer giving every query K + 1 class
             logits (the K audio classes of the training data's table, then "no object"); 0 (the
             paper's model) adds nothing.
+        audio_tags: the audio-tagging head's class table: given, a linear layer on the audio
+            embedding gives a logit per class (``AudioTagConfig``); None or empty adds nothing.
         """
         super().__init__()
         self.backbone = backbone
@@ -59,6 +62,11 @@ class AuTR(nn.Module):
         # built last, so that the other parts draw the same initial weights with or without it
         self.class_head = nn.Linear(decoder.d_model, num_classes + 1) if num_classes > 0 else None
         self.num_classes = num_classes
+        # built after the class head, so that the other parts draw the same initial weights
+        self.audio_tags = list(audio_tags or [])
+        self.tag_head = (
+            nn.Linear(audio_encoder.embed_dim, len(self.audio_tags)) if self.audio_tags else None
+        )
 
     def weight_sources(self) -> dict[str, dict[str, Any]]:
         """What the pretrained parts were built from (a file with its sha256, or random init);
@@ -84,6 +92,8 @@ class AuTR(nn.Module):
             - ``pred_scores``: [N, Q] sounding-score logits of every query (last layer);
             - with the class head only, ``pred_logits``: [N, Q, K + 1] class logits of every
               query (K audio classes, then "no object"; last layer);
+            - with the audio-tagging head only, ``audio_tag_logits``: [N, T] a logit per class of
+              its table;
             - ``aux_outputs``: a list of L-1 dicts with ``pred_masks`` and ``pred_scores`` (and
               ``pred_logits``) of the same shapes for decoder layers 0 .. L-2.
         """
@@ -105,7 +115,10 @@ class AuTR(nn.Module):
             class_logits = self.class_head(hs)  # [L, N, Q, K+1]
             for i, layer in enumerate(layers):
                 layer["pred_logits"] = class_logits[i]
-        return {**layers[-1], "aux_outputs": layers[:-1]}
+        out = {**layers[-1], "aux_outputs": layers[:-1]}
+        if self.tag_head is not None:
+            out["audio_tag_logits"] = self.tag_head(audio_embedding)
+        return out
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The parameters that get gradients (frozen backbone / audio encoder excluded)."""

@@ -231,7 +231,21 @@ def build_model(config: AuTRConfig, *, load_weights: bool = True) -> AuTR:
         ),
         mask_head=build_mask_head(config.mask_head, d_model=d_model),
         num_classes=num_classes_of(config),
+        audio_tags=audio_tags_of(config),
     )
+
+
+def audio_tags_of(config: AuTRConfig) -> list[str]:
+    """The audio-tagging head's class table ([]: no head)."""
+    tags = config.audio_tags
+    if not tags.enabled:
+        return []
+    if not tags.classes:
+        raise ValueError(
+            "audio_tags.enabled needs its class table (audio_tags.classes): training fills it "
+            "from the shards' manifest (audio_classes)"
+        )
+    return list(tags.classes)
 
 
 def num_classes_of(config: AuTRConfig) -> int:

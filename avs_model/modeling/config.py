@@ -146,6 +146,8 @@ class LossConfig:
     loss_class: float = 2.0  # weight of the class cross-entropy
     cost_class: float = 2.0  # weight of the matcher's class cost (-probability of the class)
     no_object_weight: float = 0.1  # cross-entropy weight of the "no object" class (eos_coef)
+    # the audio-tagging head's (used only when ``audio_tags.enabled``; a toolkit loss)
+    loss_tag: float = 1.0  # weight of its binary cross-entropy (summed over the table's classes)
 
     def weight_dict(self) -> dict[str, float]:
         return {
@@ -187,6 +189,26 @@ class ClassHeadConfig:
 
 
 @dataclass
+class AudioTagConfig:
+    """The optional audio-tagging head (a toolkit addition, not in the paper): one linear layer on
+    the audio embedding giving a logit per class of an audio-class table, trained with binary
+    cross-entropy (``loss.loss_tag``) against the classes heard in each frame's audio: a
+    single-source triplet's class, every source of a mix, an absent or off-screen negative's class
+    (heard, not seen), none for silence. It teaches the audio encoder to tell apart the classes of
+    a mix, which the mask losses alone teach slowly (``bench/multi_source_awareness.py``). Frames
+    whose heard classes are unknown (AVSBench, multi-source clips) add nothing to it. With a
+    frozen audio encoder (VGGish, as in the paper) only the head's own layer learns.
+
+    ``enabled`` false (the default) builds AuTR without it. ``classes`` is the table: the
+    manifest's ``audio_classes`` labels, filled in by training from the shards it trains on (a
+    checkpoint records it); a heard class outside the table only has no logit to raise.
+    """
+
+    enabled: bool = False
+    classes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class AuTRConfig:
     """The whole model (and loss) configuration."""
 
@@ -203,6 +225,7 @@ class AuTRConfig:
     mask_head: MaskHeadConfig = field(default_factory=MaskHeadConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     class_head: ClassHeadConfig = field(default_factory=ClassHeadConfig)
+    audio_tags: AudioTagConfig = field(default_factory=AudioTagConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of builtins (safe for ``torch.load(weights_only=True)``, JSON, YAML)."""

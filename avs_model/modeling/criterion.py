@@ -27,6 +27,11 @@ by :class:`~avs_model.modeling.matcher.ClassQueryMatcher`:
   the matched pairs and divided by their number (Mask2Former's ``num_masks``);
 - ``loss_sound``: as above, with every matched query's target 1 (a sounding object).
 
+With the audio-tagging head (``audio_tag_logits`` in the outputs, ``audio_tags`` in the targets),
+``loss_tag`` is the binary cross-entropy of its logits against the multi-hot classes heard, summed
+over the table's classes and averaged over the frames whose heard classes are known
+(``audio_tag_known``); an exact, connected 0 without such frames. It has no per-layer copies.
+
 Names: ``loss_focal``, ``loss_dice``, ``loss_sound`` (and ``loss_class``) for the last layer;
 ``loss_focal_0``, ... for auxiliary layer 0, and so on. ``weighted_total`` applies the weight
 dict; an auxiliary name falls back to its base name's weight unless the dict names it explicitly.
@@ -239,11 +244,14 @@ class SetCriterion(nn.Module):
             outputs: the model output: ``pred_masks`` [N, Q, h, w], ``pred_scores`` [N, Q] and
                 ``aux_outputs`` (a list of such dicts, one per earlier decoder layer).
             targets: ``{"masks": [N, Hg, Wg], "valid": bool [N]}``, with the class head also
-                ``"class_maps"``: int [N, Hg, Wg] (0 background, ``k + 1`` for class k).
+                ``"class_maps"``: int [N, Hg, Wg] (0 background, ``k + 1`` for class k), with the
+                audio-tagging head ``"audio_tags"``: float [N, T] multi-hot classes heard and
+                ``"audio_tag_known"``: bool [N] (see :func:`audio_tag_targets`).
 
         Returns:
-            ``loss_focal``, ``loss_dice``, ``loss_sound`` (and ``loss_class``) and, for
-            auxiliary layer i, ``loss_focal_i``, ``loss_dice_i``, ``loss_sound_i`` (...).
+            ``loss_focal``, ``loss_dice``, ``loss_sound`` (and ``loss_class``, ``loss_tag``)
+            and, for auxiliary layer i, ``loss_focal_i``, ``loss_dice_i``, ``loss_sound_i``
+            (...).
         """
         pred_masks, _ = check_outputs(outputs)
         frames = frame_targets(targets, num_frames=pred_masks.shape[0])
@@ -265,6 +273,10 @@ class SetCriterion(nn.Module):
         if self.aux_loss:
             for i, aux in enumerate(outputs.get("aux_outputs", None) or []):
                 losses.update({f"{name}_{i}": value for name, value in layer(aux).items()})
+        if "audio_tag_logits" in outputs and "audio_tags" in targets:
+            losses["loss_tag"] = audio_tag_loss(
+                outputs["audio_tag_logits"], targets["audio_tags"], targets["audio_tag_known"]
+            )
         return losses
 
     def weight(self, name: str) -> float:
@@ -283,11 +295,45 @@ class SetCriterion(nn.Module):
         return sum(self.weight(name) * value for name, value in losses.items())
 
 
-def build_criterion(config: LossConfig, *, num_classes: int = 0) -> SetCriterion:
+def audio_tag_targets(
+    heard: list[tuple[str, ...] | None], table: list[str], *, device: torch.device | None = None
+) -> tuple[Tensor, Tensor]:
+    """``(audio_tags float [N, T], audio_tag_known bool [N])``: per frame the multi-hot of the
+    classes heard over ``table`` (a class outside it has no index and is left out), and whether
+    they are known (None: unknown, e.g. an AVSBench frame; ``()``: nothing heard, e.g. silence)."""
+    index = {label: i for i, label in enumerate(table)}
+    tags = torch.zeros(len(heard), len(table))
+    for frame, classes in enumerate(heard):
+        for label in classes or ():
+            if label in index:
+                tags[frame, index[label]] = 1.0
+    known = torch.tensor([classes is not None for classes in heard], dtype=torch.bool)
+    return tags.to(device), known.to(device)
+
+
+def audio_tag_loss(logits: Tensor, tags: Tensor, known: Tensor) -> Tensor:
+    """The audio-tagging BCE, summed over classes and averaged over the known frames."""
+    if logits.shape != tags.shape:
+        raise ValueError(
+            f"audio_tag_logits {tuple(logits.shape)} and audio_tags {tuple(tags.shape)} differ"
+        )
+    logits = upcast(logits)
+    per_frame = F.binary_cross_entropy_with_logits(
+        logits, tags.to(logits.dtype), reduction="none"
+    ).sum(-1)
+    return (per_frame * known.to(logits.dtype)).sum() / known.sum().clamp(min=1)
+
+
+def build_criterion(
+    config: LossConfig, *, num_classes: int = 0, audio_tags: bool = False
+) -> SetCriterion:
     """The matcher and criterion described by a ``LossConfig``; ``num_classes`` K > 0: the class
-    head's (its table's size)."""
+    head's (its table's size); ``audio_tags``: the model has the audio-tagging head
+    (``loss_tag`` weighted)."""
     class_matcher = None
     weight_dict = config.weight_dict()
+    if audio_tags:
+        weight_dict["loss_tag"] = config.loss_tag
     if num_classes > 0:
         class_matcher = ClassQueryMatcher(
             cost_class=config.cost_class,

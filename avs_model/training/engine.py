@@ -24,7 +24,7 @@ from torch import nn
 from avs_model.data.augment import normalize_images
 from avs_model.data.frame_batch import FrameBatch
 from avs_model.evaluation.loop import EvalResult
-from avs_model.modeling.criterion import SetCriterion
+from avs_model.modeling.criterion import SetCriterion, audio_tag_targets
 from avs_model.runtime.amp import Precision
 from avs_model.runtime.checkpoint import Checkpoint, model_state, rng_state, save_checkpoint, unwrap
 from avs_model.runtime.distributed import (
@@ -101,6 +101,11 @@ def train_step(
     targets = {"masks": batch.masks, "valid": batch.valid}
     if batch.class_maps is not None:
         targets["class_maps"] = batch.class_maps
+    tag_table = getattr(unwrap(model), "audio_tags", None)
+    if tag_table:
+        targets["audio_tags"], targets["audio_tag_known"] = audio_tag_targets(
+            batch.heard or [None] * len(batch), tag_table, device=device
+        )
     losses = criterion(outputs, targets)
     total = criterion.weighted_total(losses)
     optimizer.zero_grad(set_to_none=True)

@@ -68,6 +68,7 @@ def pretrain(
             init=Path(init) if init is not None else None,
             data=data,
             class_table=shard_set.class_table(),
+            audio_classes=shard_set.audio_class_labels(),
         )
         class_head = run.model_config.class_head.enabled
         workers = config.data.num_workers

@@ -145,6 +145,7 @@ def start_run(
     init: Path | None = None,
     data: dict[str, Any] | None = None,
     class_table: list[str] | None = None,
+    audio_classes: list[str] | None = None,
 ) -> TrainingRun:
     """Set a run up (see the module docstring).
 
@@ -159,6 +160,9 @@ def start_run(
         class_table: the training data's class table (the manifest's ``audio_classes`` labels;
             None: no class maps). A model with the class head takes it as its table (or, from a
             checkpoint, must already have it).
+        audio_classes: the training data's audio-class labels (the manifest's ``audio_classes``,
+            class masks or not; None: AVSBench): a model with the audio-tagging head that has no
+            table yet takes it.
     """
     out_dir = Path(out_dir)
     last_path = out_dir / "last.pt"
@@ -201,6 +205,13 @@ def start_run(
         if not model_config.class_head.classes and class_table is not None:
             model_config.class_head.classes = list(class_table)
         model_config.class_head.check_table(class_table, where=f"{config.name}: training data")
+    if model_config.audio_tags.enabled and not model_config.audio_tags.classes:
+        if not audio_classes:
+            raise ValueError(
+                f"{config.name}: audio_tags.enabled needs the training data's audio classes (the "
+                "shards' manifest audio_classes); AVSBench data has none"
+            )
+        model_config.audio_tags.classes = list(audio_classes)
     device = context.device
     precision = resolve_precision(config.precision, device)
     # a checkpoint holds every weight: from one, the config's weight files are never read
@@ -220,7 +231,11 @@ def start_run(
     if context.is_main:
         log_weight_sources(weights)
     model.to(device)
-    criterion = build_criterion(model_config.loss, num_classes=num_classes_of(model_config))
+    criterion = build_criterion(
+        model_config.loss,
+        num_classes=num_classes_of(model_config),
+        audio_tags=model_config.audio_tags.enabled,
+    )
     criterion.to(device)
     total_steps = total_steps_of(config, steps_per_epoch)
     optimizer = build_optimizer(model, config.optim)
