@@ -22,7 +22,10 @@ window of their class at every step (re-pairing); a mix keeps its own audio, or 
 ``--remix-audio`` is re-mixed at every step from fresh windows of its classes
 (``data.remix_audio``). ``--audio-tags`` gives both arms the audio-tagging head and its loss
 (``model_overrides.audio_tags``: the classes heard, every source of a mix), which makes the
-multi-trained model tell the classes of a mix apart sooner.
+multi-trained model tell the classes of a mix apart sooner. ``--audio-pretrain-steps N`` first
+pre-trains each arm's small audio CNN N steps on its own build's audio bank (``avs-train
+pretrain-audio``: the multi arm's examples mix one or two classes as its build does, the single
+arm's hear one class only; no picture), counted in the run's time.
 
 Budget: 1300 steps (the default) take ~580 CPU-s a run with its scoring, so both arms x 3
 seeds fit the issue's 30 minutes on two idle cores (~3,500 CPU-s; ``--parallel 2``).
@@ -95,15 +98,15 @@ def prepare_shards(work: Path, corpus_size: str) -> dict[str, Path]:
     return folders
 
 
-def run_one(task: tuple[int, str, int, int, bool, bool, str, str, str]) -> dict[str, float]:
+def run_one(task: tuple[int, str, int, int, bool, bool, int, str, str, str]) -> dict[str, float]:
     """Train one arm with one seed and score it on the 2-source test set (one thread)."""
-    seed, arm, steps, image_size, remix, tags, train_dir, test_dir, work = task
+    seed, arm, steps, image_size, remix, tags, audio_steps, train_dir, test_dir, work = task
     config = train_config(seed, steps, plain_queries=False, image_size=image_size, audio_tags=tags)
     config.data.remix_audio = remix and arm == "multi"
     variant = f"{'_remix' if config.data.remix_audio else ''}{'_tags' if tags else ''}"
     config.name = f"multi_source_{arm}{variant}_{seed}"
     tick, cpu = time.perf_counter(), time.process_time()
-    result = train_arm(config, train_dir, work)
+    result = train_arm(config, train_dir, work, audio_pretrain_steps=audio_steps)
     test = resolve_shards(test_dir)
     figures = {"true": score(result.last, test, config, derange_seed=None)}
     if arm == "multi":
@@ -151,6 +154,7 @@ def main() -> None:
             args.image_size,
             args.remix_audio,
             args.audio_tags,
+            args.audio_pretrain_steps,
             str(folders[arm]),
             str(folders["test"]),
             str(args.work),
