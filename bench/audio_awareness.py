@@ -200,6 +200,11 @@ def train_config(
     return config
 
 
+def audio_stage(steps: int) -> str:
+    """The model line's note of ``--audio-pretrain-steps``."""
+    return f"; audio CNN first pre-trained {steps} steps on the audio bank" if steps else ""
+
+
 def derangement(keys: list[str], classes: dict[str, str], seed: int) -> dict[str, str]:
     """key → the key whose audio it gets: always one of another class (seeded)."""
     rng = random.Random(seed)
@@ -345,7 +350,8 @@ def main() -> None:
         f"model: autr_tiny, backbone efficientnet_lite0 with ImageNet weights from "
         f"{BACKBONE_WEIGHTS} (frozen), small trainable audio CNN; {args.steps} steps of 8 "
         f"pictures at {args.image_size} px, AdamW 2e-3 cosine, audio re-paired from the bank"
-        f"{', audio-tagging head' if args.audio_tags else ''}",
+        f"{', audio-tagging head' if args.audio_tags else ''}"
+        f"{audio_stage(args.audio_pretrain_steps)}",
         flush=True,
     )
     tasks = [

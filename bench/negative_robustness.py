@@ -63,6 +63,7 @@ from pathlib import Path
 import torch
 from audio_awareness import (
     BACKBONE_WEIGHTS,
+    audio_stage,
     bench_corpus,
     build_bench_shards,
     cpu_seconds,
@@ -263,7 +264,9 @@ def main() -> None:
     print(
         f"model: autr_tiny, backbone efficientnet_lite0 ({BACKBONE_WEIGHTS}, frozen); "
         f"{args.steps} steps at {args.image_size} px of 8 pictures (without negatives) or "
-        f"{batch_with} (with: 8 positives and their negatives on average); gate 0.5",
+        f"{batch_with} (with: 8 positives and their negatives on average); gate 0.5"
+        f"{'; audio-tagging head' if args.audio_tags else ''}"
+        f"{audio_stage(args.audio_pretrain_steps)}",
         flush=True,
     )
     arms = {"with": (with_negatives, batch_with), "without": (without, 8)}

@@ -3,6 +3,10 @@
 Every command is a thin wrapper: it builds a :class:`~avs_model.runtime.train_config.TrainConfig` (a
 shipped recipe or a YAML / JSON file, then the options given) and calls the library function.
 Multi-GPU: ``torchrun --nproc_per_node=G -m avs_synth_cli.train pretrain ...``.
+
+Why this module is long: typer declares each command's options in its signature, and the six
+commands of one app share their option types and the config assembly; split, each module would
+import them back from the others.
 """
 
 from __future__ import annotations

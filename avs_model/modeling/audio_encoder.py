@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from avs_model.modeling.weights import WeightFile
+from avs_model.modeling.weights import WeightFile, read_weight_file
 from avs_synth.audio.logmel import EXAMPLE_FRAMES, EXAMPLE_SAMPLES, NUM_MEL_BANDS, LogMelFrontend
 
 SMALL_CNN_WEIGHTS = "audio_encoder.pt"
@@ -132,12 +132,7 @@ def load_small_cnn_weights(
     path = Path(path).expanduser()
     if path.is_dir():
         path = path / SMALL_CNN_WEIGHTS
-    if not path.is_file():
-        raise FileNotFoundError(f"audio encoder weights not found: {path}")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"cannot read audio encoder weights {path}: {error}") from None
+    record = read_weight_file(path, "audio encoder weights")
     if not isinstance(record, dict) or record.get("format") != SMALL_CNN_FORMAT:
         raise ValueError(
             f"{path}: not an audio encoder file of avs-train pretrain-audio (no format "

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import time
 from collections import defaultdict
@@ -46,6 +45,7 @@ from avs_model.data.audio_bank import bank_stream, bank_window, decode_window
 from avs_model.data.stream import SkipHandler, resolve_shards
 from avs_model.modeling.audio_encoder import SMALL_CNN_FORMAT, SMALL_CNN_WEIGHTS, SmallAudioCNN
 from avs_model.modeling.config import AudioEncoderConfig
+from avs_model.runtime.checkpoint import save_atomically
 from avs_synth.audio.logmel import EXAMPLE_SAMPLES, LogMelFrontend
 from avs_synth.audio.mixing import MIN_GAIN_DB, mix_sources
 from avs_synth.seeded_order import seeded_key
@@ -263,7 +263,7 @@ def pretrain_audio(
         "skipped_windows": mixer.handler.skipped,
         "log": log,
     }
-    _save_atomically(record, path)
+    save_atomically(record, path)
     return AudioPretrainResult(
         path=path,
         classes=mixer.classes,
@@ -279,17 +279,3 @@ def _build_sources(manifest: dict[str, Any]) -> tuple[tuple[int, float], ...]:
     if not listed:
         return ((1, 1.0),)
     return tuple((int(count), float(share)) for count, share in listed)
-
-
-def _save_atomically(record: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(record, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
