@@ -54,8 +54,10 @@ from avs_model.data.stream import resolve_shards
 from avs_model.evaluation.benchmarks import synthetic_eval_batches
 from avs_model.evaluation.evaluate import load_model
 from avs_model.evaluation.loop import evaluate, frame_logits, model_inputs
+from avs_model.modeling.audio_encoder import SMALL_CNN_WEIGHTS
 from avs_model.runtime.amp import resolve_precision
-from avs_model.runtime.train_config import TrainConfig
+from avs_model.runtime.train_config import TrainConfig, resolve_model_config
+from avs_model.training.audio_pretrain import AudioPretrainConfig, pretrain_audio
 from avs_model.training.pretrain import pretrain
 from avs_model.training.run import RunResult
 from avs_synth.building.config import BuildConfig, RunOptions
@@ -128,11 +130,29 @@ def prepare_shards(work: Path, corpus_size: str) -> Path:
     return build_bench_shards(bench_corpus(work, corpus_size), work / "shards", negative_ratio=0.0)
 
 
-def train_arm(config: TrainConfig, shards_dir: str | Path, work: str | Path) -> RunResult:
+def train_arm(
+    config: TrainConfig, shards_dir: str | Path, work: str | Path, *, audio_pretrain_steps: int = 0
+) -> RunResult:
     """Pre-train one arm of a proof in this worker process (one thread), resuming a run left in
-    ``work/runs/{config.name}``."""
+    ``work/runs/{config.name}``. ``audio_pretrain_steps`` first pre-trains the small audio CNN
+    that many steps on the arm's own train audio bank, mixed as its build mixes
+    (``avs-train pretrain-audio``; its time counts as the run's), and starts the model from it; the
+    run's name then ends in ``_apre{steps}``."""
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if audio_pretrain_steps:
+        config.name += f"_apre{audio_pretrain_steps}"
+        audio_dir = Path(work) / "runs" / config.name / "audio"
+        if not (audio_dir / SMALL_CNN_WEIGHTS).is_file():
+            pretrain_audio(
+                AudioPretrainConfig(steps=audio_pretrain_steps, seed=config.seed),
+                shards=shards_dir,
+                out_dir=audio_dir,
+                audio=resolve_model_config(config).audio,
+            )
+        config.model_overrides.setdefault("audio", {})["weights_path"] = str(
+            audio_dir / SMALL_CNN_WEIGHTS
+        )
     out = Path(work) / "runs" / config.name
     return pretrain(
         config, shards=shards_dir, out_dir=out, run_test=False, resume=(out / "last.pt").is_file()
@@ -178,6 +198,11 @@ def train_config(
     config.optim.clip_grad_norm = 1.0
     config.eval.every_steps = 10**9  # validation only at the end (the last step)
     return config
+
+
+def audio_stage(steps: int) -> str:
+    """The model line's note of ``--audio-pretrain-steps``."""
+    return f"; audio CNN first pre-trained {steps} steps on the audio bank" if steps else ""
 
 
 def derangement(keys: list[str], classes: dict[str, str], seed: int) -> dict[str, str]:
@@ -261,12 +286,12 @@ def _iou(pred: torch.Tensor, gt: torch.Tensor) -> float:
     return (pred & gt).sum().item() / union if union else 1.0
 
 
-def run_one(task: tuple[int, bool, int, int, bool, str, str]) -> dict[str, float]:
+def run_one(task: tuple[int, bool, int, int, bool, int, str, str]) -> dict[str, float]:
     """Train one model and score it (runs in a worker process with one thread)."""
-    seed, plain, steps, image_size, tags, shards_dir, work = task
+    seed, plain, steps, image_size, tags, audio_steps, shards_dir, work = task
     config = train_config(seed, steps, plain_queries=plain, image_size=image_size, audio_tags=tags)
     tick = time.perf_counter()
-    result = train_arm(config, shards_dir, work)
+    result = train_arm(config, shards_dir, work, audio_pretrain_steps=audio_steps)
     shards = resolve_shards(shards_dir)
     figures = {"seconds": 0.0}
     if plain:
@@ -296,6 +321,13 @@ def training_bench_parser(
         action="store_true",
         help="train every arm with the audio-tagging head and loss (model audio_tags.enabled)",
     )
+    parser.add_argument(
+        "--audio-pretrain-steps",
+        type=int,
+        default=0,
+        help="first pre-train each arm's small audio CNN this many steps on its own train audio "
+        "bank (avs-train pretrain-audio; counted in the run's time); 0: none",
+    )
     return parser
 
 
@@ -318,11 +350,21 @@ def main() -> None:
         f"model: autr_tiny, backbone efficientnet_lite0 with ImageNet weights from "
         f"{BACKBONE_WEIGHTS} (frozen), small trainable audio CNN; {args.steps} steps of 8 "
         f"pictures at {args.image_size} px, AdamW 2e-3 cosine, audio re-paired from the bank"
-        f"{', audio-tagging head' if args.audio_tags else ''}",
+        f"{', audio-tagging head' if args.audio_tags else ''}"
+        f"{audio_stage(args.audio_pretrain_steps)}",
         flush=True,
     )
     tasks = [
-        (seed, plain, args.steps, args.image_size, args.audio_tags, str(shards_dir), str(args.work))
+        (
+            seed,
+            plain,
+            args.steps,
+            args.image_size,
+            args.audio_tags,
+            args.audio_pretrain_steps,
+            str(shards_dir),
+            str(args.work),
+        )
         for seed in args.seeds
         for plain in (False, True)
     ]

@@ -22,10 +22,14 @@ window of their class at every step (re-pairing); a mix keeps its own audio, or 
 ``--remix-audio`` is re-mixed at every step from fresh windows of its classes
 (``data.remix_audio``). ``--audio-tags`` gives both arms the audio-tagging head and its loss
 (``model_overrides.audio_tags``: the classes heard, every source of a mix), which makes the
-multi-trained model tell the classes of a mix apart sooner.
+multi-trained model tell the classes of a mix apart sooner. ``--audio-pretrain-steps N`` first
+pre-trains each arm's small audio CNN N steps on its own build's audio bank (``avs-train
+pretrain-audio``: the multi arm's examples mix one or two classes as its build does, the single
+arm's hear one class only; no picture), counted in the run's time.
 
 Budget: 1300 steps (the default) take ~580 CPU-s a run with its scoring, so both arms x 3
-seeds fit the issue's 30 minutes on two idle cores (~3,500 CPU-s; ``--parallel 2``).
+seeds fit the issue's 30 minutes on two idle cores (~3,500 CPU-s; ``--parallel 2``). With
+``--audio-pretrain-steps 800 --steps 1000`` a run takes 570-670 CPU-s (3,707 in all, measured).
 
 Figures, each the mean over ``--seeds``, test M_J on the 2-source set: the multi-trained model
 with the true mix, the single-trained model with the true mix, and the multi-trained model with
@@ -48,6 +52,7 @@ from pathlib import Path
 import torch
 from audio_awareness import (
     BACKBONE_WEIGHTS,
+    audio_stage,
     bench_corpus,
     build_bench_shards,
     cpu_seconds,
@@ -95,15 +100,15 @@ def prepare_shards(work: Path, corpus_size: str) -> dict[str, Path]:
     return folders
 
 
-def run_one(task: tuple[int, str, int, int, bool, bool, str, str, str]) -> dict[str, float]:
+def run_one(task: tuple[int, str, int, int, bool, bool, int, str, str, str]) -> dict[str, float]:
     """Train one arm with one seed and score it on the 2-source test set (one thread)."""
-    seed, arm, steps, image_size, remix, tags, train_dir, test_dir, work = task
+    seed, arm, steps, image_size, remix, tags, audio_steps, train_dir, test_dir, work = task
     config = train_config(seed, steps, plain_queries=False, image_size=image_size, audio_tags=tags)
     config.data.remix_audio = remix and arm == "multi"
     variant = f"{'_remix' if config.data.remix_audio else ''}{'_tags' if tags else ''}"
     config.name = f"multi_source_{arm}{variant}_{seed}"
     tick, cpu = time.perf_counter(), time.process_time()
-    result = train_arm(config, train_dir, work)
+    result = train_arm(config, train_dir, work, audio_pretrain_steps=audio_steps)
     test = resolve_shards(test_dir)
     figures = {"true": score(result.last, test, config, derange_seed=None)}
     if arm == "multi":
@@ -140,7 +145,8 @@ def main() -> None:
         f"model: autr_tiny, efficientnet_lite0 ({BACKBONE_WEIGHTS}, frozen); {args.steps} steps "
         f"of 8 pictures at {args.image_size} px; mixes "
         f"{'re-mixed at every step' if args.remix_audio else 'keep their own audio'}"
-        f"{'; audio-tagging head' if args.audio_tags else ''}",
+        f"{'; audio-tagging head' if args.audio_tags else ''}"
+        f"{audio_stage(args.audio_pretrain_steps)}",
         flush=True,
     )
     tasks = [
@@ -151,6 +157,7 @@ def main() -> None:
             args.image_size,
             args.remix_audio,
             args.audio_tags,
+            args.audio_pretrain_steps,
             str(folders[arm]),
             str(folders["test"]),
             str(args.work),

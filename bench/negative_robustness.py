@@ -20,6 +20,9 @@ Model and training: as ``bench/audio_awareness.py`` (``autr_tiny``, frozen Effic
 with ImageNet weights, trainable audio CNN, 96 px, AdamW cosine, train audio re-paired from the
 bank; a silence / noise negative keeps its own window). AuTR learns negatives through its
 sounding head (every query's score towards 0 on an empty mask); its masks are not trained on them.
+``--audio-tags`` gives both arms the audio-tagging head; ``--audio-pretrain-steps N`` first
+pre-trains each arm's small audio CNN N steps on the build's audio bank (``avs-train
+pretrain-audio``, single sources: the build has no mixes), counted in the run's time.
 
 Budget: 600 steps (the default) take ~630 CPU-s for the arm with negatives (batches of 21) and
 ~380 for the other, each with its scoring of the ~2,000 test samples, so both arms x 3 seeds fit
@@ -60,6 +63,7 @@ from pathlib import Path
 import torch
 from audio_awareness import (
     BACKBONE_WEIGHTS,
+    audio_stage,
     bench_corpus,
     build_bench_shards,
     cpu_seconds,
@@ -205,9 +209,9 @@ def score(checkpoint: Path, test_shards: Path, config) -> dict[str, float]:
     return figures
 
 
-def run_one(task: tuple[int, str, int, int, int, bool, str, str, str]) -> dict[str, float]:
+def run_one(task: tuple[int, str, int, int, int, bool, int, str, str, str]) -> dict[str, float]:
     """Train one arm with one seed and score it (a worker process with one thread)."""
-    seed, arm, steps, image_size, batch_size, tags, train_dir, test_dir, work = task
+    seed, arm, steps, image_size, batch_size, tags, audio_steps, train_dir, test_dir, work = task
     config = train_config(
         seed,
         steps,
@@ -218,7 +222,7 @@ def run_one(task: tuple[int, str, int, int, int, bool, str, str, str]) -> dict[s
     )
     config.name = f"negative_robustness_{arm}{'_tags' if tags else ''}_{seed}"
     tick, cpu = time.perf_counter(), time.process_time()
-    result = train_arm(config, train_dir, work)
+    result = train_arm(config, train_dir, work, audio_pretrain_steps=audio_steps)
     figures = score(result.last, Path(test_dir), config)
     figures["seconds"] = time.perf_counter() - tick
     figures["cpu seconds"] = time.process_time() - cpu
@@ -260,7 +264,9 @@ def main() -> None:
     print(
         f"model: autr_tiny, backbone efficientnet_lite0 ({BACKBONE_WEIGHTS}, frozen); "
         f"{args.steps} steps at {args.image_size} px of 8 pictures (without negatives) or "
-        f"{batch_with} (with: 8 positives and their negatives on average); gate 0.5",
+        f"{batch_with} (with: 8 positives and their negatives on average); gate 0.5"
+        f"{'; audio-tagging head' if args.audio_tags else ''}"
+        f"{audio_stage(args.audio_pretrain_steps)}",
         flush=True,
     )
     arms = {"with": (with_negatives, batch_with), "without": (without, 8)}
@@ -272,6 +278,7 @@ def main() -> None:
             args.image_size,
             arms[arm][1],
             args.audio_tags,
+            args.audio_pretrain_steps,
             str(arms[arm][0]),
             str(build),
             str(args.work),

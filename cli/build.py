@@ -19,7 +19,7 @@ from avs_synth.building.run import build_dataset, dry_run
 from avs_synth.building.s4_mask_areas import measure_s4_mask_areas
 from avs_synth.building.splits import SplitFractions
 from avs_synth.errors import DataFormatError
-from avs_synth_cli.common import examples, os_error_text
+from avs_synth_cli.common import examples, os_error_text, parse_source_counts
 from avs_synth_cli.common import fail as _fail
 
 
@@ -91,20 +91,6 @@ def _tagger(
     return load_tagger(
         model, labels, activation=activation, sample_rate=int(round(window_s * rate))
     )  # type: ignore[arg-type]
-
-
-def _source_counts(text: str | None) -> tuple[tuple[int, float], ...]:
-    """``1:0.5,2:0.5`` -> ``((1, 0.5), (2, 0.5))`` (ranges checked by :class:`BuildConfig`)."""
-    if text is None:
-        return ()
-    out = []
-    for part in text.split(","):
-        count, sep, weight = part.partition(":")
-        try:
-            out.append((int(count), float(weight) if sep else 1.0))
-        except ValueError:
-            raise ValueError(f"--sources: {part!r} is not COUNT:WEIGHT (e.g. 2:0.3)") from None
-    return tuple(out)
 
 
 def _echo_dry_run(report: dict[str, Any]) -> None:
@@ -440,7 +426,7 @@ def build(
             min_audibility=min_audibility,
             tagger=_tagger(tagger, tagger_labels, tagger_activation, window),
             audibility_from=audibility_from,
-            sources=_source_counts(sources),
+            sources=parse_source_counts(sources),
             mixes_per_picture=mixes_per_picture,
             class_masks=class_masks,
             crop=crop,

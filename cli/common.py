@@ -77,3 +77,17 @@ def os_error_text(error: OSError) -> str:
         return str(error)
     where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f is not None)
     return f"{where}: {error.strerror}" if where else error.strerror
+
+
+def parse_source_counts(text: str | None) -> tuple[tuple[int, float], ...]:
+    """``1:0.5,2:0.5`` -> ``((1, 0.5), (2, 0.5))`` (ranges checked where used)."""
+    if text is None:
+        return ()
+    out = []
+    for part in text.split(","):
+        count, sep, weight = part.partition(":")
+        try:
+            out.append((int(count), float(weight) if sep else 1.0))
+        except ValueError:
+            raise ValueError(f"--sources: {part!r} is not COUNT:WEIGHT (e.g. 2:0.3)") from None
+    return tuple(out)

@@ -3,6 +3,10 @@
 Every command is a thin wrapper: it builds a :class:`~avs_model.runtime.train_config.TrainConfig` (a
 shipped recipe or a YAML / JSON file, then the options given) and calls the library function.
 Multi-GPU: ``torchrun --nproc_per_node=G -m avs_synth_cli.train pretrain ...``.
+
+Why this module is long: typer declares each command's options in its signature, and the six
+commands of one app share their option types and the config assembly; split, each module would
+import them back from the others.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Annotated, Any, Literal
 import typer
 import yaml
 
-from avs_synth_cli.common import examples, setup
+from avs_synth_cli.common import examples, parse_source_counts, setup
 from avs_synth_cli.common import fail as _fail
 
 app = typer.Typer(
@@ -233,6 +237,64 @@ def pretrain(
     except (FileNotFoundError, FileExistsError, ValueError, KeyError, TrainingError) as error:
         raise _fail(str(error)) from None
     _report_run(result)
+
+
+@app.command(
+    "pretrain-audio",
+    epilog=_examples(
+        "avs-train pretrain-audio --shards shards/ --out runs/audio --model autr_tiny",
+        "avs-train pretrain --model autr_tiny --shards shards/ --out runs/pt "
+        "--set model_overrides.audio.weights_path=runs/audio/audio_encoder.pt",
+    ),
+)
+def pretrain_audio(
+    shards: Annotated[str, typer.Option(help="Shard folder or remote location (its audio bank).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder of audio_encoder.pt.")],
+    model: Annotated[
+        str, typer.Option(help="The model whose small audio CNN to train (preset or file).")
+    ] = "autr_tiny",
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 800,
+    batch_size: Annotated[int, typer.Option(help="Audio examples per step.")] = 64,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-2,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    sources: Annotated[
+        str | None,
+        typer.Option(
+            help="Classes mixed per example and their weights, e.g. 1:0.5,2:0.5 (default: the "
+            "build's --sources, single sources for a build without)."
+        ),
+    ] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Pre-train the small audio CNN (autr_tiny's) by tagging the audio bank's windows, mixed as
+    the build mixes them: a toolkit stage, not the paper's (its VGGish comes pre-trained on
+    AudioSet). Load the result with
+    --set model_overrides.audio.weights_path=OUT/audio_encoder.pt."""
+    from avs_model.runtime.train_config import resolve_model_config
+    from avs_model.training.audio_pretrain import AudioPretrainConfig
+    from avs_model.training.audio_pretrain import pretrain_audio as run_stage
+
+    try:
+        model_config = _build_config(None, {"model": model}, set_)
+        stage = AudioPretrainConfig(
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            sources=parse_source_counts(sources) or None,
+        )
+        result = run_stage(
+            stage, shards=shards, out_dir=out, audio=resolve_model_config(model_config).audio
+        )
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        raise _fail(str(error)) from None
+    last = result.log[-1]
+    typer.echo(
+        f"wrote {result.path}: {len(result.classes)} classes, sources {list(result.sources)}, "
+        f"last {min(stage.log_every, steps)} steps: loss {last['loss']:.3f}, exact match "
+        f"{last['exact_match']:.2f} ({result.seconds:.0f} s)"
+    )
+    typer.echo(f"use it: --set model_overrides.audio.weights_path={result.path}")
 
 
 @app.command(

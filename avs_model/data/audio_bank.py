@@ -133,13 +133,13 @@ def bank_stream(
     ]
     if shuffle > 1:
         stages.append(wds.shuffle(shuffle, shuffle, rng=random.Random(seed)))
-    stages.append(wds.map(_bank_window, handler=handler))
+    stages.append(wds.map(bank_window, handler=handler))
     if hasattr(handler, "passed"):  # a window got through: the run of failures ends
         stages.append(wds.map(handler.passed))
     return iter(wds.DataPipeline(*stages))
 
 
-def _bank_window(sample: dict[str, Any]) -> tuple[str, Window]:
+def bank_window(sample: dict[str, Any]) -> tuple[str, Window]:
     try:
         meta = schema.decode_bank_meta(sample[schema.META])
         audio = sample[schema.AUDIO]

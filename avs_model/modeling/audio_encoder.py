@@ -8,11 +8,28 @@ experiments.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 from torch import Tensor, nn
 
-from avs_model.modeling.weights import WeightFile
+from avs_model.modeling.weights import WeightFile, read_weight_file
 from avs_synth.audio.logmel import EXAMPLE_FRAMES, EXAMPLE_SAMPLES, NUM_MEL_BANDS, LogMelFrontend
+
+SMALL_CNN_WEIGHTS = "audio_encoder.pt"
+"""The file ``avs-train pretrain-audio`` writes (:mod:`avs_model.training.audio_pretrain`)."""
+SMALL_CNN_FORMAT = "avs-synth audio encoder"
+
+
+@dataclass(frozen=True)
+class TagHeadInit:
+    """A tagging head trained with the audio encoder (``avs-train pretrain-audio``): AuTR's
+    audio-tagging head starts from its rows for the classes both tables hold."""
+
+    classes: list[str]
+    weight: Tensor  # [len(classes), embed_dim]
+    bias: Tensor  # [len(classes)]
 
 
 class SmallAudioCNN(nn.Module):
@@ -36,6 +53,7 @@ class SmallAudioCNN(nn.Module):
             in_channels = width
         self.features = nn.Sequential(*layers)
         self.proj = nn.Sequential(nn.Linear(channels, embed_dim), nn.ReLU(inplace=True))
+        self.channels = channels
         self.embed_dim = embed_dim
 
     def forward(self, x: Tensor) -> Tensor:
@@ -53,15 +71,18 @@ class AudioEncoder(nn.Module):
         embed_dim: int,
         frozen: bool,
         weights: WeightFile | None = None,
+        tag_init: TagHeadInit | None = None,
     ) -> None:
         """Args:
         network: maps [N, 1, 96, 64] log-mel examples to [N, embed_dim] (VGGish, SmallAudioCNN).
         embed_dim: size of the network's embedding.
         frozen: no gradients, eval mode and no autograd graph for the network.
         weights: the file the network was loaded from (None: random init).
+        tag_init: the tagging head trained with the network, if any (see :class:`TagHeadInit`).
         """
         super().__init__()
         self.weights = weights
+        self.tag_init = tag_init
         self.frontend = LogMelFrontend()
         self.network = network
         self.embed_dim = embed_dim
@@ -100,3 +121,33 @@ class AudioEncoder(nn.Module):
             with torch.no_grad():
                 return self.network(examples)
         return self.network(examples)
+
+
+def load_small_cnn_weights(
+    network: SmallAudioCNN, path: str | Path
+) -> tuple[WeightFile, TagHeadInit | None]:
+    """Load ``audio_encoder.pt`` (from ``avs-train pretrain-audio``; or a folder holding one) into
+    ``network``; returns the file read with its sha256, and the stage's tagging head (its class
+    table and layer). Errors name the file and what does not fit."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / SMALL_CNN_WEIGHTS
+    record = read_weight_file(path, "audio encoder weights")
+    if not isinstance(record, dict) or record.get("format") != SMALL_CNN_FORMAT:
+        raise ValueError(
+            f"{path}: not an audio encoder file of avs-train pretrain-audio (no format "
+            f"{SMALL_CNN_FORMAT!r})"
+        )
+    sizes = {"small_channels": network.channels, "embed_dim": network.embed_dim}
+    stored = {k: record.get(k) for k in sizes}
+    if record.get("kind") != "small_cnn" or stored != sizes:
+        raise ValueError(
+            f"{path}: holds a {record.get('kind')} with {stored}, the model's small CNN has "
+            f"{sizes} (audio.small_channels, audio.embed_dim)"
+        )
+    network.load_state_dict(record["network"])
+    head = record.get("head")
+    tags = None
+    if head is not None and record.get("classes"):
+        tags = TagHeadInit(list(record["classes"]), head["weight"], head["bias"])
+    return WeightFile.of(path), tags

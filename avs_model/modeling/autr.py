@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from avs_model.modeling.audio_encoder import AudioEncoder
+from avs_model.modeling.audio_encoder import AudioEncoder, TagHeadInit
 from avs_model.modeling.backbone import Backbone, ViTBackbone
 from avs_model.modeling.decoder import AudioAwareDecoder
 from avs_model.modeling.fusion import AudioVisualFusion
@@ -67,6 +67,24 @@ class AuTR(nn.Module):
         self.tag_head = (
             nn.Linear(audio_encoder.embed_dim, len(self.audio_tags)) if self.audio_tags else None
         )
+        if self.tag_head is not None:
+            self._init_tag_head(audio_encoder.tag_init)
+
+    @torch.no_grad()
+    def _init_tag_head(self, pretrained: TagHeadInit | None) -> None:
+        """The tagging head's bias starts at the prior of one class heard among the table's (as
+        the sounding score's), so its first loss is not the table's size times log 2; the rows of
+        the classes a pre-trained audio encoder's own head knows start from that head."""
+        assert self.tag_head is not None
+        prior = 1.0 / max(len(self.audio_tags), 2)
+        nn.init.constant_(self.tag_head.bias, -math.log((1 - prior) / prior))
+        if pretrained is None:
+            return
+        row = {label: i for i, label in enumerate(pretrained.classes)}
+        for i, label in enumerate(self.audio_tags):
+            if label in row:
+                self.tag_head.weight[i] = pretrained.weight[row[label]]
+                self.tag_head.bias[i] = pretrained.bias[row[label]]
 
     def weight_sources(self) -> dict[str, dict[str, Any]]:
         """What the pretrained parts were built from (a file with its sha256, or random init);

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from avs_model.modeling.audio_encoder import AudioEncoder, SmallAudioCNN
+from avs_model.modeling.audio_encoder import AudioEncoder, SmallAudioCNN, load_small_cnn_weights
 from avs_model.modeling.autr import AuTR
 from avs_model.modeling.backbone import Backbone, ViTBackbone, is_plain_vit
 from avs_model.modeling.config import (
@@ -83,7 +83,7 @@ def build_backbone(config: BackboneConfig, *, load_weights: bool = True) -> Back
 
 
 def build_audio_encoder(config: AudioEncoderConfig, *, load_weights: bool = True) -> AudioEncoder:
-    weights = None
+    weights, tag_init = None, None
     if config.kind == "vggish":
         if config.embed_dim != EMBED_DIM:
             raise ValueError(
@@ -96,13 +96,17 @@ def build_audio_encoder(config: AudioEncoderConfig, *, load_weights: bool = True
         else:
             network = VGGish()
     elif config.kind == "small_cnn":
-        if config.weights_path is not None:
-            raise ValueError("audio.weights_path is for VGGish; the small CNN starts from scratch")
         network = SmallAudioCNN(channels=config.small_channels, embed_dim=config.embed_dim)
+        if load_weights and config.weights_path is not None:
+            weights, tag_init = load_small_cnn_weights(network, config.weights_path)
     else:
         raise ValueError(f"unknown audio encoder kind {config.kind!r}; choose one of {AUDIO_KINDS}")
     return AudioEncoder(
-        network=network, embed_dim=config.embed_dim, frozen=config.frozen, weights=weights
+        network=network,
+        embed_dim=config.embed_dim,
+        frozen=config.frozen,
+        weights=weights,
+        tag_init=tag_init,
     )
 
 

@@ -65,10 +65,15 @@ class BackboneConfig:
 
 @dataclass
 class AudioEncoderConfig:
-    """The audio encoder: ``kind`` is ``"vggish"`` (the default) or ``"small_cnn"``."""
+    """The audio encoder: ``kind`` is ``"vggish"`` (the default) or ``"small_cnn"``.
+
+    ``weights_path``: VGGish's ``vggish-10086976.pth``, or for the small CNN the
+    ``audio_encoder.pt`` of ``avs-train pretrain-audio`` (or its folder); None: random
+    initialisation.
+    """
 
     kind: str = "vggish"
-    weights_path: str | None = None  # vggish-10086976.pth; None = random initialisation
+    weights_path: str | None = None
     frozen: bool = True
     embed_dim: int = 128  # VGGish gives 128; the small CNN's output size
     small_channels: int = 32  # width of the small CNN's last conv

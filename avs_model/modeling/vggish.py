@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
 from torch import Tensor, nn
 
-from avs_model.modeling.weights import WeightFile
+from avs_model.modeling.weights import WeightFile, read_weight_file
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +61,7 @@ def load_vggish_weights(model: VGGish, path: str | Path) -> WeightFile:
     ``ValueError`` naming the file and every missing, unexpected or wrongly shaped key otherwise.
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"VGGish weights not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(f"cannot read VGGish weights {path}: {e}") from e
+    state = read_weight_file(path, "VGGish weights")
     if not isinstance(state, dict):
         raise ValueError(
             f"VGGish weights {path}: expected a state dict, got {type(state).__name__}"

@@ -144,3 +144,16 @@ def require_weights(missing: list[MissingPart], *, random_init: bool) -> None:
             m.part,
             m.name,
         )
+
+
+def read_weight_file(path: Path, what: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; ``FileNotFoundError`` for a missing
+    file and ``ValueError`` for an unreadable one, each naming ``what`` and the file."""
+    import torch
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"cannot read {what} {path}: {error}") from error

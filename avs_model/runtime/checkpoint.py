@@ -162,12 +162,20 @@ def _to_lists(value: Any) -> Any:
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Path:
     """Write ``checkpoint`` to ``path`` atomically (temp file, fsync, ``os.replace``)."""
+    path = save_atomically(checkpoint.to_dict(), path)
+    logger.debug("wrote checkpoint %s (step %d)", path, checkpoint.step)
+    return path
+
+
+def save_atomically(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (temp file, fsync, ``os.replace``): a file at
+    ``path`` is always complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
-            torch.save(checkpoint.to_dict(), handle)
+            torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -182,7 +190,6 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Pat
             os.close(dir_fd)
     except OSError:
         pass
-    logger.debug("wrote checkpoint %s (step %d)", path, checkpoint.step)
     return path
 
 

@@ -3,6 +3,8 @@ model left exactly as it was, and the classes heard in decoded stills and clip f
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -100,6 +102,22 @@ def test_head_off_model_is_unchanged_and_the_head_is_built_last() -> None:
     assert out_tagged["audio_tag_logits"].shape == (2, 3)
     embedding = tagged.audio_encoder(audio)
     assert torch.allclose(out_tagged["audio_tag_logits"], tagged.tag_head(embedding))
+
+
+def test_the_head_starts_at_the_prior_of_one_class_heard() -> None:
+    """Its bias starts at log(p / (1 - p)), p = 1 / the table's size, so a fresh model's tagging
+    loss over a large table is a few nats, not the table's size times log 2."""
+    table = [f"class {i}" for i in range(174)]
+    model = build_model(with_tags(table)).eval()
+    assert torch.allclose(model.tag_head.bias, torch.full((174,), -math.log(173.0)))
+    g = torch.Generator().manual_seed(2)
+    images, audio = torch.randn(4, 3, 64, 64, generator=g), torch.randn(4, 1, 96, 64, generator=g)
+    with torch.no_grad():
+        logits = model(images, audio)["audio_tag_logits"]
+    tags = torch.zeros(4, 174)
+    tags[:, 0] = 1.0
+    loss = audio_tag_loss(logits, tags, torch.ones(4, dtype=torch.bool))
+    assert loss < 15 < 174 * math.log(2)
 
 
 def test_head_needs_its_table_and_configs_round_trip() -> None:
