@@ -18,8 +18,9 @@ audio, without any picture:
 
 The result is ``audio_encoder.pt``: the network's weights with its kind and sizes, the class
 table and the head, the settings, the data versions and the log. Training loads it with
-``model_overrides.audio.weights_path`` (the network only; the model's audio-tagging head is its
-own). Only the test and val splits' audio is never read: the bank holds train clips only.
+``model_overrides.audio.weights_path``: the network, and with ``--audio-tags`` the tagging head's
+rows of the classes this head knows. The val and test splits' audio is never read: the bank holds
+train clips only.
 """
 
 from __future__ import annotations
@@ -135,6 +136,11 @@ class BankMixer:
             )
             for _, window in islice(windows, windows_per_class):
                 self._hold(audio_class, window)
+        if not any(self.held.values()):
+            raise ValueError(
+                f"no readable window of at least {EXAMPLE_SAMPLES} samples in the audio bank "
+                f"({len(bank_classes)} shards: {min(bank_classes)}, ...)"
+            )
         self.stream = bank_stream(
             sorted(bank_classes), seed=seed, handler=self.handler, shuffle=256
         )
@@ -142,9 +148,10 @@ class BankMixer:
     def _hold(self, audio_class: str, window: bytes) -> None:
         try:
             samples = decode_window(window)
-        except ValueError as error:  # a bad window is skipped and counted, as in training
-            self.handler(error)
+        except (ValueError, RuntimeError) as error:  # skipped and counted, as in training
+            self.handler(ValueError(f"an audio-bank window of {audio_class!r}: {error}"))
             return
+        self.handler.passed(None)  # a run of bad windows ends here
         if len(samples) < EXAMPLE_SAMPLES:
             return
         slots = self.held[audio_class]

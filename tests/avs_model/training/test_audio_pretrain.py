@@ -3,8 +3,10 @@ the file it writes, loading it into autr_tiny (``audio.weights_path``), and its 
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -94,6 +96,25 @@ def test_bad_sources_are_refused(shards: Path) -> None:
         BankMixer(bank, sources=((1, 0.0),), seed=0)
     with pytest.raises(ValueError, match="no audio bank"):
         BankMixer({}, sources=((1, 1.0),), seed=0)
+
+
+def test_a_bank_of_unreadable_windows_is_refused_by_name(shards: Path, tmp_path: Path) -> None:
+    """Bad windows are skipped and counted; a bank with none readable is a one-line error."""
+    url = sorted(resolve_shards(shards).bank_classes)[0]
+    broken = tmp_path / "bank-broken.tar"
+    with tarfile.open(url) as source, tarfile.open(broken, "w") as out:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()
+            if member.name.endswith(".flac"):
+                data = b"not a flac file"
+            member.size = len(data)
+            out.addfile(member, io.BytesIO(data))
+    with pytest.raises(ValueError, match="no readable window.*bank-broken.tar"):
+        BankMixer({str(broken): "dog barking"}, sources=((1, 1.0),), seed=0)
+    good = {u: c for u, c in resolve_shards(shards).bank_classes.items() if c != "dog barking"}
+    mixer = BankMixer({**good, str(broken): "dog barking"}, sources=((1, 1.0),), seed=0)
+    assert mixer.handler.skipped > 0 and not mixer.held["dog barking"]
+    assert all(mixer.example()[1] != ("dog barking",) for _ in range(50))
 
 
 def test_the_stage_writes_a_complete_file_that_tags_better(shards: Path, stage: Path) -> None:
