@@ -145,7 +145,10 @@ def load_small_cnn_weights(
             f"{path}: holds a {record.get('kind')} with {stored}, the model's small CNN has "
             f"{sizes} (audio.small_channels, audio.embed_dim)"
         )
-    network.load_state_dict(record["network"])
+    try:
+        network.load_state_dict(record["network"])
+    except (KeyError, RuntimeError, TypeError) as error:
+        raise ValueError(f"{path}: its network does not fit the small CNN: {error}") from None
     head = record.get("head")
     tags = None
     if head is not None and record.get("classes"):

@@ -173,6 +173,14 @@ def test_files_that_do_not_fit_are_refused(stage: Path, tmp_path: Path) -> None:
     config.audio.small_channels = 16
     with pytest.raises(ValueError, match=f"{stage}.*small_channels"):
         build_model(config)
+    record = torch.load(stage, weights_only=True)
+    record["network"] = {k: v for k, v in record["network"].items() if "proj" not in k}
+    cut = tmp_path / "cut.pt"
+    torch.save(record, cut)
+    config = preset("autr_tiny")
+    config.audio.weights_path = str(cut)
+    with pytest.raises(ValueError, match=f"{cut}: its network does not fit"):
+        build_model(config)
     other = tmp_path / "other.pt"
     torch.save({"conv.weight": torch.zeros(1)}, other)
     config = preset("autr_tiny")
