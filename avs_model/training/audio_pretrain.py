@@ -12,7 +12,9 @@ audio, without any picture:
   as the build mixes them (:func:`avs_synth.audio.mixing.mix_sources`: loudness-normalised, a
   random gain in ``[MIN_GAIN_DB, 0]`` dB each);
 - the network and a linear head (a logit per class) learn binary cross-entropy against the
-  classes mixed, summed over the classes, averaged over the batch;
+  classes mixed, summed over the classes, averaged over the batch; the log-mel is computed in
+  float32 (``LogMelFrontend(exact=False)``: within 1e-4 of training's float64 frontend, and ~3x
+  faster: in float64 it took half of a step's time);
 - the bank is streamed (resampled shards, a reservoir of ``windows_per_class`` decoded windows
   per class), so a full VGGSound bank never has to fit in memory.
 
@@ -213,7 +215,7 @@ def pretrain_audio(
     torch.manual_seed(seeded_key(config.seed, "audio-pretrain-init"))
     network = SmallAudioCNN(channels=audio.small_channels, embed_dim=audio.embed_dim)
     head = nn.Linear(audio.embed_dim, len(mixer.classes))
-    frontend = LogMelFrontend()
+    frontend = LogMelFrontend(exact=False)  # float32: ~3x faster, within ~1e-4 (see its module)
     parameters = [*network.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     logger.info(
