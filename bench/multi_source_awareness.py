@@ -15,7 +15,11 @@ set is the multi build's test triplets with exactly two sources and at least one
 in the picture (every such pair of every held-out picture). Pictures are split 0.6 / 0.05 / 0.35:
 only about 6 % of the pictures keep three categories with masks of at least 2 % (the corpus draws
 2-4 objects at COCO-like sizes), and only those can give a test triplet, so a large held-out share
-is what gives a few hundred of them.
+is what gives a few hundred of them. Taking every subset of a picture's classes gives far more
+singles than the ``--sources`` weights ask for (3,505 singles and 1,477 pairs: most pictures hold
+two classes); ``--balance-sources`` trains the multi arm on a copy of its build whose train split
+holds them in the weights' shares (every pair, a seeded-by-key share of the singles: 1,426 and
+1,477), the test set unchanged.
 
 Model and training: as ``bench/audio_awareness.py``. Single-source train triplets hear a fresh
 window of their class at every step (re-pairing); a mix keeps its own audio, or with
@@ -61,7 +65,7 @@ from audio_awareness import (
     train_config,
     training_bench_parser,
 )
-from negative_robustness import filtered_copy
+from negative_robustness import filtered_copy, kept_by_key
 
 from avs_model.data.stream import resolve_shards
 from avs_synth.building.splits import SplitFractions
@@ -76,8 +80,9 @@ FRACTIONS = SplitFractions(train=0.6, val=0.05, test=0.35)
 categories (masks >= 2 %) and can give a test triplet."""
 
 
-def prepare_shards(work: Path, corpus_size: str) -> dict[str, Path]:
-    """The multi and single builds and the 2-source test set (kept in ``work``)."""
+def prepare_shards(work: Path, corpus_size: str, *, balance: bool = False) -> dict[str, Path]:
+    """The multi and single builds and the 2-source test set (kept in ``work``); with
+    ``balance``, the multi arm trains on :func:`balanced_copy` of its build."""
     corpus = bench_corpus(work, corpus_size)
     folders = {
         "multi": build_bench_shards(
@@ -97,15 +102,48 @@ def prepare_shards(work: Path, corpus_size: str) -> dict[str, Path]:
             keep=lambda m: m.num_sources == 2 and bool(m.silent_categories),
             splits=("test",),
         )
+    if balance:
+        folders["multi"] = balanced_copy(folders["multi"], work / "shards_train_multi_balanced")
     return folders
 
 
-def run_one(task: tuple[int, str, int, int, bool, bool, int, str, str, str]) -> dict[str, float]:
+def balanced_copy(build: Path, out: Path) -> Path:
+    """A copy of the multi build whose train split holds its triplets in the shares of the
+    build's ``--sources`` weights: every triplet of the rarest count relative to its weight, and
+    of the others a seeded-by-key share. Taking every subset of a picture's classes gives
+    singles far above their weight (3,505 singles and 1,477 pairs for ``1:0.5,2:0.5``: most
+    pictures hold two classes, so two singles and one pair), and the pairs are what the
+    2-source test asks for."""
+    if (out / "manifest.json").is_file():
+        return out
+    shards = resolve_shards(build)
+    weights = {int(k): float(w) for k, w in shards.manifest["config"]["sources"]}
+    counts = shards.manifest["splits"]["train"]["per_num_sources"]
+    have = {k: int(counts.get(str(k), 0)) for k in weights}
+    scale = min(have[k] / weights[k] for k in weights if weights[k] > 0)  # triplets per unit
+    share = {k: min(1.0, scale * weights[k] / have[k]) if have[k] else 0.0 for k in weights}
+    filtered_copy(
+        build,
+        out,
+        keep=lambda meta: kept_by_key(meta.key, share.get(meta.num_sources, 0.0)),
+        splits=("train",),
+    )
+    return out
+
+
+def run_one(
+    task: tuple[int, str, int, int, bool, bool, int, bool, str, str, str],
+) -> dict[str, float]:
     """Train one arm with one seed and score it on the 2-source test set (one thread)."""
-    seed, arm, steps, image_size, remix, tags, audio_steps, train_dir, test_dir, work = task
+    (seed, arm, steps, image_size, remix, tags, audio_steps, balance, train_dir, test_dir, work) = (
+        task
+    )
     config = train_config(seed, steps, plain_queries=False, image_size=image_size, audio_tags=tags)
     config.data.remix_audio = remix and arm == "multi"
-    variant = f"{'_remix' if config.data.remix_audio else ''}{'_tags' if tags else ''}"
+    variant = (
+        f"{'_remix' if config.data.remix_audio else ''}{'_tags' if tags else ''}"
+        f"{'_balanced' if balance and arm == 'multi' else ''}"
+    )
     config.name = f"multi_source_{arm}{variant}_{seed}"
     tick, cpu = time.perf_counter(), time.process_time()
     result = train_arm(config, train_dir, work, audio_pretrain_steps=audio_steps)
@@ -127,15 +165,22 @@ def main() -> None:
         action="store_true",
         help="re-mix the multi arm's mixes at every step from fresh windows (data.remix_audio)",
     )
+    parser.add_argument(
+        "--balance-sources",
+        action="store_true",
+        help="train the multi arm on its build's triplets in the shares of its --sources weights "
+        "(every pair, a seeded share of the singles) rather than every subset of every picture",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     torch.set_num_threads(1)
     start = time.perf_counter()
-    folders = prepare_shards(args.work, args.corpus_size)
-    multi = resolve_shards(folders["multi"]).manifest["splits"]
+    folders = prepare_shards(args.work, args.corpus_size, balance=args.balance_sources)
+    multi = resolve_shards(folders["multi"])
     print(
         f"data: sample corpus ({args.corpus_size}); multi build train positives by number of "
-        f"sources {multi['train']['per_num_sources']}; single build "
+        f"sources {multi.manifest['splits']['train']['per_num_sources']}"
+        f"{' (balanced to the --sources weights)' if args.balance_sources else ''}; single build "
         f"{resolve_shards(folders['single']).num_samples('train')} train triplets; test: "
         f"{resolve_shards(folders['test']).num_samples('test')} 2-source triplets with a silent "
         f"object ({time.perf_counter() - start:.0f} s)",
@@ -158,6 +203,7 @@ def main() -> None:
             args.remix_audio,
             args.audio_tags,
             args.audio_pretrain_steps,
+            args.balance_sources,
             str(folders[arm]),
             str(folders["test"]),
             str(args.work),

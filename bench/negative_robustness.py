@@ -104,7 +104,7 @@ def prepare_shards(
         filtered_copy(
             build,
             with_negatives,
-            keep=lambda meta: meta.kind not in EASY_KINDS or _kept(meta.key, easy_share),
+            keep=lambda meta: meta.kind not in EASY_KINDS or kept_by_key(meta.key, easy_share),
             splits=("train",),
         )
     without = work / "shards_positives_only"
@@ -113,7 +113,7 @@ def prepare_shards(
     return build, with_negatives, without
 
 
-def _kept(key: str, share: float) -> bool:
+def kept_by_key(key: str, share: float) -> bool:
     """A seeded-by-key draw: True for about ``share`` of the keys, the same on every run."""
     return zlib.crc32(key.encode()) / 2**32 < share
 
@@ -133,8 +133,10 @@ def filtered_copy(
     for split in splits:
         section = manifest["splits"][split]
         totals = {"samples": 0, "positives": 0, "negatives": 0}
+        kept_metas: list[schema.TripletMeta] = []
         for shard in section["shards"]:
             data, kept = _filter_tar(source / shard["name"], keep)
+            kept_metas += kept
             (out / shard["name"]).write_bytes(data)
             shard.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
             shard["samples"] = len(kept)
@@ -143,10 +145,28 @@ def filtered_copy(
         totals["positives"] = totals["samples"] - totals["negatives"]
         section.update(totals)
         section.pop("per_kind", None)
+        section.update(_counts(kept_metas, with_sources="per_num_sources" in section))
     for path in source.glob("*.tar"):
         if not (out / path.name).exists():
             shutil.copyfile(path, out / path.name)
     (out / schema.MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def _counts(metas: list[schema.TripletMeta], *, with_sources: bool) -> dict[str, dict[str, int]]:
+    """A split's per-sample counts of the manifest for these samples (as the build counts them):
+    per audio class, per source dataset, and positives per number of sources."""
+    per: dict[str, dict[str, int]] = {
+        "per_category": defaultdict(int),
+        "per_source": defaultdict(int),
+    }
+    if with_sources:
+        per["per_num_sources"] = defaultdict(int)
+    for meta in metas:
+        per["per_category"][meta.audio_class] += 1
+        per["per_source"][meta.source] += 1
+        if with_sources and not meta.negative:
+            per["per_num_sources"][str(meta.num_sources)] += 1
+    return {name: dict(sorted(counts.items())) for name, counts in per.items()}
 
 
 def _filter_tar(
