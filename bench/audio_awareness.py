@@ -56,6 +56,7 @@ from avs_model.evaluation.evaluate import load_model
 from avs_model.evaluation.loop import evaluate, frame_logits, model_inputs
 from avs_model.modeling.audio_encoder import SMALL_CNN_WEIGHTS
 from avs_model.runtime.amp import resolve_precision
+from avs_model.runtime.checkpoint import load_checkpoint
 from avs_model.runtime.train_config import TrainConfig, resolve_model_config
 from avs_model.training.audio_pretrain import AudioPretrainConfig, pretrain_audio
 from avs_model.training.pretrain import pretrain
@@ -154,9 +155,15 @@ def train_arm(
             audio_dir / SMALL_CNN_WEIGHTS
         )
     out = Path(work) / "runs" / config.name
-    return pretrain(
-        config, shards=shards_dir, out_dir=out, run_test=False, resume=(out / "last.pt").is_file()
-    )
+    resume = (out / "last.pt").is_file()
+    if resume:
+        planned = load_checkpoint(out / "last.pt").train_config["max_steps"]
+        if planned != config.max_steps:  # extending a finished run is not the same training
+            raise SystemExit(
+                f"{out} holds a run of {planned} steps, not {config.max_steps}: remove it or "
+                "give another --work"
+            )
+    return pretrain(config, shards=shards_dir, out_dir=out, run_test=False, resume=resume)
 
 
 def train_config(
