@@ -198,7 +198,7 @@ def train_config(
     config.data.augment.scale = (0.7, 1.0)
     config.data.num_workers = 0
     config.data.shuffle_buffer = 500
-    config.data.max_eval_samples = 100  # the end-of-training validation (the figures are on test)
+    config.data.max_eval_samples = 16  # the end-of-training validation (the figures are on test)
     config.optim.lr = 2e-3
     config.optim.schedule = "cosine"
     config.optim.warmup_steps = 50

@@ -95,6 +95,52 @@ def test_train_steps_fit_one_batch() -> None:
     assert last["loss"] < 0.7 * first["loss"] and last["skipped"] == 0.0
 
 
+def test_train_step_sets_train_mode_after_evaluation_and_steps_as_the_per_tensor_loop(
+    monkeypatch,
+) -> None:
+    """``train_step`` skips ``model.train()`` when the model already trains, so it must restore
+    train mode after an evaluation (the frozen backbone stays in eval); the foreach AdamW and
+    gradient clipping give the same weights, bit for bit, as torch's per-tensor loops."""
+
+    def trained() -> nn.Module:
+        torch.manual_seed(0)
+        config = preset("autr_tiny")
+        model = build_model(config, load_weights=False)
+        criterion = build_criterion(config.loss)
+        optimizer = build_optimizer(model, OptimConfig(lr=1e-3))
+        for _ in range(3):
+            model.eval()  # as after a validation
+            train_step(
+                model=model,
+                criterion=criterion,
+                batch=_batch(),
+                optimizer=optimizer,
+                scaler=FP32.grad_scaler(),
+                precision=FP32,
+                device=CPU,
+                clip_grad_norm=1.0,
+            )
+            assert model.training and model.decoder.training
+            assert not model.backbone.body.training
+        return model
+
+    fast = trained()
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(
+        torch.nn.utils, "clip_grad_norm_", lambda p, n, **_: clip(p, n, foreach=False)
+    )
+    adamw = torch.optim.AdamW
+    monkeypatch.setattr(torch.optim, "AdamW", lambda *a, **k: adamw(*a, **(k | {"foreach": False})))
+    loop = trained()  # torch's CPU default: one tensor at a time
+    assert all(torch.equal(a, b) for a, b in zip(fast.parameters(), loop.parameters(), strict=True))
+    torch.manual_seed(0)
+    start = build_model(preset("autr_tiny"), load_weights=False)
+    moved = [
+        not torch.equal(a, b) for a, b in zip(fast.parameters(), start.parameters(), strict=True)
+    ]
+    assert sum(moved) > len(moved) // 2  # the steps did train
+
+
 def test_non_finite_loss_skips_the_step() -> None:
     torch.manual_seed(0)
     config = preset("autr_tiny")
