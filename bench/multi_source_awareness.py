@@ -34,6 +34,9 @@ arm's hear one class only; no picture), counted in the run's time.
 Budget: 1300 steps (the default) take ~580 CPU-s a run with its scoring, so both arms x 3
 seeds fit the issue's 30 minutes on two idle cores (~3,500 CPU-s; ``--parallel 2``). With
 ``--audio-pretrain-steps 800 --steps 1000`` a run takes 570-670 CPU-s (3,707 in all, measured).
+With ``--audio-tags --audio-pretrain-steps 800 --balance-sources --steps 1400`` (the setting that
+meets the accuracy targets) a run takes 570-660 CPU-s: 3,735 in all, 31.4 min on two idle cores,
+4 % over the issue's 30 minutes; this shared machine's speed varies by ~15 % between runs.
 
 Figures, each the mean over ``--seeds``, test M_J on the 2-source set: the multi-trained model
 with the true mix, the single-trained model with the true mix, and the multi-trained model with
