@@ -61,6 +61,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import torch
 from audio_awareness import (
@@ -132,7 +133,6 @@ def filtered_copy(
     manifest = json.loads((source / schema.MANIFEST_NAME).read_text())
     for split in splits:
         section = manifest["splits"][split]
-        totals = {"samples": 0, "positives": 0, "negatives": 0}
         kept_metas: list[schema.TripletMeta] = []
         for shard in section["shards"]:
             data, kept = _filter_tar(source / shard["name"], keep)
@@ -140,10 +140,6 @@ def filtered_copy(
             (out / shard["name"]).write_bytes(data)
             shard.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
             shard["samples"] = len(kept)
-            totals["samples"] += len(kept)
-            totals["negatives"] += sum(m.negative for m in kept)
-        totals["positives"] = totals["samples"] - totals["negatives"]
-        section.update(totals)
         section.pop("per_kind", None)
         section.update(_counts(kept_metas, with_sources="per_num_sources" in section))
     for path in source.glob("*.tar"):
@@ -152,9 +148,12 @@ def filtered_copy(
     (out / schema.MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
-def _counts(metas: list[schema.TripletMeta], *, with_sources: bool) -> dict[str, dict[str, int]]:
-    """A split's per-sample counts of the manifest for these samples (as the build counts them):
-    per audio class, per source dataset, and positives per number of sources."""
+def _counts(metas: list[schema.TripletMeta], *, with_sources: bool) -> dict[str, Any]:
+    """A split's counts of the manifest for these samples (as the build counts them): samples,
+    positives and negatives, then per audio class, per source dataset, and positives per number
+    of sources."""
+    negatives = sum(meta.negative for meta in metas)
+    totals = {"samples": len(metas), "positives": len(metas) - negatives, "negatives": negatives}
     per: dict[str, dict[str, int]] = {
         "per_category": defaultdict(int),
         "per_source": defaultdict(int),
@@ -166,7 +165,7 @@ def _counts(metas: list[schema.TripletMeta], *, with_sources: bool) -> dict[str,
         per["per_source"][meta.source] += 1
         if with_sources and not meta.negative:
             per["per_num_sources"][str(meta.num_sources)] += 1
-    return {name: dict(sorted(counts.items())) for name, counts in per.items()}
+    return totals | {name: dict(sorted(counts.items())) for name, counts in per.items()}
 
 
 def _filter_tar(
