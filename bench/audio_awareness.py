@@ -132,28 +132,34 @@ def prepare_shards(work: Path, corpus_size: str) -> Path:
 
 
 def train_arm(
-    config: TrainConfig, shards_dir: str | Path, work: str | Path, *, audio_pretrain_steps: int = 0
+    config: TrainConfig,
+    shards_dir: str | Path,
+    work: str | Path,
+    *,
+    audio_pretrain_steps: int = 0,
+    audio_stage_seed: int | None = None,
 ) -> RunResult:
     """Pre-train one arm of a proof in this worker process (one thread), resuming a run left in
     ``work/runs/{config.name}``. ``audio_pretrain_steps`` first pre-trains the small audio CNN
     that many steps on the arm's own train audio bank, mixed as its build mixes
     (``avs-train pretrain-audio``; its time counts as the run's), and starts the model from it; the
-    run's name then ends in ``_apre{steps}``."""
+    run's name then ends in ``_apre{steps}``. With ``audio_stage_seed`` the run starts from the
+    arm's shared stage of that seed instead (:func:`audio_stage_file`, made by
+    :func:`make_audio_stage` before: once per arm, not once per run); its name then ends in
+    ``_apre{steps}stage{seed}``."""
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if audio_pretrain_steps:
+    if audio_pretrain_steps and audio_stage_seed is not None:
+        config.name += f"_apre{audio_pretrain_steps}stage{audio_stage_seed}"
+        stage = audio_stage_file(work, shards_dir, audio_stage_seed, audio_pretrain_steps)
+        if not stage.is_file():
+            raise FileNotFoundError(f"{stage}: the shared audio stage was not made")
+        config.model_overrides.setdefault("audio", {})["weights_path"] = str(stage)
+    elif audio_pretrain_steps:
         config.name += f"_apre{audio_pretrain_steps}"
-        audio_dir = Path(work) / "runs" / config.name / "audio"
-        if not (audio_dir / SMALL_CNN_WEIGHTS).is_file():
-            pretrain_audio(
-                AudioPretrainConfig(steps=audio_pretrain_steps, seed=config.seed),
-                shards=shards_dir,
-                out_dir=audio_dir,
-                audio=resolve_model_config(config).audio,
-            )
-        config.model_overrides.setdefault("audio", {})["weights_path"] = str(
-            audio_dir / SMALL_CNN_WEIGHTS
-        )
+        stage = Path(work) / "runs" / config.name / "audio" / SMALL_CNN_WEIGHTS
+        make_audio_stage(config, shards_dir, stage, audio_pretrain_steps)
+        config.model_overrides.setdefault("audio", {})["weights_path"] = str(stage)
     out = Path(work) / "runs" / config.name
     resume = (out / "last.pt").is_file()
     if resume:
@@ -164,6 +170,27 @@ def train_arm(
                 "give another --work"
             )
     return pretrain(config, shards=shards_dir, out_dir=out, run_test=False, resume=resume)
+
+
+def audio_stage_file(work: str | Path, shards_dir: str | Path, seed: int, steps: int) -> Path:
+    """Where an arm's shared audio stage is kept: it depends on the arm's build (its audio bank
+    and ``--sources``), the stage's seed and its steps only."""
+    name = f"audio_stage_{Path(shards_dir).name}_{seed}_apre{steps}"
+    return Path(work) / "runs" / name / SMALL_CNN_WEIGHTS
+
+
+def make_audio_stage(config: TrainConfig, shards_dir: str | Path, path: Path, steps: int) -> Path:
+    """Pre-train the small audio CNN of ``config``'s model ``steps`` steps (seed ``config.seed``)
+    on the audio bank of ``shards_dir`` into ``path``, unless it is there (one thread)."""
+    torch.set_num_threads(1)
+    if not path.is_file():
+        pretrain_audio(
+            AudioPretrainConfig(steps=steps, seed=config.seed),
+            shards=shards_dir,
+            out_dir=path.parent,
+            audio=resolve_model_config(config).audio,
+        )
+    return path
 
 
 def train_config(
@@ -255,6 +282,7 @@ def score(checkpoint: Path, shards, config: TrainConfig, *, derange_seed: int | 
         device=device,
         precision=precision,
         audio_override=override,
+        metrics_per_sample=True,
     )
     return result.ungated.miou
 
@@ -274,11 +302,13 @@ def diagnose(checkpoint: Path, shards, config: TrainConfig) -> dict[str, float]:
         images, audio = model_inputs(batch, device)
         outputs = model(images, audio)
         logits, _ = frame_logits(outputs, batch)
-        gt = batch.gt_masks[0].bool()
-        every = F.interpolate(outputs["pred_masks"], size=gt.shape, mode="bilinear")[0] > 0
-        picked.append(_iou(logits[0] > 0, gt))
-        best.append(max(_iou(query, gt) for query in every))
-        areas.append(gt.float().mean().item())
+        for i, gt in enumerate(batch.gt_masks):
+            gt = gt.bool()
+            size = tuple(gt.shape)
+            every = F.interpolate(outputs["pred_masks"][i : i + 1], size=size, mode="bilinear")
+            picked.append(_iou(logits[i] > 0, gt))
+            best.append(max(_iou(query, gt) for query in every[0] > 0))
+            areas.append(gt.float().mean().item())
     out = {"best-query M_J": statistics.mean(best)}
     for low, high in AREA_BUCKETS:
         chosen = [iou for iou, area in zip(picked, areas, strict=True) if low <= area < high]

@@ -76,8 +76,9 @@ def baselines(shards_dir: Path, image_size: int, num_classes: int) -> dict[str, 
     config = class_config(0, 1, image_size)
     shards = resolve_shards(shards_dir)
     maps = [
-        batch.gt_class_maps[0]
+        gt
         for batch in synthetic_eval_batches(shards, "test", config, class_maps=True)
+        for gt in batch.gt_class_maps
     ]
     background = ClassMetrics(num_classes + 1)
     for gt in maps:

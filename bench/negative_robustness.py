@@ -216,6 +216,7 @@ def score(checkpoint: Path, test_shards: Path, config) -> dict[str, float]:
         precision=resolve_precision("fp32", device),
         gate_threshold=config.eval.gate_threshold,
         gallery=recorder,
+        metrics_per_sample=True,
     )
     assert result.positives is not None and result.negatives is not None
     figures = {

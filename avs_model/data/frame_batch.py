@@ -110,6 +110,29 @@ class FrameBatch:
             heard=self.heard,
         )
 
+    def head(self, samples: int) -> FrameBatch:
+        """The batch of its first ``samples`` collated samples (their frames)."""
+        n = samples * self.frames_per_sample
+
+        def first(values):
+            return None if values is None else values[:n]
+
+        return FrameBatch(
+            images=self.images[:n],
+            masks=self.masks[:n],
+            valid=self.valid[:n],
+            audio=self.audio[:n],
+            content_sizes=self.content_sizes[:n],
+            gt_masks=first(self.gt_masks),
+            categories=self.categories[:n],
+            keys=self.keys[:n],
+            frames_per_sample=self.frames_per_sample,
+            negative_kinds=self.negative_kinds[:n],
+            class_maps=first(self.class_maps),
+            gt_class_maps=first(self.gt_class_maps),
+            heard=self.heard[:n],
+        )
+
     def pin_memory(self) -> FrameBatch:
         """Page-locked copies (called by the DataLoader when ``pin_memory=True``)."""
         self.images = self.images.pin_memory()

@@ -8,9 +8,8 @@ official M_F depends on it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
-from itertools import islice
 
 import torch
 from torch import nn
@@ -36,14 +35,31 @@ def synthetic_eval_batches(
     max_samples: int | None = None,
     class_maps: bool = False,
 ) -> Iterable[FrameBatch]:
-    """The batches of one pass over a synthetic split (one picture per batch: pictures differ in
-    size, so each is its own metrics batch); ``class_maps``: with the label maps."""
+    """The batches of one pass over a synthetic split, ``eval.batch_pictures`` pictures (or clips)
+    a batch (one in ``keep_aspect`` mode: pictures of different shapes would be padded to one
+    size); score them with ``evaluate(..., metrics_per_sample=True)``: pictures differ in size, so
+    each is its own metrics batch. ``max_samples``: the first that many samples;
+    ``class_maps``: with the label maps."""
+    size = 1 if config.data.resize.mode == "keep_aspect" else config.eval.batch_pictures
     pipeline = eval_pipeline(
-        shards.urls(split), resize=config.data.resize, batch_size=1, class_maps=class_maps
+        shards.urls(split), resize=config.data.resize, batch_size=size, class_maps=class_maps
     )
     workers = min(config.data.num_workers, len(shards.urls(split)))
     batches = make_loader(pipeline, num_workers=workers)
-    return batches if max_samples is None else islice(batches, max_samples)
+    return batches if max_samples is None else first_samples(batches, max_samples)
+
+
+def first_samples(batches: Iterable[FrameBatch], count: int) -> Iterator[FrameBatch]:
+    """The batches of the first ``count`` samples of ``batches`` (the last one cut short)."""
+    if count <= 0:
+        return
+    left = count
+    for batch in batches:
+        samples = len(batch) // batch.frames_per_sample
+        yield batch if samples <= left else batch.head(left)
+        left -= samples
+        if left <= 0:
+            return
 
 
 def evaluate_synthetic(
@@ -68,6 +84,7 @@ def evaluate_synthetic(
         ),
         device=device,
         precision=precision,
+        metrics_per_sample=True,
         gate_threshold=config.eval.gate_threshold,
         progress_label=f"{split}" if progress else None,
         gallery=gallery,

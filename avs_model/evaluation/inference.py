@@ -15,6 +15,15 @@ EMPTY_LOGIT = -1.0e4
 """Logit given to every pixel of a gated-out frame (sigmoid 0 in float16/32; finite in float16)."""
 
 
+def sounding_query(outputs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """Per frame, the mask logits of the query with the highest sounding score at the model's
+    mask resolution, ``[N, h, w]``, and the sigmoid of that score, ``[N]``."""
+    pred_masks, pred_scores = check_outputs(outputs)
+    best = pred_scores.argmax(dim=1)  # [N]
+    frame_ids = torch.arange(pred_masks.shape[0], device=pred_masks.device)
+    return pred_masks[frame_ids, best], pred_scores[frame_ids, best].sigmoid()
+
+
 def select_sounding_mask(
     outputs: Mapping[str, Tensor],
     size: tuple[int, int],
@@ -36,16 +45,18 @@ def select_sounding_mask(
         ``(logits [N, Hg, Wg], scores [N])``: the selected mask logits and the sigmoid of the
         selected query's sounding score.
     """
-    pred_masks, pred_scores = check_outputs(outputs)
-    best = pred_scores.argmax(dim=1)  # [N]
-    frame_ids = torch.arange(pred_masks.shape[0], device=pred_masks.device)
-    logits = pred_masks[frame_ids, best][:, None]  # [N, 1, h, w]
-    logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
-    scores = pred_scores[frame_ids, best].sigmoid()  # [N]
-    if gate_threshold is not None:
-        gated = scores < gate_threshold  # [N]
-        logits = logits.masked_fill(gated[:, None, None], EMPTY_LOGIT)
-    return logits, scores
+    masks, scores = sounding_query(outputs)
+    logits = F.interpolate(masks[:, None], size=tuple(size), mode="bilinear", align_corners=False)
+    return gate(logits[:, 0], scores, gate_threshold), scores
+
+
+def gate(logits: Tensor, scores: Tensor, gate_threshold: float | None) -> Tensor:
+    """``logits [N, ...]`` with every logit of a frame whose score is below ``gate_threshold``
+    set to ``EMPTY_LOGIT`` (unchanged without a threshold)."""
+    if gate_threshold is None:
+        return logits
+    gated = (scores < gate_threshold).view(-1, *[1] * (logits.ndim - 1))
+    return logits.masked_fill(gated, EMPTY_LOGIT)
 
 
 BACKGROUND_SCORE = 0.5

@@ -28,7 +28,12 @@ from avs_model.data.augment import normalize_images
 from avs_model.data.frame_batch import FrameBatch
 from avs_model.evaluation.class_metrics import M_F_CLASS, M_J_CLASS, ClassMetrics, ClassResult
 from avs_model.evaluation.gallery import FrameGallery, GalleryFrame
-from avs_model.evaluation.inference import select_sounding_mask, semantic_map
+from avs_model.evaluation.inference import (
+    gate,
+    select_sounding_mask,
+    semantic_map,
+    sounding_query,
+)
 from avs_model.evaluation.metrics import (
     M_F,
     M_F_PER_FRAME,
@@ -66,7 +71,10 @@ def frame_logits(
 ) -> tuple[list[Tensor], Tensor]:
     """Per frame, the selected query's mask logits at the ground truth's resolution.
 
-    Padding is cropped away first (``content_sizes``), then each frame is resized to its target.
+    A frame that fills the model input is resized straight from the mask resolution to its target
+    (one bilinear step); a padded frame is first resized to the input size and its padding
+    cropped away, then resized to its target. Each frame's logits depend on that frame alone,
+    not on the other frames of its batch.
 
     Args:
         outputs: the model output.
@@ -86,19 +94,23 @@ def frame_logits(
             if batch.gt_masks is not None
             else list(batch.content_sizes)
         )
-    unpadded = all(tuple(c) == (height, width) for c in batch.content_sizes)
-    if unpadded and len(set(sizes)) == 1:
+    unpadded = [tuple(c) == (height, width) for c in batch.content_sizes]
+    if all(unpadded) and len(set(sizes)) == 1:
         logits, scores = select_sounding_mask(outputs, size=sizes[0], gate_threshold=gate_threshold)
         return list(logits.float().cpu().unbind(0)), scores.float().cpu()
-    logits, scores = select_sounding_mask(
-        outputs, size=(height, width), gate_threshold=gate_threshold
-    )
+    masks, scores = sounding_query(outputs)  # [N, h, w], [N]
     out = []
     for i, (content, size) in enumerate(zip(batch.content_sizes, sizes, strict=True)):
-        crop = logits[i : i + 1, None, : content[0], : content[1]].float()  # [1, 1, h, w]
-        if tuple(crop.shape[-2:]) != tuple(size):
-            crop = F.interpolate(crop, size=tuple(size), mode="bilinear", align_corners=False)
-        out.append(crop[0, 0].cpu())
+        first = tuple(size) if unpadded[i] else (height, width)
+        logit = F.interpolate(
+            masks[i : i + 1, None], size=first, mode="bilinear", align_corners=False
+        )
+        logit = gate(logit, scores[i : i + 1], gate_threshold)
+        if not unpadded[i]:
+            logit = logit[..., : content[0], : content[1]].float()  # [1, 1, h, w]
+            if tuple(logit.shape[-2:]) != tuple(size):
+                logit = F.interpolate(logit, size=tuple(size), mode="bilinear", align_corners=False)
+        out.append(logit[0, 0].float().cpu())
     return out, scores.float().cpu()
 
 
@@ -232,21 +244,21 @@ def _split_update(
     negatives: NegativeMetrics,
     logits: list[Tensor],
     gated_logits: list[Tensor],
-    batch: FrameBatch,
+    gt_masks: list[Tensor],
+    categories: list[str],
+    kinds: list[str],
 ) -> None:
-    """The batch's positive frames into ``positives`` (one metrics batch) and its negative frames
-    into ``negatives`` (one FPR batch; frames of different sizes each their own)."""
-    assert batch.gt_masks is not None
-    empty = [not bool(g.any()) for g in batch.gt_masks]
-    kinds = batch.negative_kinds or [""] * len(batch)
+    """One metrics batch's positive frames into ``positives`` (one metrics batch) and its negative
+    frames into ``negatives`` (one FPR batch; frames of different sizes each their own)."""
+    empty = [not bool(g.any()) for g in gt_masks]
     pos = [i for i, e in enumerate(empty) if not e]
     neg = [i for i, e in enumerate(empty) if e]
     if pos:
         _update(
             positives,
             [logits[i] for i in pos],
-            [batch.gt_masks[i] for i in pos],
-            [batch.categories[i] for i in pos],
+            [gt_masks[i] for i in pos],
+            [categories[i] for i in pos],
         )
     groups = [neg] if len({tuple(logits[i].shape) for i in neg}) <= 1 else [[i] for i in neg]
     for rows in groups:
@@ -256,6 +268,15 @@ def _split_update(
                 torch.stack([gated_logits[i] for i in rows]),
                 [kinds[i] or UNLABELLED_KIND for i in rows],
             )
+
+
+def metrics_batches(batch: FrameBatch, *, per_sample: bool) -> list[list[int]]:
+    """The frames of each metrics batch of a loader batch: all of them, or with ``per_sample``
+    each collated sample's (a picture: one frame; a clip: its frames)."""
+    if not per_sample:
+        return [list(range(len(batch)))]
+    step = batch.frames_per_sample
+    return [list(range(start, start + step)) for start in range(0, len(batch), step)]
 
 
 @torch.no_grad()
@@ -270,12 +291,15 @@ def evaluate(
     audio_override: Callable[[FrameBatch], Tensor] | None = None,
     progress_label: str | None = None,
     gallery: FrameGallery | None = None,
+    metrics_per_sample: bool = False,
 ) -> EvalResult:
     """M_J / M_F (official per-batch and batch-independent), ungated and gated; on data with
     negatives also the positive frames' M_J / M_F, the negatives' FPRs and G-mIoU / G-F.
 
-    Each loader batch is one metrics batch (for AVSBench: ``batch_videos`` videos x 5 frames); a
-    batch whose ground truths differ in size (synthetic pictures) is scored frame by frame.
+    Each loader batch is one metrics batch (for AVSBench: ``batch_videos`` videos x 5 frames),
+    or with ``metrics_per_sample`` each of its collated samples (synthetic data: a picture, or a
+    clip's frames, whatever the model's batch); a metrics batch whose ground truths differ in
+    size is scored frame by frame.
 
     Args:
         model: the model (DDP / compile wrappers are removed: evaluation runs on one rank).
@@ -286,6 +310,7 @@ def evaluate(
         audio_override: replaces each batch's audio (e.g. deranged audio for an ablation).
         progress_label: show a progress bar with this label.
         gallery: keeps frames for pictures (default: the first few, as ``previews``).
+        metrics_per_sample: one metrics batch per collated sample, not per loader batch.
     """
     gallery = gallery if gallery is not None else FrameGallery()
     net = unwrap(model)
@@ -312,9 +337,23 @@ def evaluate(
                     outputs = net(images, audio)
                 logits, scores = frame_logits(outputs, batch)
                 gated_logits, _ = frame_logits(outputs, batch, gate_threshold=gate_threshold)
-                _update(ungated, logits, batch.gt_masks, batch.categories)
-                _update(gated, gated_logits, batch.gt_masks, batch.categories)
-                _split_update(positives, negatives, logits, gated_logits, batch)
+                kinds = batch.negative_kinds or [""] * len(batch)
+                for rows in metrics_batches(batch, per_sample=metrics_per_sample):
+                    gts = [batch.gt_masks[i] for i in rows]
+                    names = [batch.categories[i] for i in rows]
+                    ungated_part = [logits[i] for i in rows]
+                    gated_part = [gated_logits[i] for i in rows]
+                    _update(ungated, ungated_part, gts, names)
+                    _update(gated, gated_part, gts, names)
+                    _split_update(
+                        positives,
+                        negatives,
+                        ungated_part,
+                        gated_part,
+                        gts,
+                        names,
+                        [kinds[i] for i in rows],
+                    )
                 gallery.add(batch, logits, scores)
                 if "pred_logits" in outputs and batch.gt_class_maps is not None:
                     if class_metrics is None:  # K + 1 logits: C = K + 1 with the background

@@ -109,6 +109,10 @@ class EvalConfig:
     Args:
         every_steps: evaluate on the val split every this many steps (None: every epoch).
         batch_videos: videos per M_F batch (the official S4 test uses 4).
+        batch_pictures: synthetic pictures (or clips) per model batch. Each is still scored as
+            its own metrics batch and its mask depends on it alone, so the figures do not change
+            with it (to float rounding); in ``keep_aspect`` mode pictures of different shapes
+            would be padded to one size, which changes what the model sees, so there it is 1.
         gate_threshold: the sounding-score gate of the gated figures.
         select_metric: val metric that picks ``best.pt``: ``M_J`` or ``M_F_per_frame`` (the old
             names ``miou`` and ``fmeasure_per_frame`` are still read).
@@ -116,10 +120,13 @@ class EvalConfig:
 
     every_steps: int | None = None
     batch_videos: int = 4
+    batch_pictures: int = 8
     gate_threshold: float = 0.5
     select_metric: str = "M_J"
 
     def __post_init__(self) -> None:
+        if self.batch_pictures < 1:
+            raise ValueError(f"batch_pictures must be at least 1, got {self.batch_pictures}")
         self.select_metric = _OLD_METRIC_NAMES.get(self.select_metric, self.select_metric)
         if self.select_metric not in ("M_J", "M_F_per_frame"):
             raise ValueError(
