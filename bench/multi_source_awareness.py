@@ -60,9 +60,11 @@ import torch
 from audio_awareness import (
     BACKBONE_WEIGHTS,
     audio_stage,
+    audio_stage_file,
     bench_corpus,
     build_bench_shards,
     cpu_seconds,
+    make_audio_stage,
     score,
     train_arm,
     train_config,
@@ -134,13 +136,35 @@ def balanced_copy(build: Path, out: Path) -> Path:
     return out
 
 
+def stage_one(task: tuple[int, int, bool, int, str, str]) -> float:
+    """Make one arm's shared audio stage (``--share-audio-stage``; one thread); its CPU-s."""
+    seed, image_size, tags, audio_steps, train_dir, work = task
+    config = train_config(seed, 1, plain_queries=False, image_size=image_size, audio_tags=tags)
+    cpu = time.process_time()
+    make_audio_stage(
+        config, train_dir, audio_stage_file(work, train_dir, seed, audio_steps), audio_steps
+    )
+    return time.process_time() - cpu
+
+
 def run_one(
-    task: tuple[int, str, int, int, bool, bool, int, bool, str, str, str],
+    task: tuple[int, str, int, int, bool, bool, int, int | None, bool, str, str, str],
 ) -> dict[str, float]:
     """Train one arm with one seed and score it on the 2-source test set (one thread)."""
-    (seed, arm, steps, image_size, remix, tags, audio_steps, balance, train_dir, test_dir, work) = (
-        task
-    )
+    (
+        seed,
+        arm,
+        steps,
+        image_size,
+        remix,
+        tags,
+        audio_steps,
+        stage_seed,
+        balance,
+        train_dir,
+        test_dir,
+        work,
+    ) = task
     config = train_config(seed, steps, plain_queries=False, image_size=image_size, audio_tags=tags)
     config.data.remix_audio = remix and arm == "multi"
     variant = (
@@ -149,7 +173,9 @@ def run_one(
     )
     config.name = f"multi_source_{arm}{variant}_{seed}"
     tick, cpu = time.perf_counter(), time.process_time()
-    result = train_arm(config, train_dir, work, audio_pretrain_steps=audio_steps)
+    result = train_arm(
+        config, train_dir, work, audio_pretrain_steps=audio_steps, audio_stage_seed=stage_seed
+    )
     test = resolve_shards(test_dir)
     figures = {"true": score(result.last, test, config, derange_seed=None)}
     if arm == "multi":
@@ -174,9 +200,17 @@ def main() -> None:
         help="train the multi arm on its build's triplets in the shares of its --sources weights "
         "(every pair, a seeded share of the singles) rather than every subset of every picture",
     )
+    parser.add_argument(
+        "--share-audio-stage",
+        action="store_true",
+        help="with --audio-pretrain-steps: pre-train each arm's audio CNN once, with the first of "
+        "--seeds, and start every seed's run from it (as every run starts from the same ImageNet "
+        "backbone) rather than one stage per run",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     torch.set_num_threads(1)
+    shared = args.share_audio_stage and args.audio_pretrain_steps > 0
     start = time.perf_counter()
     folders = prepare_shards(args.work, args.corpus_size, balance=args.balance_sources)
     multi = resolve_shards(folders["multi"])
@@ -194,7 +228,8 @@ def main() -> None:
         f"of 8 pictures at {args.image_size} px; mixes "
         f"{'re-mixed at every step' if args.remix_audio else 'keep their own audio'}"
         f"{'; audio-tagging head' if args.audio_tags else ''}"
-        f"{audio_stage(args.audio_pretrain_steps)}",
+        f"{audio_stage(args.audio_pretrain_steps)}"
+        f"{f' (once per arm, seed {args.seeds[0]})' if shared else ''}",
         flush=True,
     )
     tasks = [
@@ -206,6 +241,7 @@ def main() -> None:
             args.remix_audio,
             args.audio_tags,
             args.audio_pretrain_steps,
+            args.seeds[0] if shared else None,
             args.balance_sources,
             str(folders[arm]),
             str(folders["test"]),
@@ -217,6 +253,25 @@ def main() -> None:
     figures: dict[str, list[float]] = defaultdict(list)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.parallel, mp_context=context) as pool:
+        if shared:
+            arms = ("multi", "single")
+            stages = [
+                (
+                    args.seeds[0],
+                    args.image_size,
+                    args.audio_tags,
+                    args.audio_pretrain_steps,
+                    str(folders[arm]),
+                    str(args.work),
+                )
+                for arm in arms
+            ]
+            spent = dict(zip(arms, pool.map(stage_one, stages), strict=True))
+            print(
+                "audio stages (once per arm): "
+                + ", ".join(f"{arm} {cpu:.0f} CPU-s" for arm, cpu in spent.items()),
+                flush=True,
+            )
         for (seed, arm, *_), result in zip(tasks, pool.map(run_one, tasks), strict=True):
             figures[f"{arm} true"].append(result["true"])
             if "deranged" in result:
