@@ -81,7 +81,9 @@ def scored(tmp_path_factory, checkpoint: Path):
 def _scores(model, shards, batch_pictures: int, **kw) -> dict:
     config = tiny_config(**{"eval.batch_pictures": batch_pictures})
     precision = resolve_precision("fp32", CPU)
-    result = evaluate_synthetic(model, shards, "test", config, device=CPU, precision=precision, **kw)
+    result = evaluate_synthetic(
+        model, shards, "test", config, device=CPU, precision=precision, **kw
+    )
     return result.to_dict()
 
 
