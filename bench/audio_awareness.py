@@ -149,16 +149,16 @@ def train_arm(
     ``_apre{steps}stage{seed}``."""
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if audio_pretrain_steps and audio_stage_seed is not None:
-        config.name += f"_apre{audio_pretrain_steps}stage{audio_stage_seed}"
-        stage = audio_stage_file(work, shards_dir, audio_stage_seed, audio_pretrain_steps)
-        if not stage.is_file():
-            raise FileNotFoundError(f"{stage}: the shared audio stage was not made")
-        config.model_overrides.setdefault("audio", {})["weights_path"] = str(stage)
-    elif audio_pretrain_steps:
-        config.name += f"_apre{audio_pretrain_steps}"
-        stage = Path(work) / "runs" / config.name / "audio" / SMALL_CNN_WEIGHTS
-        make_audio_stage(config, shards_dir, stage, audio_pretrain_steps)
+    if audio_pretrain_steps:
+        if audio_stage_seed is not None:
+            config.name += f"_apre{audio_pretrain_steps}stage{audio_stage_seed}"
+            stage = audio_stage_file(work, shards_dir, audio_stage_seed, audio_pretrain_steps)
+            if not stage.is_file():
+                raise FileNotFoundError(f"{stage}: the shared audio stage was not made")
+        else:
+            config.name += f"_apre{audio_pretrain_steps}"
+            stage = Path(work) / "runs" / config.name / "audio" / SMALL_CNN_WEIGHTS
+            make_audio_stage(config, shards_dir, stage, audio_pretrain_steps)
         config.model_overrides.setdefault("audio", {})["weights_path"] = str(stage)
     out = Path(work) / "runs" / config.name
     resume = (out / "last.pt").is_file()
