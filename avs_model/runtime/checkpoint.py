@@ -175,7 +175,15 @@ def save_atomically(obj: Any, path: str | os.PathLike[str]) -> Path:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
+            try:
+                torch.save(obj, handle)
+            except RuntimeError as error:
+                # torch's zip writer reports a failed write (a full disk) as "unexpected pos"
+                failed = error.__context__
+                if isinstance(failed, OSError):
+                    message = f"cannot write {path}: {failed.strerror}"
+                    raise OSError(failed.errno, message) from error
+                raise
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import random
 from pathlib import Path
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from avs_model.runtime import checkpoint
 from avs_model.runtime.checkpoint import (
     CHECKPOINT_FORMAT,
     Checkpoint,
@@ -75,6 +78,35 @@ def test_rewrite_replaces_atomically_and_failed_write_keeps_the_old_file(
     monkeypatch.undo()
     assert load_checkpoint(path).step == 1  # the old checkpoint is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temp file left
+
+
+class _FullDisk(io.FileIO):
+    """A file whose disk fills after ``room`` bytes, as a real full disk does (ENOSPC)."""
+
+    def __init__(self, path: str, mode: str, room: int) -> None:
+        super().__init__(path, mode)
+        self.room = room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return super().write(data)
+
+
+def test_a_full_disk_is_named_not_hidden_behind_torchs_zip_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "best.pt"
+    save_checkpoint(_checkpoint(step=1)[0], path)
+    monkeypatch.setattr(checkpoint, "open", lambda p, mode: _FullDisk(p, mode, 200), raising=False)
+    with pytest.raises(OSError, match=r"cannot write .*best\.pt: No space left on device") as info:
+        save_checkpoint(_checkpoint(step=2)[0], path)
+    assert info.value.errno == errno.ENOSPC
+    assert "unexpected pos" in repr(info.value.__cause__)  # what torch alone would have said
+    monkeypatch.undo()
+    assert load_checkpoint(path).step == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt"]
 
 
 class _Payload:
