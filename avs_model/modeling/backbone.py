@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import itertools
 import logging
 import re
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor, nn
 
+from avs_model.modeling.folded_backbone import fold_for_inference
 from avs_model.modeling.simple_feature_pyramid import SCALES, SimpleFeaturePyramid
 from avs_model.modeling.weights import WeightFile
 
@@ -48,6 +50,7 @@ class Backbone(nn.Module):
         pretrained_path: str | None = None,
         frozen: bool = True,
         channels_last: bool = True,
+        fold_frozen: bool = True,
         timm_kwargs: Mapping[str, Any] | None = None,
     ):
         """Args:
@@ -56,6 +59,10 @@ class Backbone(nn.Module):
         frozen: no gradients and BatchNorm statistics fixed (the module stays in eval mode).
         channels_last: keep the weights and run the convolutions in the channels-last layout
             (the output maps are returned contiguous).
+        fold_frozen: a frozen body runs as an inference copy with its BatchNorms folded into
+            its convolutions (and, channels-last, 1x1 convolutions as matrix products; see
+            :mod:`avs_model.modeling.folded_backbone`): the same maps up to float rounding,
+            faster; the state dict keeps the original weights.
         timm_kwargs: extra arguments of ``timm.create_model`` (e.g. ``drop_path_rate``).
         """
         super().__init__()
@@ -94,6 +101,8 @@ class Backbone(nn.Module):
         self.channels_last = channels_last
         if channels_last:
             self.body.to(memory_format=torch.channels_last)
+        self.fold_frozen = fold_frozen
+        self._folded: tuple[tuple[Any, ...], nn.Module | None] | None = None  # (weights key, copy)
 
     def train(self, mode: bool = True) -> Backbone:
         super().train(mode)
@@ -105,9 +114,25 @@ class Backbone(nn.Module):
         """images [N, 3, H, W] → [N, C_s, H/s, W/s] for s = 4, 8, 16, 32."""
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
+        body = self._inference_body() if self.frozen and self.fold_frozen else self.body
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            maps = self.body(images)
+            maps = body(images)
         return [m.contiguous() for m in maps]
+
+    def _inference_body(self) -> nn.Module:
+        """The folded copy of the frozen body, made again whenever a weight has changed since (a
+        ``load_state_dict``, an in-place update, a move to another device or dtype: each changes
+        a tensor's storage or version counter; a write through ``.data`` is not seen). Under
+        ``torch.compile`` the body itself, which the compiler optimises."""
+        if torch.compiler.is_compiling():
+            return self.body
+        key = tuple(
+            (t.data_ptr(), t._version, t.dtype)
+            for t in itertools.chain(self.body.parameters(), self.body.buffers())
+        )
+        if self._folded is None or self._folded[0] != key:
+            self._folded = (key, fold_for_inference(self.body, pointwise=self.channels_last))
+        return self._folded[1] or self.body
 
 
 # timm families whose position embeddings follow the input size when asked to; SAM's always do

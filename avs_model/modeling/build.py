@@ -78,6 +78,7 @@ def build_backbone(config: BackboneConfig, *, load_weights: bool = True) -> Back
         pretrained_path=config.pretrained_path if load_weights else None,
         frozen=config.frozen,
         channels_last=config.channels_last,
+        fold_frozen=config.fold_frozen,
         timm_kwargs=config.timm_kwargs,
     )
 

