@@ -112,7 +112,7 @@ def test_a_convolution_called_twice_keeps_its_weights() -> None:
     class Twice(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+            self.conv = nn.Conv2d(4, 4, 1)
             self.bn = nn.BatchNorm2d(4)
 
         def forward(self, x):
@@ -121,8 +121,10 @@ def test_a_convolution_called_twice_keeps_its_weights() -> None:
     body = Twice().eval()
     _randomise_batch_norms(body, seed=4)
     x = torch.randn(2, 4, 8, 8)
-    copy = fold_for_inference(body, pointwise=False)
-    assert copy is None or torch.allclose(copy(x), body(x), atol=1e-5)
+    assert fold_for_inference(body, pointwise=False) is None  # nothing it may fold
+    copy = fold_for_inference(body)  # the 1x1 convolution as a matrix product, the BN kept
+    assert isinstance(copy.conv, PointwiseLinear) and isinstance(copy.bn, nn.BatchNorm2d)
+    torch.testing.assert_close(copy(x), body(x), atol=1e-5, rtol=1e-5)
 
 
 def test_the_model_with_a_folded_backbone_predicts_as_without() -> None:
