@@ -31,18 +31,18 @@ pre-trains each arm's small audio CNN N steps on its own build's audio bank (``a
 pretrain-audio``: the multi arm's examples mix one or two classes as its build does, the single
 arm's hear one class only; no picture), counted in the run's time.
 
-Budget: 1300 steps (the default) take ~580 CPU-s a run with its scoring, so both arms x 3
-seeds fit the issue's 30 minutes on two idle cores (~3,500 CPU-s; ``--parallel 2``). With
-``--audio-pretrain-steps 800 --steps 1000`` a run takes 570-670 CPU-s (3,707 in all, measured).
-With ``--audio-tags --audio-pretrain-steps 800 --balance-sources --steps 1400`` (the setting whose
-seeds 0-2 met the accuracy targets; over seeds 0-5 it averages 0.603, right at the 0.6) a run
-takes 570-660 CPU-s: 3,735 in all, 31.4 min on two idle cores, 4 % over the issue's 30 minutes;
-this shared machine's speed varies by ~15 % between runs.
-``--share-audio-stage`` makes each arm's stage once (~105 CPU-s, with the first of ``--seeds``)
-rather than once per run: 3,585 CPU-s in all, 30.2 min, on a slower day of this machine (seed 0's
-multi run took 571 CPU-s without its stage, 621 with it on the 31.4 min run, with less efficient
-steps). Seed 0's figures are unchanged, but every seed then starts from seed 0's stage, and the
-3-seed mean was 0.591.
+Budget: 1300 steps (the default) take ~580 CPU-s a run with its scoring on the 2-core EPYC
+machine of the earlier measurements, so both arms x 3 seeds fit the issue's 30 minutes on two
+idle cores (~3,500 CPU-s; ``--parallel 2``). With ``--audio-tags --audio-pretrain-steps 800
+--balance-sources --steps 1400`` a run took 570-660 CPU-s there (3,735 in all, 31.4 min; over
+seeds 0-5 it averages 0.603, right at the 0.6). The same at ``--image-size 128`` (predicted
+masks of 32 x 32 instead of 24 x 24) clears 0.6 on every seed so far: seeds 0-2 0.640 /
+single-trained 0.375 / deranged 0.352 in 22.9 min (2,716 CPU-s) on the faster 2-core Xeon of
+2026-11-30, where the 96 px setting took 15.3 min; over seeds 0-5 0.631 / 0.367 / 0.364 (seeds
+3-5 alone: a deranged gap of 0.246, the edge of its target). ``--share-audio-stage`` makes each
+arm's stage once, with the first of ``--seeds``, rather than once per run (~105 CPU-s saved per
+run on the EPYC), but every seed then starts from seed 0's stage, and the 3-seed mean at 96 px
+was 0.591.
 
 Figures, each the mean over ``--seeds``, test M_J on the 2-source set: the multi-trained model
 with the true mix, the single-trained model with the true mix, and the multi-trained model with
