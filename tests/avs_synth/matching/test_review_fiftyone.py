@@ -50,7 +50,16 @@ def fo(tmp_path_factory, monkeypatch):
     fiftyone = importlib.import_module("fiftyone")
     if "fiftyone.core.odm.database" in sys.modules:  # imported earlier: point it here too
         fiftyone.config.database_dir = str(db)
-    return fiftyone
+    yield fiftyone
+    # stop this mongod now: pytest deletes its folder at the end of a passing run, and a mongod
+    # still running then aborts (FiftyOne would stop it only at exit)
+    database = sys.modules["fiftyone.core.odm.database"]
+    database._disconnect()
+    service, database._db_service = database._db_service, None
+    if service is not None and service.child is not None:
+        child = service.child
+        service.stop()
+        child.wait(timeout=60)
 
 
 def _records(tmp_path):
